@@ -1,0 +1,98 @@
+package testrig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// DoInNetns runs fn on an OS thread that has joined network namespace ns, so
+// sockets fn creates belong to ns (they keep working after the thread leaves).
+// fn runs on a fresh goroutine locked to its thread; the thread returns to its
+// original namespace afterwards, or, if that fails, is discarded by the runtime
+// (the goroutine exits still locked). fn must not start goroutines that expect to
+// be in ns.
+func DoInNetns(ns string, fn func() error) error {
+	target, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("open netns %q: %w", ns, err)
+	}
+	defer target.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %q: %w", ns, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the runtime terminates this thread when the goroutine exits.
+			errc <- errors.Join(ferr, fmt.Errorf("return from netns %q: %w", ns, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DialInNetns connects from inside network namespace ns.
+func DialInNetns(ns, network, addr string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return DialContextInNetns(ctx, ns, network, addr)
+}
+
+// DialContextInNetns connects from inside network namespace ns; its signature
+// fits rest.Config.Dial and http.Transport.DialContext once ns is bound.
+func DialContextInNetns(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	return dialInNetns(ctx, ns, &net.Dialer{}, network, addr)
+}
+
+func dialInNetns(ctx context.Context, ns string, d *net.Dialer, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := DoInNetns(ns, func() error {
+		var err error
+		conn, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
+}
+
+// ListenInNetns opens a stream listener inside network namespace ns.
+func ListenInNetns(ns, network, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := DoInNetns(ns, func() error {
+		var err error
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	return l, err
+}
+
+// ListenPacketInNetns opens a packet socket (udp, ip4:icmp, ...) inside network
+// namespace ns.
+func ListenPacketInNetns(ns, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := DoInNetns(ns, func() error {
+		var err error
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return pc, err
+}
