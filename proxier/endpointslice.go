@@ -1,0 +1,176 @@
+package proxier
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+)
+
+// Annotation the endpoint controller sets on EndpointSlices; the time it
+// names starts the network programming latency clock.
+const AnnotationTriggerTime = "endpoints.kubernetes.io/last-change-trigger-time"
+
+// Slice is an EndpointSlice stripped to what a proxy needs.
+type Slice struct {
+	Family    Family
+	Ports     []SlicePort
+	Endpoints []SliceEndpoint
+	// TriggerTime is the last-change-trigger-time annotation, zero if none.
+	TriggerTime time.Time
+}
+
+// SlicePort is one port of an EndpointSlice.
+type SlicePort struct {
+	Name     string
+	Port     int32
+	Protocol v1.Protocol
+}
+
+// SliceEndpoint is one endpoint of an EndpointSlice (its first address).
+type SliceEndpoint struct {
+	IP          netip.Addr
+	Ready       bool
+	Serving     bool
+	Terminating bool
+	NodeName    string
+	Zone        string
+	ZoneHints   []string
+	NodeHints   []string
+}
+
+// SliceFromAPI strips an EndpointSlice. A slice that cannot be used at all
+// (FQDN, unknown address type) returns nil and one error; a bad endpoint or
+// port is dropped and reported while the rest of the slice is kept.
+func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
+	var family Family
+	switch es.AddressType {
+	case discovery.AddressTypeIPv4:
+		family = IPv4
+	case discovery.AddressTypeIPv6:
+		family = IPv6
+	default:
+		return nil, []error{errf("addressType %q is not proxied", es.AddressType)}
+	}
+	var errs []error
+	s := &Slice{Family: family}
+	if t, err := time.Parse(time.RFC3339, es.Annotations[AnnotationTriggerTime]); err == nil {
+		s.TriggerTime = t
+	}
+	seen := map[string]bool{}
+	for _, p := range es.Ports {
+		name, proto := "", v1.ProtocolTCP
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if p.Protocol != nil {
+			proto = *p.Protocol
+		}
+		switch {
+		case p.Port == nil:
+			// A nil port means "all ports"; kube-proxy ignores it too.
+			continue
+		case *p.Port <= 0 || *p.Port > 65535:
+			errs = append(errs, errf("port %q: port %d out of range", name, *p.Port))
+			continue
+		case !ValidProtocol(proto):
+			errs = append(errs, errf("port %q: unknown protocol %q", name, proto))
+			continue
+		case seen[name]:
+			errs = append(errs, errf("duplicate port name %q", name))
+			continue
+		}
+		seen[name] = true
+		s.Ports = append(s.Ports, SlicePort{Name: name, Port: *p.Port, Protocol: proto})
+	}
+	for i := range es.Endpoints {
+		ep := &es.Endpoints[i]
+		if len(ep.Addresses) == 0 {
+			errs = append(errs, errf("endpoint %d has no address", i))
+			continue
+		}
+		ip, err := netip.ParseAddr(ep.Addresses[0])
+		if err != nil {
+			errs = append(errs, errf("endpoint %q is not an IP address", ep.Addresses[0]))
+			continue
+		}
+		ip = ip.Unmap()
+		if FamilyOf(ip) != family {
+			errs = append(errs, errf("endpoint %s is not of addressType %s", ip, es.AddressType))
+			continue
+		}
+		if !ip.IsGlobalUnicast() {
+			errs = append(errs, errf("endpoint %s is not a unicast address", ip))
+			continue
+		}
+		se := SliceEndpoint{
+			IP: ip,
+			// nil ready and serving mean true, nil terminating means false.
+			Ready:       ep.Conditions.Ready == nil || *ep.Conditions.Ready,
+			Serving:     ep.Conditions.Serving == nil || *ep.Conditions.Serving,
+			Terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
+		}
+		if ep.NodeName != nil {
+			se.NodeName = *ep.NodeName
+		}
+		if ep.Zone != nil {
+			se.Zone = *ep.Zone
+		}
+		if ep.Hints != nil {
+			for _, z := range ep.Hints.ForZones {
+				se.ZoneHints = append(se.ZoneHints, z.Name)
+			}
+			for _, n := range ep.Hints.ForNodes {
+				se.NodeHints = append(se.NodeHints, n.Name)
+			}
+		}
+		s.Endpoints = append(s.Endpoints, se)
+	}
+	return s, errs
+}
+
+// mergeEndpoints builds the endpoints of one service port from all the
+// slices of its Service, deduplicated by ip:port (the first slice by name
+// wins) and sorted, so that the result does not depend on map order.
+func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Family, nodeName string) []Endpoint {
+	names := make([]string, 0, len(slices))
+	for n := range slices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	byAddr := map[netip.AddrPort]bool{}
+	var out []Endpoint
+	for _, n := range names {
+		s := slices[n]
+		if s.Family != family {
+			continue
+		}
+		for _, sp := range s.Ports {
+			if sp.Name != port.Port || sp.Protocol != port.Protocol {
+				continue
+			}
+			for _, se := range s.Endpoints {
+				e := Endpoint{
+					IP: se.IP, Port: sp.Port,
+					Ready: se.Ready, Serving: se.Serving, Terminating: se.Terminating,
+					NodeName: se.NodeName, Zone: se.Zone, ZoneHints: se.ZoneHints, NodeHints: se.NodeHints,
+					Local: nodeName != "" && se.NodeName == nodeName,
+				}
+				if byAddr[e.AddrPort()] {
+					continue
+				}
+				byAddr[e.AddrPort()] = true
+				out = append(out, e)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].IP.Compare(out[j].IP); c != 0 {
+			return c < 0
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}

@@ -1,0 +1,87 @@
+package proxier
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ServiceLabelSelector is the selector kube-proxy lists Services and
+// EndpointSlices with: not another proxy's, not headless.
+const ServiceLabelSelector = "!" + LabelServiceProxyName + ",!" + LabelHeadless
+
+// StartInformers starts the Service, EndpointSlice and Node informers that
+// feed the loop, waits until their caches are synced and tells the loop.
+func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ServiceLabelSelector }))
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
+		}))
+
+	svcInf := svcFactory.Core().V1().Services().Informer()
+	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { l.OnService(nil, asService(o)) },
+		UpdateFunc: func(o, n any) { l.OnService(asService(o), asService(n)) },
+		DeleteFunc: func(o any) { l.OnService(asService(o), nil) },
+	}); err != nil {
+		return fmt.Errorf("service informer: %w", err)
+	}
+	sliceInf := svcFactory.Discovery().V1().EndpointSlices().Informer()
+	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { l.OnEndpointSlice(nil, asSlice(o)) },
+		UpdateFunc: func(o, n any) { l.OnEndpointSlice(asSlice(o), asSlice(n)) },
+		DeleteFunc: func(o any) { l.OnEndpointSlice(asSlice(o), nil) },
+	}); err != nil {
+		return fmt.Errorf("endpointslice informer: %w", err)
+	}
+	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { l.OnNode(asNode(o)) },
+		UpdateFunc: func(_, n any) { l.OnNode(asNode(n)) },
+		DeleteFunc: func(any) { l.OnNode(nil) },
+	}); err != nil {
+		return fmt.Errorf("node informer: %w", err)
+	}
+	svcFactory.Start(ctx.Done())
+	nodeFactory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced, nodeInf.HasSynced) {
+		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
+	}
+	l.OnSynced()
+	return nil
+}
+
+// The as* helpers unwrap the tombstones a delete may deliver.
+func asService(o any) *v1.Service {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	s, _ := o.(*v1.Service)
+	return s
+}
+
+func asSlice(o any) *discovery.EndpointSlice {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	s, _ := o.(*discovery.EndpointSlice)
+	return s
+}
+
+func asNode(o any) *v1.Node {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	n, _ := o.(*v1.Node)
+	return n
+}

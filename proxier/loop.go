@@ -1,0 +1,261 @@
+package proxier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// HealthRecorder is told when an update is queued and when a family's
+// rules are in sync; /healthz is computed from it.
+type HealthRecorder interface {
+	QueuedUpdate(Family)
+	Updated(Family)
+}
+
+// StaleFlowCleaner deletes conntrack entries that a sync made stale
+// (UDP flows to endpoints that are gone).
+type StaleFlowCleaner interface {
+	CleanStaleFlows(ctx context.Context, snap *Snapshot) (deleted int, err error)
+}
+
+// AfterSync is called after every successful sync of one family, e.g. to
+// update the health check node port servers.
+type AfterSync func(ctx context.Context, snap *Snapshot)
+
+// LoopOptions configures a Loop.
+type LoopOptions struct {
+	Mode           string
+	MinSyncPeriod  time.Duration
+	SyncPeriod     time.Duration
+	FullSyncPeriod time.Duration // 0: one hour
+	Backends       map[Family]Proxier
+	Conntrack      map[Family]StaleFlowCleaner // nil entries: no cleanup
+	Health         HealthRecorder              // may be nil
+	AfterSync      []AfterSync
+	Metrics        *Metrics
+	Clock          clock.WithTicker
+}
+
+// Loop is the sync loop: it feeds informer events into a Tracker and runs
+// each family's Proxier from one Runner.
+type Loop struct {
+	opts    LoopOptions
+	tracker *Tracker
+	runner  *Runner
+
+	mu       sync.Mutex
+	ctx      context.Context
+	needFull map[Family]bool
+	lastFull time.Time
+	onSync   []func()
+}
+
+// NewLoop builds a loop; nothing runs until Run.
+func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.FullSyncPeriod == 0 {
+		opts.FullSyncPeriod = time.Hour
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	l := &Loop{opts: opts, tracker: tracker, ctx: context.Background(), needFull: map[Family]bool{}}
+	for f := range opts.Backends {
+		l.needFull[f] = true // the first sync of every family is full
+	}
+	l.runner = NewRunner(l.sync, opts.MinSyncPeriod, opts.SyncPeriod, time.Second, opts.Clock)
+	return l
+}
+
+// Tracker returns the loop's change tracker.
+func (l *Loop) Tracker() *Tracker { return l.tracker }
+
+// OnService, OnEndpointSlice and OnNode record a change and queue a sync.
+func (l *Loop) OnService(old, cur *v1.Service) { l.tracker.OnService(old, cur); l.queue() }
+
+// OnEndpointSlice: see OnService.
+func (l *Loop) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
+	l.tracker.OnEndpointSlice(old, cur)
+	l.queue()
+}
+
+// OnNode: see OnService.
+func (l *Loop) OnNode(cur *v1.Node) { l.tracker.OnNode(cur); l.queue() }
+
+// OnSynced is called when the informers' initial lists are in.
+func (l *Loop) OnSynced() {
+	l.tracker.SetServicesSynced()
+	l.tracker.SetSlicesSynced()
+	l.queue()
+}
+
+// ForceFullSync makes the next sync of every family a full one and queues it.
+func (l *Loop) ForceFullSync() {
+	l.mu.Lock()
+	for f := range l.needFull {
+		l.needFull[f] = true
+	}
+	l.mu.Unlock()
+	l.queue()
+}
+
+// SyncNow queues a sync.
+func (l *Loop) SyncNow() { l.queue() }
+
+func (l *Loop) queue() {
+	now := l.opts.Clock.Now()
+	for f := range l.opts.Backends {
+		l.opts.Metrics.LastQueued.WithLabelValues(string(f)).Set(float64(now.UnixNano()) / 1e9)
+		if l.opts.Health != nil {
+			l.opts.Health.QueuedUpdate(f)
+		}
+	}
+	s, e := l.tracker.Pending()
+	l.opts.Metrics.ServiceChangesPending.Set(float64(s))
+	l.opts.Metrics.EndpointChangesPending.Set(float64(e))
+	l.runner.Run()
+}
+
+// Run runs the sync loop and the canary monitor until ctx is done.
+func (l *Loop) Run(ctx context.Context) {
+	l.mu.Lock()
+	l.ctx = ctx
+	l.mu.Unlock()
+	go l.monitorCanaries(ctx)
+	l.runner.Loop(ctx)
+}
+
+// monitorCanaries checks, once per sync period, whether someone flushed
+// our rules, and forces a full resync when they did.
+func (l *Loop) monitorCanaries(ctx context.Context) {
+	t := l.opts.Clock.NewTicker(l.opts.SyncPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		for f, b := range l.opts.Backends {
+			c, ok := b.(Canary)
+			if !ok {
+				continue
+			}
+			if flushed, err := c.Flushed(ctx); err == nil && flushed {
+				klog.InfoS("Our rules were flushed by someone else, forcing a full resync", "ipFamily", f)
+				l.mu.Lock()
+				l.needFull[f] = true
+				l.mu.Unlock()
+				l.queue()
+			}
+		}
+	}
+}
+
+// sync is the Runner's function: checkout, then sync every family.
+func (l *Loop) sync() error {
+	if !l.tracker.Synced() {
+		return nil
+	}
+	l.mu.Lock()
+	ctx := l.ctx
+	now := l.opts.Clock.Now()
+	if now.Sub(l.lastFull) >= l.opts.FullSyncPeriod {
+		for f := range l.needFull {
+			l.needFull[f] = true
+		}
+		l.lastFull = now
+	}
+	l.mu.Unlock()
+
+	c := l.tracker.Checkout()
+	m := l.opts.Metrics
+	m.ServiceChangesTotal.Add(float64(c.ServiceChanges))
+	m.EndpointChangesTotal.Add(float64(c.EndpointChanges))
+	s, e := l.tracker.Pending()
+	m.ServiceChangesPending.Set(float64(s))
+	m.EndpointChangesPending.Set(float64(e))
+
+	var errs []error
+	for _, f := range l.tracker.Families() {
+		b := l.opts.Backends[f]
+		if b == nil {
+			continue
+		}
+		if err := l.syncFamily(ctx, f, b, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) error {
+	m := l.opts.Metrics
+	l.mu.Lock()
+	full := l.needFull[f] || c.NodeChanged
+	l.mu.Unlock()
+	snap := c.Snapshots[f]
+	start := l.opts.Clock.Now()
+	res, err := b.Sync(ctx, SyncRequest{Snapshot: snap, Changed: c.Changed[f], Full: full})
+	elapsed := l.opts.Clock.Since(start)
+	full = full || res.Full
+	fam := string(f)
+	m.SyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
+	if full {
+		m.FullSyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
+	} else {
+		m.PartialSyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
+	}
+	if err != nil {
+		m.SyncFailures.WithLabelValues(fam, l.opts.Mode).Inc()
+		l.mu.Lock()
+		l.needFull[f] = true
+		l.mu.Unlock()
+		klog.ErrorS(err, "Sync failed, keeping the previous rules and retrying", "ipFamily", f, "full", full)
+		return fmt.Errorf("sync %s: %w", f, err)
+	}
+	l.mu.Lock()
+	l.needFull[f] = false
+	l.mu.Unlock()
+	done := l.opts.Clock.Now()
+	m.LastSync.WithLabelValues(fam).Set(float64(done.UnixNano()) / 1e9)
+	for table, n := range res.Rules {
+		m.RulesTotal.WithLabelValues(fam, table).Set(float64(n))
+	}
+	for table, n := range res.Written {
+		m.RulesLast.WithLabelValues(fam, table).Set(float64(n))
+	}
+	for policy, n := range res.NoLocalEndpoints {
+		m.NoLocalEndpoints.WithLabelValues(fam, policy).Set(float64(n))
+	}
+	for _, t := range c.TriggerTimes {
+		m.NetworkProgramming.WithLabelValues(fam).Observe(done.Sub(t).Seconds())
+	}
+	if l.opts.Health != nil {
+		l.opts.Health.Updated(f)
+	}
+	klog.V(1).InfoS("Synced", "ipFamily", f, "mode", l.opts.Mode, "full", full, "services", len(snap.Services), "changed", len(c.Changed[f]), "elapsed", elapsed)
+	if cl := l.opts.Conntrack[f]; cl != nil {
+		cs := l.opts.Clock.Now()
+		n, err := cl.CleanStaleFlows(ctx, snap)
+		m.ConntrackDuration.WithLabelValues(fam).Observe(l.opts.Clock.Since(cs).Seconds())
+		m.ConntrackDeleted.WithLabelValues(fam).Add(float64(n))
+		if err != nil {
+			klog.ErrorS(err, "Conntrack cleanup failed", "ipFamily", f)
+		}
+	}
+	for _, hook := range l.opts.AfterSync {
+		hook(ctx, snap)
+	}
+	return nil
+}

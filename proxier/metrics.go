@@ -1,0 +1,86 @@
+package proxier
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every Prometheus metric of kproxy, under kube-proxy's
+// names so that existing dashboards and alerts keep working.
+type Metrics struct {
+	SyncDuration           *prometheus.HistogramVec
+	FullSyncDuration       *prometheus.HistogramVec
+	PartialSyncDuration    *prometheus.HistogramVec
+	LastSync               *prometheus.GaugeVec
+	LastQueued             *prometheus.GaugeVec
+	NetworkProgramming     *prometheus.HistogramVec
+	EndpointChangesPending prometheus.Gauge
+	EndpointChangesTotal   prometheus.Counter
+	ServiceChangesPending  prometheus.Gauge
+	ServiceChangesTotal    prometheus.Counter
+	RulesTotal             *prometheus.GaugeVec
+	RulesLast              *prometheus.GaugeVec
+	RestoreFailures        *prometheus.CounterVec
+	PartialRestoreFailures *prometheus.CounterVec
+	SyncFailures           *prometheus.CounterVec
+	NoLocalEndpoints       *prometheus.GaugeVec
+	ConntrackDuration      *prometheus.HistogramVec
+	ConntrackDeleted       *prometheus.CounterVec
+	HealthzTotal           *prometheus.CounterVec
+	LivezTotal             *prometheus.CounterVec
+	InvalidObjects         *prometheus.CounterVec
+}
+
+// syncBuckets: 1 ms to 16 s, as kube-proxy's sync histograms.
+var syncBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)
+
+// programmingBuckets follows kube-proxy's network programming histogram.
+func programmingBuckets() []float64 {
+	b := []float64{0.25, 0.5}
+	for s := 1.0; s < 60; s++ {
+		b = append(b, s)
+	}
+	for s := 60.0; s < 120; s += 5 {
+		b = append(b, s)
+	}
+	for s := 120.0; s <= 300; s += 30 {
+		b = append(b, s)
+	}
+	return b
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered, as in tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	fam := []string{"ip_family"}
+	m := &Metrics{
+		SyncDuration:           prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_sync_proxy_rules_duration_seconds", Help: "SyncProxyRules latency in seconds", Buckets: syncBuckets}, fam),
+		FullSyncDuration:       prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_sync_full_proxy_rules_duration_seconds", Help: "SyncProxyRules latency in seconds for full resyncs", Buckets: syncBuckets}, fam),
+		PartialSyncDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_sync_partial_proxy_rules_duration_seconds", Help: "SyncProxyRules latency in seconds for partial resyncs", Buckets: syncBuckets}, fam),
+		LastSync:               prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds", Help: "The last time proxy rules were successfully synced"}, fam),
+		LastQueued:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", Help: "The last time a sync of proxy rules was queued"}, fam),
+		NetworkProgramming:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_network_programming_duration_seconds", Help: "In Network Programming Latency in seconds", Buckets: programmingBuckets()}, fam),
+		EndpointChangesPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_endpoint_changes_pending", Help: "Pending proxy rules Endpoint changes"}),
+		EndpointChangesTotal:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_endpoint_changes_total", Help: "Cumulative proxy rules Endpoint changes"}),
+		ServiceChangesPending:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_service_changes_pending", Help: "Pending proxy rules Service changes"}),
+		ServiceChangesTotal:    prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_service_changes_total", Help: "Cumulative proxy rules Service changes"}),
+		RulesTotal:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_iptables_total", Help: "Total number of iptables rules owned by kproxy"}, []string{"ip_family", "table"}),
+		RulesLast:              prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_iptables_last", Help: "Number of iptables rules written by kproxy in the last sync"}, []string{"ip_family", "table"}),
+		RestoreFailures:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", Help: "Cumulative proxy iptables restore failures"}, fam),
+		PartialRestoreFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", Help: "Cumulative proxy iptables partial restore failures"}, fam),
+		SyncFailures:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kproxy_sync_failures_total", Help: "Failed syncs, by mode"}, []string{"ip_family", "mode"}),
+		NoLocalEndpoints:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total", Help: "Number of services with a Local traffic policy and no endpoints"}, []string{"ip_family", "traffic_policy"}),
+		ConntrackDuration:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_conntrack_reconciler_sync_duration_seconds", Help: "Time taken to reconcile stale conntrack entries", Buckets: syncBuckets}, fam),
+		ConntrackDeleted:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_conntrack_reconciler_deleted_entries_total", Help: "Cumulative stale conntrack entries deleted"}, fam),
+		HealthzTotal:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_proxy_healthz_total", Help: "Cumulative proxy healthz HTTP status"}, []string{"code"}),
+		LivezTotal:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_proxy_livez_total", Help: "Cumulative proxy livez HTTP status"}, []string{"code"}),
+		InvalidObjects:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kproxy_invalid_objects_total", Help: "Services and EndpointSlices (or parts of them) skipped as invalid"}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.SyncDuration, m.FullSyncDuration, m.PartialSyncDuration, m.LastSync, m.LastQueued,
+			m.NetworkProgramming, m.EndpointChangesPending, m.EndpointChangesTotal, m.ServiceChangesPending,
+			m.ServiceChangesTotal, m.RulesTotal, m.RulesLast, m.RestoreFailures, m.PartialRestoreFailures,
+			m.SyncFailures, m.NoLocalEndpoints, m.ConntrackDuration, m.ConntrackDeleted, m.HealthzTotal, m.LivezTotal,
+			m.InvalidObjects)
+	}
+	return m
+}

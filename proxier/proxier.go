@@ -1,0 +1,46 @@
+package proxier
+
+import "context"
+
+// Proxier programs one IP family's datapath. The iptables, ipvs and
+// userspace modes implement it.
+type Proxier interface {
+	// Sync makes the datapath match req.Snapshot. On a partial sync
+	// (req.Full false) only the Services in req.Changed may differ from
+	// the previous successful Sync. A failed Sync must leave the previous
+	// datapath in place; the loop then retries with Full set.
+	Sync(ctx context.Context, req SyncRequest) (SyncResult, error)
+	// Cleanup removes everything this mode created for this family. It is
+	// idempotent and succeeds when there is nothing to remove.
+	Cleanup(ctx context.Context) error
+}
+
+// SyncRequest is one sync's input.
+type SyncRequest struct {
+	Snapshot *Snapshot
+	Changed  NameSet
+	Full     bool
+}
+
+// SyncResult is what a backend reports about one sync; the loop turns it
+// into metrics.
+type SyncResult struct {
+	// Full is true when the backend rewrote everything (it may escalate a
+	// partial sync, e.g. after its canary disappeared).
+	Full bool
+	// Rules counts the rules (or kernel objects) kproxy owns after the
+	// sync, by table ("nat", "filter", "ipvs", ...).
+	Rules map[string]int
+	// Written counts the rules sent to the kernel in this sync, by table.
+	Written map[string]int
+	// NoLocalEndpoints counts Local-policy service ports with no local
+	// endpoint, by "internal" and "external".
+	NoLocalEndpoints map[string]int
+}
+
+// Canary is implemented by backends that can tell when someone removed
+// their rules behind their back; the loop checks it at every periodic sync
+// and forces a full resync when it reports true.
+type Canary interface {
+	Flushed(ctx context.Context) (bool, error)
+}
