@@ -12,6 +12,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mod="$here/upstream"
 bin="${KPROXY_CACHE:-$HOME/.cache/kproxy}/upstream-${K8S_VERSION}/bin"
 mkdir -p "$bin"
+# Concurrent runs (e.g. two test packages) wait for each other instead of
+# writing the same files.
+exec 9>"$bin/.lock"
+flock 9
 
 log() { echo "build-upstream: $*" >&2; }
 
@@ -44,10 +48,11 @@ build() {
   log "built $name in $((SECONDS - start))s"
 }
 
-for cmd in kube-apiserver kubectl kube-proxy; do
+# The control plane first: it is what most tests need.
+# etcd's main package is the module root; the default output name would be "server".
+build etcd go.etcd.io/etcd/server/v3 -ldflags="-s -w"
+for cmd in kube-apiserver kube-proxy kubectl; do
   build "$cmd" "k8s.io/kubernetes/cmd/$cmd" -tags=selinux,notest,grpcnotrace -ldflags="all=$ldx -s -w"
 done
-# The main package is the module root; the default output name would be "server".
-build etcd go.etcd.io/etcd/server/v3 -ldflags="-s -w"
 
 echo "$bin"
