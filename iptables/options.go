@@ -1,0 +1,107 @@
+package iptables
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Options configures the iptables mode for one IP family. The zero value
+// of every field except Family is a sensible default.
+type Options struct {
+	// Family is the IP family this Proxier programs (iptables or ip6tables).
+	Family proxier.Family
+	// MasqueradeBit is the fwmark bit KUBE-MARK-MASQ sets (1-31). 0 means
+	// the default, 14 (0x4000), so bit 0 itself cannot be chosen.
+	MasqueradeBit int
+	// MasqueradeAll masquerades all traffic to ClusterIPs.
+	MasqueradeAll bool
+	// ClusterCIDRs of this family are used to tell pod traffic from
+	// off-cluster traffic (--cluster-cidr); empty means no detection.
+	ClusterCIDRs []netip.Prefix
+	// NodePortAddresses restricts the addresses NodePorts answer on: CIDRs
+	// of this family or the keyword "primary" (the node's first IP). Empty
+	// means every local address (-m addrtype --dst-type LOCAL).
+	NodePortAddresses []string
+	// LocalhostNodePorts makes NodePorts answer on 127.0.0.0/8 (IPv4 only).
+	// Off by default in kproxy; when on, the anti-martian KUBE-FIREWALL rule
+	// is added and route_localnet is set in the node's namespace.
+	LocalhostNodePorts bool
+	// Metrics receives the restore-failure counters; nil means none.
+	Metrics *proxier.Metrics
+	// Backend chooses the iptables flavour: "legacy", "nft", or "" to use
+	// what the host's iptables binary uses.
+	Backend string
+	// Kernel is the seam to iptables. Nil means the iptables binaries of
+	// the process's own network namespace (NewExecKernel). Tests pass a
+	// Fake, or an ExecKernel bound to a test namespace.
+	Kernel Kernel
+}
+
+// DefaultMasqueradeBit is kube-proxy's default --iptables-masquerade-bit.
+const DefaultMasqueradeBit = 14
+
+// normalized validates the options and fills in defaults.
+func (o Options) normalized() (Options, error) {
+	switch o.Family {
+	case proxier.IPv4, proxier.IPv6:
+	default:
+		return o, fmt.Errorf("iptables: unknown IP family %q", o.Family)
+	}
+	if o.MasqueradeBit == 0 {
+		o.MasqueradeBit = DefaultMasqueradeBit
+	}
+	if b := o.MasqueradeBit; b < 0 || b > 31 {
+		return o, fmt.Errorf("iptables: masquerade bit %d out of range 0-31", b)
+	}
+	var cidrs []netip.Prefix
+	for _, c := range o.ClusterCIDRs {
+		if proxier.FamilyOf(c.Addr()) == o.Family {
+			cidrs = append(cidrs, c.Masked())
+		}
+	}
+	o.ClusterCIDRs = cidrs
+	for _, a := range o.NodePortAddresses {
+		if a == "primary" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return o, fmt.Errorf("iptables: nodePortAddresses: %q is neither a CIDR nor \"primary\"", a)
+		}
+	}
+	switch o.Backend {
+	case "", "legacy", "nft":
+	default:
+		return o, fmt.Errorf("iptables: unknown backend %q (want legacy, nft or empty)", o.Backend)
+	}
+	if o.Family == proxier.IPv6 {
+		o.LocalhostNodePorts = false // IPv6 has no route_localnet
+	}
+	return o, nil
+}
+
+// kernel returns the configured seam, or the real binaries.
+func (o Options) kernel() (Kernel, error) {
+	if o.Kernel != nil {
+		return o.Kernel, nil
+	}
+	return NewExecKernel(ExecConfig{Family: o.Family, Backend: o.Backend})
+}
+
+// Cleanup removes every chain and jump rule kproxy's iptables mode creates
+// for opts.Family, in the current network namespace (or opts.Kernel's).
+// It works without a running Proxier, is idempotent, and never touches
+// chains outside kproxy's (kube-proxy's) names.
+func Cleanup(ctx context.Context, opts Options) error {
+	opts, err := opts.normalized()
+	if err != nil {
+		return err
+	}
+	k, err := opts.kernel()
+	if err != nil {
+		return err
+	}
+	return cleanup(ctx, k)
+}
