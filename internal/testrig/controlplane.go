@@ -113,7 +113,7 @@ func StartControlPlaneIn(s Scope, topo *Topology) (*ControlPlane, error) {
 	return cp, nil
 }
 
-// RestConfig returns a config for user (admin or system:kube-proxy) that dials
+// restConfig returns a config for user (admin or system:kube-proxy) that dials
 // through the net namespace.
 func (cp *ControlPlane) restConfig(token string) *rest.Config {
 	ns := cp.Netns
