@@ -1,0 +1,88 @@
+package conntrack
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Options configures a Cleaner.
+type Options struct {
+	// Family is the IP family whose table is cleaned.
+	Family proxier.Family
+	// Netns is the network namespace whose table is cleaned; nil means the
+	// process's own (production). Kernel tests pass a test namespace.
+	Netns *netns.NsHandle
+	// Table replaces the kernel; nil means NewNetlinkTable(Netns).
+	Table Table
+}
+
+// Cleaner deletes stale UDP conntrack entries of one IP family after each
+// sync. It implements proxier.StaleFlowCleaner.
+type Cleaner struct {
+	family proxier.Family
+	table  Table
+}
+
+var _ proxier.StaleFlowCleaner = (*Cleaner)(nil)
+
+// New returns a Cleaner. It opens no socket until the first clean-up.
+func New(opts Options) (*Cleaner, error) {
+	switch opts.Family {
+	case proxier.IPv4, proxier.IPv6:
+	default:
+		return nil, fmt.Errorf("conntrack: unknown IP family %q", opts.Family)
+	}
+	t := opts.Table
+	if t == nil {
+		t = NewNetlinkTable(opts.Netns)
+	}
+	return &Cleaner{family: opts.Family, table: t}, nil
+}
+
+// CleanStaleFlows deletes the UDP entries whose original destination is a
+// service address of snap but whose reply source is not one of the port's
+// serving endpoints (see the package doc). It dumps the table at most
+// once, and not at all when snap has no UDP service port. It returns the
+// number of entries deleted, also when it fails part way.
+func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (int, error) {
+	if snap != nil && snap.Family != c.family {
+		return 0, fmt.Errorf("conntrack %s: snapshot is of family %s", c.family, snap.Family)
+	}
+	x := newIndex(snap)
+	if x.empty() {
+		return 0, nil
+	}
+	if x.needsLocal() {
+		addrs, err := c.table.LocalAddrs(c.family)
+		if err != nil {
+			return 0, fmt.Errorf("conntrack %s: %w", c.family, err)
+		}
+		x.withLocal(addrs)
+	}
+	logger := klog.FromContext(ctx)
+	n, err := c.table.DeleteFlows(c.family, func(f *netlink.ConntrackFlow) bool {
+		if !x.stale(f) {
+			return false
+		}
+		if v := logger.V(4); v.Enabled() {
+			v.Info("Deleting stale conntrack entry", "ipFamily", c.family, "flow", f.String())
+		}
+		return true
+	})
+	if n > 0 {
+		logger.V(2).Info("Deleted stale UDP conntrack entries", "ipFamily", c.family, "deleted", n)
+	}
+	if err != nil {
+		return n, fmt.Errorf("conntrack %s: %w", c.family, err)
+	}
+	return n, nil
+}
+
+// Close releases the Cleaner's netlink sockets.
+func (c *Cleaner) Close() error { return c.table.Close() }
