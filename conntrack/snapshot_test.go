@@ -99,4 +99,6 @@ func snapshot(t testing.TB, objs ...any) *proxier.Snapshot {
 	return tr.Checkout().Snapshots[proxier.IPv4]
 }
 
-func nsName(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
+func nsName(name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: "ns", Name: name}
+}
