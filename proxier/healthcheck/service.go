@@ -1,0 +1,222 @@
+package healthcheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// ServiceHealth runs the healthCheckNodePort servers of one IP family: one
+// HTTP listener per port, on every node address of the family, answering
+// for the Service that owns the port. It is safe for concurrent use.
+type ServiceHealth struct {
+	family     proxier.Family
+	listenAddr string
+	listen     func(network, addr string) (net.Listener, error)
+	healthy    func() bool
+	onError    func(port int32, err error)
+
+	mu      sync.Mutex
+	servers map[int32]*serviceServer
+}
+
+// ServiceHealthOptions configures a ServiceHealth.
+type ServiceHealthOptions struct {
+	Family proxier.Family
+	// Healthy reports the proxy's own health (serviceProxyHealthy); nil
+	// means always healthy.
+	Healthy func() bool
+	// Listen opens a listener; nil means net.Listen. Tests bind elsewhere.
+	Listen func(network, addr string) (net.Listener, error)
+	// Address is the IP to bind; empty means all addresses of the family.
+	Address string
+	// OnError is told about a port that could not be opened (it is retried
+	// at the next sync); nil logs.
+	OnError func(port int32, err error)
+}
+
+// serviceServer is one healthCheckNodePort listener.
+type serviceServer struct {
+	name     types.NamespacedName
+	local    int
+	listener net.Listener
+	srv      *http.Server
+}
+
+// NewServiceHealth returns an empty set of servers; AfterSync opens them.
+func NewServiceHealth(o ServiceHealthOptions) *ServiceHealth {
+	s := &ServiceHealth{family: o.Family, healthy: o.Healthy, onError: o.OnError, servers: map[int32]*serviceServer{}}
+	if s.healthy == nil {
+		s.healthy = func() bool { return true }
+	}
+	addr := o.Address
+	listen := o.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	network := "tcp4"
+	if o.Family == proxier.IPv6 {
+		network = "tcp6"
+	}
+	s.listen = func(_, hostport string) (net.Listener, error) { return listen(network, hostport) }
+	if addr == "" && o.Family == proxier.IPv6 {
+		addr = "::"
+	} else if addr == "" {
+		addr = "0.0.0.0"
+	}
+	s.listenAddr = addr
+	if s.onError == nil {
+		s.onError = func(port int32, err error) {
+			klog.ErrorS(err, "Cannot open health check node port, retrying at the next sync", "ipFamily", o.Family, "port", port)
+		}
+	}
+	return s
+}
+
+// Want is the desired state of one health check node port.
+type Want struct {
+	Name types.NamespacedName
+	// LocalEndpoints is the number of this node's ready endpoints.
+	LocalEndpoints int
+}
+
+// Desired computes, from a snapshot, every health check node port this
+// family must serve and its local ready endpoint count: the ports of
+// externalTrafficPolicy=Local Services that have a healthCheckNodePort.
+// An endpoint counts once even if it backs several ports of the Service.
+// Pure.
+func Desired(snap *proxier.Snapshot) map[int32]Want {
+	out := map[int32]Want{}
+	for _, name := range snap.SortedNames() {
+		svc := snap.Services[name]
+		var port int32
+		local := map[string]bool{}
+		for i := range svc.Ports {
+			p := &svc.Ports[i]
+			if !p.ExternalPolicyLocal || p.HealthCheckNodePort == 0 {
+				continue
+			}
+			port = p.HealthCheckNodePort
+			for _, e := range p.Endpoints {
+				if e.Local && e.Ready {
+					local[e.IP.String()] = true
+				}
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		if prev, dup := out[port]; dup {
+			klog.InfoS("Two Services claim the same health check node port, keeping the first", "port", port, "kept", prev.Name, "skipped", name)
+			continue
+		}
+		out[port] = Want{Name: name, LocalEndpoints: len(local)}
+	}
+	return out
+}
+
+// AfterSync is a proxier.AfterSync hook: it opens, updates and closes the
+// servers to match snap (of this ServiceHealth's family).
+func (s *ServiceHealth) AfterSync(_ context.Context, snap *proxier.Snapshot) {
+	if snap.Family != s.family {
+		return
+	}
+	s.Sync(Desired(snap))
+}
+
+// Sync makes the servers match want. A port that cannot be opened is
+// reported and retried at the next Sync.
+func (s *ServiceHealth) Sync(want map[int32]Want) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for port, srv := range s.servers {
+		if w, ok := want[port]; !ok || w.Name != srv.name {
+			srv.close()
+			delete(s.servers, port)
+		}
+	}
+	for port, w := range want {
+		if srv := s.servers[port]; srv != nil {
+			srv.local = w.LocalEndpoints
+			continue
+		}
+		l, err := s.listen("tcp", net.JoinHostPort(s.listenAddr, strconv.Itoa(int(port))))
+		if err != nil {
+			s.onError(port, err)
+			continue
+		}
+		srv := &serviceServer{name: w.Name, local: w.LocalEndpoints, listener: l}
+		srv.srv = &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { s.serve(rw, port) })}
+		s.servers[port] = srv
+		go func() { _ = srv.srv.Serve(l) }()
+		klog.V(2).InfoS("Opened health check node port", "ipFamily", s.family, "port", port, "service", w.Name)
+	}
+}
+
+// Ports returns the ports being served.
+func (s *ServiceHealth) Ports() []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int32, 0, len(s.servers))
+	for p := range s.servers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Close stops every server.
+func (s *ServiceHealth) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for port, srv := range s.servers {
+		srv.close()
+		delete(s.servers, port)
+	}
+}
+
+func (srv *serviceServer) close() { _ = srv.srv.Close() }
+
+// serviceBody is kube-proxy's response body, fields in its order.
+type serviceBody struct {
+	Service struct {
+		Namespace string `json:"namespace"`
+		Name      string `json:"name"`
+	} `json:"service"`
+	LocalEndpoints      int  `json:"localEndpoints"`
+	ServiceProxyHealthy bool `json:"serviceProxyHealthy"`
+}
+
+func (s *ServiceHealth) serve(w http.ResponseWriter, port int32) {
+	s.mu.Lock()
+	srv := s.servers[port]
+	var body serviceBody
+	if srv != nil {
+		body.Service.Namespace, body.Service.Name = srv.name.Namespace, srv.name.Name
+		body.LocalEndpoints = srv.local
+	}
+	s.mu.Unlock()
+	body.ServiceProxyHealthy = s.healthy()
+	code := http.StatusOK
+	if body.LocalEndpoints == 0 || !body.ServiceProxyHealthy {
+		code = http.StatusServiceUnavailable
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("encode: %v", err), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Load-Balancing-Endpoint-Weight", strconv.Itoa(body.LocalEndpoints))
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}
