@@ -29,6 +29,9 @@ type Options struct {
 	// Off by default in kproxy; when on, the anti-martian KUBE-FIREWALL rule
 	// is added and route_localnet is set in the node's namespace.
 	LocalhostNodePorts bool
+	// TCPBeLiberal is true when nf_conntrack_tcp_be_liberal is set: then
+	// KUBE-FORWARD does not drop ctstate INVALID packets.
+	TCPBeLiberal bool
 	// Metrics receives the restore-failure counters; nil means none.
 	Metrics *proxier.Metrics
 	// Backend chooses the iptables flavour: "legacy", "nft", or "" to use

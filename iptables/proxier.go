@@ -54,10 +54,3 @@ func (p *Proxier) Flushed(ctx context.Context) (bool, error) {
 func cleanup(ctx context.Context, k Kernel) error {
 	return errors.New("iptables: Cleanup not implemented yet")
 }
-
-// Render returns exactly the iptables-restore input a full sync of snap
-// writes (without the jump rules in built-in chains, which are ensured one
-// by one). It does no I/O.
-func Render(snap *proxier.Snapshot, opts Options) (string, error) {
-	return "", errors.New("iptables: Render not implemented yet")
-}

@@ -1,0 +1,81 @@
+package iptables
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Tables kproxy writes.
+const (
+	tableFilter = "filter"
+	tableNAT    = "nat"
+	tableMangle = "mangle"
+)
+
+// Chains with fixed names, as kube-proxy names them.
+const (
+	chainServices         = "KUBE-SERVICES"
+	chainExternalServices = "KUBE-EXTERNAL-SERVICES"
+	chainNodePorts        = "KUBE-NODEPORTS"
+	chainPostrouting      = "KUBE-POSTROUTING"
+	chainMarkMasq         = "KUBE-MARK-MASQ"
+	chainForward          = "KUBE-FORWARD"
+	chainProxyFirewall    = "KUBE-PROXY-FIREWALL"
+	chainCanary           = "KUBE-PROXY-CANARY"
+	// chainKubeletFirewall holds the anti-martian rule; kubelet may create
+	// the same chain, so kproxy never deletes it.
+	chainKubeletFirewall = "KUBE-FIREWALL"
+)
+
+// Prefixes of the per-Service and per-endpoint chains.
+const (
+	prefixSVC = "KUBE-SVC-"
+	prefixSVL = "KUBE-SVL-"
+	prefixFW  = "KUBE-FW-"
+	prefixEXT = "KUBE-EXT-"
+	prefixSEP = "KUBE-SEP-"
+)
+
+// servicePrefixes are the prefixes of chains kproxy creates per Service;
+// a chain with one of them that kproxy does not render is stale.
+var servicePrefixes = []string{prefixSVC, prefixSVL, prefixFW, prefixEXT, prefixSEP}
+
+// isServiceChain reports whether chain is a per-Service or per-endpoint
+// chain of kproxy (or kube-proxy, which uses the same names).
+func isServiceChain(chain string) bool {
+	for _, p := range servicePrefixes {
+		if strings.HasPrefix(chain, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// portChains are the chain names of one service port.
+type portChains struct {
+	name              string // "ns/name:port", used in comments
+	protocol          string // lower case: "tcp", "udp", "sctp"
+	svc, svl, fw, ext string
+}
+
+// chainsFor computes a service port's chain names exactly as kube-proxy
+// does: base32(sha256(portName + protocol))[:16] after a prefix.
+func chainsFor(p *proxier.ServicePort) portChains {
+	c := portChains{name: p.Name.String(), protocol: strings.ToLower(string(p.Protocol))}
+	h := hash16(c.name + c.protocol)
+	c.svc, c.svl, c.fw, c.ext = prefixSVC+h, prefixSVL+h, prefixFW+h, prefixEXT+h
+	return c
+}
+
+// endpointChain is the KUBE-SEP chain of one endpoint of a service port.
+func endpointChain(c *portChains, ep *proxier.Endpoint) string {
+	return prefixSEP + hash16(c.name+c.protocol+ep.String())
+}
+
+func hash16(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base32.StdEncoding.EncodeToString(sum[:])[:16]
+}
