@@ -174,7 +174,7 @@ func TestLocalAddrsOnlyForNodePorts(t *testing.T) {
 	}
 }
 
-func TestKernelErrors(t *testing.T) {
+func TestTableErrors(t *testing.T) {
 	stale := func() []*netlink.ConntrackFlow {
 		return []*netlink.ConntrackFlow{
 			UDPFlow(ap("198.51.100.100:1"), ap("10.96.0.10:53"), ap("10.244.3.99:53")),
