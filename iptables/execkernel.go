@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -193,6 +194,14 @@ func (k *ExecKernel) DeleteChain(_ context.Context, table, chain string) error {
 			return err
 		}
 		return ipt.ClearAndDeleteChain(table, chain)
+	})
+}
+
+// SetSysctl implements Kernel. The file is opened on a thread inside the
+// namespace, so it is that namespace's sysctl.
+func (k *ExecKernel) SetSysctl(_ context.Context, name, value string) error {
+	return k.inNetns(func() error {
+		return os.WriteFile("/proc/sys/"+name, []byte(value), 0o644)
 	})
 }
 

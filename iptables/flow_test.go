@@ -34,3 +34,5 @@ func TestFlowTable(t *testing.T) {
 		})
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

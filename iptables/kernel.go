@@ -30,6 +30,8 @@ type Kernel interface {
 	ChainExists(ctx context.Context, table, chain string) (bool, error)
 	// DeleteChain flushes and deletes chain; a missing chain is fine.
 	DeleteChain(ctx context.Context, table, chain string) error
+	// SetSysctl writes a sysctl of the namespace ("net/ipv4/conf/all/...").
+	SetSysctl(ctx context.Context, name, value string) error
 	// HasRandomFully reports whether MASQUERADE --random-fully works.
 	HasRandomFully() bool
 }

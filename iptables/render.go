@@ -67,10 +67,17 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	return string(res.data), nil
 }
 
-// render builds the restore input. write, when not nil, limits the
-// per-Service chains written to those Services (a partial sync); stale
-// lists, by table, chains to flush and delete.
+// render builds the restore input of a full sync with no stale chains.
 func (r *renderer) render(snap *proxier.Snapshot, write proxier.NameSet, stale map[string][]string) renderResult {
+	r.build(snap, write)
+	return r.finish(stale)
+}
+
+// build renders snap into the table buffers and records the chains of the
+// desired state. write, when not nil, limits the per-Service chains
+// written to those Services (a partial sync); the others are rendered
+// into a scratch buffer only to count their rules.
+func (r *renderer) build(snap *proxier.Snapshot, write proxier.NameSet) {
 	r.filter.reset()
 	r.nat.reset()
 	r.skipped.reset()
@@ -86,7 +93,7 @@ func (r *renderer) render(snap *proxier.Snapshot, write proxier.NameSet, stale m
 			out = &r.skipped
 		}
 		for i := range svc.Ports {
-			r.writePort(snap, name, &svc.Ports[i], out)
+			r.writePort(snap, &svc.Ports[i], out)
 		}
 	}
 	r.writeStaticTail(snap)
@@ -100,19 +107,27 @@ func (r *renderer) render(snap *proxier.Snapshot, write proxier.NameSet, stale m
 	for _, c := range r.skipped.chains {
 		r.owned[tableNAT][c] = true
 	}
+}
+
+// finish appends the deletion of stale chains (by table) and produces the
+// restore input.
+func (r *renderer) finish(stale map[string][]string) renderResult {
 	written := map[string]int{tableFilter: r.filter.nrules, tableNAT: r.nat.nrules}
+	rules := map[string]int{tableFilter: r.filter.nrules, tableNAT: r.nat.nrules + r.skipped.nrules}
 	for _, tb := range []*tableBuf{&r.filter, &r.nat} {
 		for _, c := range stale[tb.name] {
+			// Declaring flushes the chain; then it can be deleted.
 			tb.chain(c)
 			tb.line("-X", c)
 		}
 	}
+	r.out.Reset()
 	r.filter.writeTo(&r.out)
 	r.nat.writeTo(&r.out)
 	return renderResult{
 		data:    r.out.Bytes(),
 		owned:   r.owned,
-		rules:   map[string]int{tableFilter: r.filter.nrules, tableNAT: r.nat.nrules + r.skipped.nrules},
+		rules:   rules,
 		written: written,
 		noLocal: map[string]int{"internal": r.noLocalInternal, "external": r.noLocalExternal},
 	}

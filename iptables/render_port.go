@@ -1,10 +1,6 @@
 package iptables
 
-import (
-	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/kproxy/kproxy/proxier"
-)
+import "github.com/kproxy/kproxy/proxier"
 
 // portPlan is what one service port needs, decided from Port.Usable as
 // kube-proxy decides it.
@@ -54,7 +50,7 @@ func planPort(p *proxier.Port) portPlan {
 // writePort writes one service port: its dispatch rules in the shared
 // chains, and its own chains into out (r.nat, or r.skipped when the
 // Service is unchanged on a partial sync).
-func (r *renderer) writePort(snap *proxier.Snapshot, name types.NamespacedName, p *proxier.Port, out *tableBuf) {
+func (r *renderer) writePort(snap *proxier.Snapshot, p *proxier.Port, out *tableBuf) {
 	pl := planPort(p)
 	c := &pl.c
 	if pl.hasEndpoints && !pl.hasInternal {

@@ -20,7 +20,9 @@ var (
 // EchoPorts are the target ports the scenarios use.
 var EchoPorts = []int{8080, 5353}
 
-func http8080() []discovery.EndpointPort { return []discovery.EndpointPort{SlicePort("http", tcp, 8080)} }
+func http8080() []discovery.EndpointPort {
+	return []discovery.EndpointPort{SlicePort("http", tcp, 8080)}
+}
 
 func ep(ip string) string { return ip + ":8080" }
 

@@ -1,0 +1,127 @@
+package iptables
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// ensureStatic makes sure, on a full sync, that the jump rules from the
+// built-in chains and the canary chains exist, and sets route_localnet
+// when localhost NodePorts are on.
+func (p *Proxier) ensureStatic(ctx context.Context) error {
+	for _, j := range append(append([]jumpRule{}, jumpRules...), kubeletJumpRules...) {
+		if err := p.kernel.EnsureChain(ctx, j.table, j.to); err != nil {
+			return fmt.Errorf("ensure chain %s/%s: %w", j.table, j.to, err)
+		}
+		if _, err := p.kernel.EnsureRule(ctx, j.table, j.from, j.args()...); err != nil {
+			return fmt.Errorf("ensure jump %s/%s -> %s: %w", j.table, j.from, j.to, err)
+		}
+	}
+	for _, table := range canaryTables {
+		if err := p.kernel.EnsureChain(ctx, table, chainCanary); err != nil {
+			return fmt.Errorf("ensure canary chain in %s: %w", table, err)
+		}
+	}
+	if p.opts.LocalhostNodePorts && p.opts.Family == proxier.IPv4 {
+		klog.InfoS("Setting route_localnet=1 for NodePorts on localhost")
+		if err := p.kernel.SetSysctl(ctx, "net/ipv4/conf/all/route_localnet", "1"); err != nil {
+			return fmt.Errorf("set route_localnet: %w", err)
+		}
+	}
+	return nil
+}
+
+// cleanup removes the jump rules, then every chain of ours (the fixed ones
+// and any per-Service chain), in one restore per table, then the canaries.
+// kubelet's KUBE-FIREWALL and its jumps are left alone, as kube-proxy does.
+func cleanup(ctx context.Context, k Kernel) error {
+	var errs []error
+	for _, j := range jumpRules {
+		if err := k.DeleteRule(ctx, j.table, j.from, j.args()...); err != nil {
+			errs = append(errs, fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.from, j.to, err))
+		}
+	}
+	fixed := map[string][]string{
+		tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
+		tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
+	}
+	for _, table := range []string{tableFilter, tableNAT} {
+		out, err := k.Save(ctx, table)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tables, err := parseRestore(string(out))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("parse iptables-save -t %s: %w", table, err))
+			continue
+		}
+		var del []string
+		for _, t := range tables {
+			for _, c := range t.chains {
+				if isServiceChain(c) || contains(fixed[table], c) {
+					del = append(del, c)
+				}
+			}
+		}
+		if len(del) == 0 {
+			continue
+		}
+		var b bytes.Buffer
+		b.WriteString("*" + table + "\n")
+		for _, c := range del {
+			b.WriteString(":" + c + " - [0:0]\n")
+		}
+		for _, c := range del {
+			b.WriteString("-X " + c + "\n")
+		}
+		b.WriteString("COMMIT\n")
+		if err := k.Restore(ctx, b.Bytes(), false); err != nil {
+			errs = append(errs, fmt.Errorf("delete chains in %s: %w", table, err))
+		}
+	}
+	if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("iptables cleanup: %w", err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// logRestoreFailure logs the lines around the one iptables-restore
+// rejected, not the whole input.
+func logRestoreFailure(err error, data []byte, family proxier.Family) {
+	var re *RestoreError
+	if !errors.As(err, &re) || re.Line == 0 {
+		klog.ErrorS(err, "iptables-restore failed", "family", family)
+		return
+	}
+	lines := strings.Split(string(data), "\n")
+	from, to := max(re.Line-3, 1), min(re.Line+3, len(lines))
+	var b strings.Builder
+	for n := from; n <= to; n++ {
+		mark := "   "
+		if n == re.Line {
+			mark = "=> "
+		}
+		fmt.Fprintf(&b, "%s%d: %s\n", mark, n, lines[n-1])
+	}
+	klog.ErrorS(err, "iptables-restore rejected the rules", "family", family, "line", re.Line, "context", b.String())
+}
