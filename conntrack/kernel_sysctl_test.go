@@ -39,6 +39,7 @@ func (s netnsSysctls) Write(name, value string) error {
 }
 
 func TestKernelApplyTCPTimeoutsInNetns(t *testing.T) {
+	testrig.RequireRoot(t) // before anything that needs root
 	testrig.CheckRootNetnsUnchanged(t)
 	ns := testrig.NewNetns(t, "ctsys")
 	host := func() (string, string) {

@@ -39,6 +39,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
+	testrig.RequireRoot(t) // before anything that needs root
 	testrig.CheckRootNetnsUnchanged(t)
 	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 2})
 	r := &rig{topo: topo, node: topo.Node(1), client: topo.Client}
