@@ -1,0 +1,133 @@
+package userspace
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// class is the kind of destination a listener serves.
+type class uint8
+
+const (
+	// internal: the ClusterIP.
+	internal class = iota
+	// external: NodePorts, externalIPs and LoadBalancer IPs.
+	external
+)
+
+func (c class) String() string {
+	if c == internal {
+		return "internal"
+	}
+	return "external"
+}
+
+// listenerKey names one listener: a service port and a traffic class.
+type listenerKey struct {
+	Name  proxier.ServicePortName
+	Class class
+}
+
+func (k listenerKey) String() string {
+	return k.Name.String() + "/" + string(k.Name.Protocol) + "/" + k.Class.String()
+}
+
+// listenerSpec is what one listener must serve; pure data built from a
+// Snapshot.
+type listenerSpec struct {
+	Key      listenerKey
+	Protocol v1.Protocol
+	Port     int32 // the service port the destinations listen on
+	// ClusterIP (internal class) or externalIPs (external class).
+	Dests []netip.Addr
+	// LoadBalancerIPs and the source ranges allowed to reach them.
+	LBIPs        []netip.Addr
+	SourceRanges []netip.Prefix
+	RangesSet    bool // HasSourceRanges: no valid range means nobody
+	NodePort     int32
+	// Reject is true when the Service has no usable endpoint at all: its
+	// destinations are rejected in the filter table instead of redirected.
+	Reject bool
+	// Src is the snapshot's port; unchanged ports keep the same pointer.
+	Src *proxier.Port
+}
+
+// plan builds the listener specs of a snapshot, sorted by key. Service
+// ports this mode cannot serve (SCTP) are left out and reported.
+func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
+	var specs []listenerSpec
+	var errs []error
+	for _, name := range snap.SortedNames() {
+		svc := snap.Services[name]
+		for i := range svc.Ports {
+			p := &svc.Ports[i]
+			if p.Protocol != v1.ProtocolTCP && p.Protocol != v1.ProtocolUDP {
+				errs = append(errs, fmt.Errorf("service port %s: protocol %s is not supported in userspace mode", p.Name, p.Protocol))
+				continue
+			}
+			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: !p.Usable.HasAny, Src: p}
+			if p.ClusterIP.IsValid() {
+				s := base
+				s.Key = listenerKey{Name: p.Name, Class: internal}
+				s.Dests = []netip.Addr{p.ClusterIP}
+				specs = append(specs, s)
+			}
+			if p.ExternallyAccessible() {
+				s := base
+				s.Key = listenerKey{Name: p.Name, Class: external}
+				s.Dests = p.ExternalIPs
+				s.LBIPs = p.LoadBalancerIPs
+				s.SourceRanges, s.RangesSet = p.SourceRanges, p.HasSourceRanges
+				s.NodePort = p.NodePort
+				specs = append(specs, s)
+			}
+		}
+	}
+	slices.SortFunc(specs, func(a, b listenerSpec) int { return compareKeys(a.Key, b.Key) })
+	return specs, errs
+}
+
+func compareKeys(a, b listenerKey) int {
+	if c := proxier.CompareNames(a.Name.NamespacedName, b.Name.NamespacedName); c != 0 {
+		return c
+	}
+	if a.Name.Port != b.Name.Port {
+		if a.Name.Port < b.Name.Port {
+			return -1
+		}
+		return 1
+	}
+	if a.Name.Protocol != b.Name.Protocol {
+		if a.Name.Protocol < b.Name.Protocol {
+			return -1
+		}
+		return 1
+	}
+	return int(a.Class) - int(b.Class)
+}
+
+// noLocalEndpoints counts Local-policy service ports without a local
+// endpoint, as SyncResult.NoLocalEndpoints wants them.
+func noLocalEndpoints(snap *proxier.Snapshot) map[string]int {
+	out := map[string]int{"internal": 0, "external": 0}
+	for _, svc := range snap.Services {
+		for i := range svc.Ports {
+			p := &svc.Ports[i]
+			if len(p.Usable.Local) > 0 {
+				continue
+			}
+			if p.InternalPolicyLocal {
+				out["internal"]++
+			}
+			if p.ExternallyAccessible() && p.ExternalPolicyLocal {
+				out["external"]++
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,228 @@
+package userspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Proxier is the userspace mode for one IP family.
+type Proxier struct {
+	opts    Options
+	kernel  Kernel
+	metrics *metrics
+	conns   connTable
+	src     atomic.Pointer[sourceClassifier]
+
+	mu        sync.Mutex // serializes Sync, Cleanup and Close
+	listeners map[listenerKey]*listener
+	applied   string // the rules last restored successfully
+	hooked    bool   // the jump rules are in place
+	reported  map[string]bool
+	stop      chan struct{}
+}
+
+var _ proxier.Proxier = (*Proxier)(nil)
+
+// New builds a Proxier. It is pure: nothing is opened or written until the
+// first Sync.
+func New(opts Options) (*Proxier, error) {
+	o, err := opts.normalized()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxier{
+		opts:      o,
+		kernel:    o.kernel(),
+		metrics:   newMetrics(o.Registerer, o.MaxServiceLabels),
+		listeners: map[listenerKey]*listener{},
+		reported:  map[string]bool{},
+	}
+	p.src.Store(&sourceClassifier{cidrs: o.ClusterCIDRs})
+	return p, nil
+}
+
+func (p *Proxier) srcClassifier() *sourceClassifier { return p.src.Load() }
+
+// Sync opens a listener for every new service port, gives every changed one
+// its new endpoints (new connections use them at once), rewrites our chains
+// in one iptables-restore when they differ from what is in the kernel, and
+// only then closes the listeners of removed service ports. Every sync
+// reconciles everything (it is cheap: endpoint changes do not touch the
+// kernel), so a partial sync equals a full one; Full only forces the rules
+// and jumps to be rewritten.
+func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.SyncResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	snap := req.Snapshot
+	if snap == nil {
+		return proxier.SyncResult{}, errors.New("userspace: sync without a snapshot")
+	}
+	if p.stop == nil {
+		p.stop = make(chan struct{})
+		go p.sweep(p.stop)
+	}
+	p.src.Store(&sourceClassifier{cidrs: p.opts.ClusterCIDRs, nodeIPs: slices.Clone(snap.Node.IPs)})
+	specs, skipped := plan(snap)
+	p.report(skipped)
+
+	now := p.opts.Clock.Now()
+	var errs []error
+	want := make(map[listenerKey]bool, len(specs))
+	ports := make(map[listenerKey]int, len(specs))
+	for i := range specs {
+		s := &specs[i]
+		want[s.Key] = true
+		l := p.listeners[s.Key]
+		if l == nil {
+			var err error
+			if l, err = p.openListener(s); err != nil {
+				klog.ErrorS(err, "Cannot open proxy listener, the service port is not proxied", "servicePort", s.Key.Name)
+				errs = append(errs, err)
+				continue
+			}
+			p.listeners[s.Key] = l
+		} else if l.src != s.Src {
+			l.update(s, now)
+		}
+		ports[s.Key] = l.port
+	}
+
+	rs := renderRules(specs, ports, &snap.Node, &p.opts)
+	res := proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: noLocalEndpoints(snap)}
+	if req.Full || rs.Text != p.applied {
+		klog.V(5).InfoS("Restoring userspace rules", "rules", rs.Text)
+		if err := p.kernel.Restore(ctx, []byte(rs.Text)); err != nil {
+			p.applied = ""
+			return res, fmt.Errorf("userspace: restore rules: %w", err)
+		}
+		p.applied = rs.Text
+		res.Written = rs.Counts
+	}
+	if req.Full || !p.hooked {
+		if err := p.hook(ctx); err != nil {
+			return res, err
+		}
+	}
+	// The rules no longer lead to removed listeners: close them now.
+	for k, l := range p.listeners {
+		if !want[k] {
+			l.close(now)
+			delete(p.listeners, k)
+		}
+	}
+	klog.V(2).InfoS("Userspace sync done", "family", p.opts.Family, "listeners", len(p.listeners), "natRules", rs.Counts["nat"], "filterRules", rs.Counts["filter"], "written", res.Written["nat"]+res.Written["filter"] > 0)
+	return res, errors.Join(errs...)
+}
+
+// hook ensures the jump rules into our chains.
+func (p *Proxier) hook(ctx context.Context) error {
+	p.hooked = false
+	for _, j := range jumps {
+		if err := p.kernel.EnsureRule(ctx, j.table, j.chain, j.rule()...); err != nil {
+			return fmt.Errorf("userspace: hook %s into %s/%s: %w", j.target, j.table, j.chain, err)
+		}
+	}
+	p.hooked = true
+	return nil
+}
+
+// report logs and counts each skipped service port once.
+func (p *Proxier) report(skipped []error) {
+	for _, err := range skipped {
+		msg := err.Error()
+		if p.reported[msg] {
+			continue
+		}
+		p.reported[msg] = true
+		klog.InfoS("Skipping service port", "reason", msg)
+		p.metrics.skipped.WithLabelValues("unsupported protocol").Inc()
+	}
+}
+
+// Close stops every listener and aborts every connection; the rules stay
+// (new connections are then refused). Use Cleanup to remove them too.
+func (p *Proxier) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.opts.Clock.Now()
+	for k, l := range p.listeners {
+		l.close(now)
+		delete(p.listeners, k)
+	}
+	for _, c := range p.conns.snapshot() {
+		c.abort()
+	}
+	if p.stop != nil {
+		close(p.stop)
+		p.stop = nil
+	}
+	p.applied, p.hooked = "", false
+	return nil
+}
+
+// Cleanup closes everything and removes our rules.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	_ = p.Close()
+	return cleanup(ctx, p.kernel)
+}
+
+// Cleanup removes every chain and jump rule of the userspace mode for
+// opts.Family, without a running Proxier. It is idempotent.
+func Cleanup(ctx context.Context, opts Options) error {
+	o, err := opts.normalized()
+	if err != nil {
+		return err
+	}
+	return cleanup(ctx, o.kernel())
+}
+
+func cleanup(ctx context.Context, k Kernel) error {
+	var errs []error
+	for _, j := range jumps {
+		if err := k.DeleteRule(ctx, j.table, j.chain, j.rule()...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range [][2]string{{"nat", chainServices}, {"nat", chainNodePorts}, {"filter", chainReject}} {
+		if err := k.DeleteChain(ctx, c[0], c[1]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("userspace cleanup: %w", err)
+	}
+	return nil
+}
+
+// ListenerInfo describes one open proxy listener.
+type ListenerInfo struct {
+	Name proxier.ServicePortName
+	// External is true for the listener of NodePorts, externalIPs and
+	// LoadBalancer IPs, false for the ClusterIP one.
+	External  bool
+	ProxyPort int
+}
+
+// Listeners returns the open listeners, sorted.
+func (p *Proxier) Listeners() []ListenerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]listenerKey, 0, len(p.listeners))
+	for k := range p.listeners {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	out := make([]ListenerInfo, len(keys))
+	for i, k := range keys {
+		out[i] = ListenerInfo{Name: k.Name, External: k.Class == external, ProxyPort: p.listeners[k].port}
+	}
+	return out
+}

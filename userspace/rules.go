@@ -1,0 +1,151 @@
+package userspace
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Our chains. Everything this mode puts in the kernel is in them, plus the
+// jump rules in the jumps table.
+const (
+	chainServices  = "KPROXY-US-SERVICES"  // nat: REDIRECT service destinations to the listeners
+	chainNodePorts = "KPROXY-US-NODEPORTS" // nat: REDIRECT node ports on node addresses
+	chainReject    = "KPROXY-US-REJECT"    // filter: reject Services without endpoints
+)
+
+// jump is one rule hooking our chains into a builtin chain.
+type jump struct {
+	table, chain, target string
+	match                []string
+}
+
+// jumps is the static structure: where our chains are hooked. Pod and
+// outside traffic passes nat PREROUTING, the node's own traffic nat OUTPUT;
+// rejected traffic is not redirected, so it meets the filter table in INPUT
+// (node ports), FORWARD (pods to a ClusterIP) or OUTPUT (the node itself).
+var jumps = []jump{
+	{table: "nat", chain: "PREROUTING", target: chainServices},
+	{table: "nat", chain: "OUTPUT", target: chainServices},
+	{table: "filter", chain: "INPUT", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{table: "filter", chain: "FORWARD", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{table: "filter", chain: "OUTPUT", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+}
+
+func (j jump) rule() []string {
+	r := append([]string{}, j.match...)
+	return append(r, "-m", "comment", "--comment", "kproxy userspace", "-j", j.target)
+}
+
+// ruleSet is one rendered iptables-restore input.
+type ruleSet struct {
+	Text   string
+	Counts map[string]int // rules per table
+}
+
+// renderRules renders our chains for the listeners that have a port. It is
+// pure: the same specs, ports and node give the same text.
+func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.NodeInfo, opts *Options) ruleSet {
+	var nat, nodePorts, filter []string
+	nodeMatches := nodePortMatches(node, opts)
+	for i := range specs {
+		s := &specs[i]
+		port, ok := ports[s.Key]
+		if !ok {
+			continue // its listener could not be opened: logged by Sync
+		}
+		proto := strings.ToLower(string(s.Protocol))
+		svcPort := fmt.Sprintf("-p %s --dport %d", proto, s.Port)
+		comment := func(what string) string { return fmt.Sprintf("-m comment --comment \"%s %s\"", s.Key.Name, what) }
+		if s.Reject {
+			rej := "-j REJECT"
+			if s.Protocol == v1.ProtocolTCP {
+				rej = "-j REJECT --reject-with tcp-reset"
+			}
+			for _, d := range append(append([]netip.Addr{}, s.Dests...), s.LBIPs...) {
+				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainReject, comment("has no endpoints"), hostPrefix(d), svcPort, rej))
+			}
+			if s.NodePort != 0 {
+				for _, m := range nodeMatches {
+					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainReject, comment("has no endpoints"), m, proto, s.NodePort, rej))
+				}
+			}
+			continue
+		}
+		redirect := fmt.Sprintf("-j REDIRECT --to-ports %d", port)
+		what := "external IP"
+		if s.Key.Class == internal {
+			what = "cluster IP"
+		}
+		for _, d := range s.Dests {
+			nat = append(nat, fmt.Sprintf("-A %s %s -d %s %s %s", chainServices, comment(what), hostPrefix(d), svcPort, redirect))
+		}
+		for _, d := range s.LBIPs {
+			if !s.RangesSet {
+				nat = append(nat, fmt.Sprintf("-A %s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), hostPrefix(d), svcPort, redirect))
+				continue
+			}
+			for _, r := range s.SourceRanges {
+				nat = append(nat, fmt.Sprintf("-A %s %s -s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), r, hostPrefix(d), svcPort, redirect))
+			}
+		}
+		if s.NodePort != 0 {
+			nodePorts = append(nodePorts, fmt.Sprintf("-A %s %s -p %s --dport %d %s", chainNodePorts, comment("node port"), proto, s.NodePort, redirect))
+		}
+	}
+	// Node ports last: a ClusterIP or external IP rule must win over a
+	// node port that happens to share the port number.
+	for _, m := range nodeMatches {
+		nat = append(nat, fmt.Sprintf("-A %s -m comment --comment \"node ports\" %s -j %s", chainServices, m, chainNodePorts))
+	}
+	var b strings.Builder
+	b.WriteString("*nat\n")
+	fmt.Fprintf(&b, ":%s - [0:0]\n:%s - [0:0]\n", chainServices, chainNodePorts)
+	writeLines(&b, nat)
+	writeLines(&b, nodePorts)
+	b.WriteString("COMMIT\n*filter\n")
+	fmt.Fprintf(&b, ":%s - [0:0]\n", chainReject)
+	writeLines(&b, filter)
+	b.WriteString("COMMIT\n")
+	return ruleSet{Text: b.String(), Counts: map[string]int{"nat": len(nat) + len(nodePorts), "filter": len(filter)}}
+}
+
+func writeLines(b *strings.Builder, lines []string) {
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+}
+
+// nodePortMatches returns the destination matches of node port traffic.
+func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
+	if len(opts.NodePortAddresses) == 0 {
+		loopback := "127.0.0.0/8"
+		if opts.Family == proxier.IPv6 {
+			loopback = "::1/128"
+		}
+		return []string{fmt.Sprintf("! -d %s -m addrtype --dst-type LOCAL", loopback)}
+	}
+	var out []string
+	for _, a := range opts.NodePortAddresses {
+		if a == "primary" {
+			if len(node.IPs) > 0 {
+				out = append(out, "-d "+hostPrefix(node.IPs[0]))
+			}
+			continue
+		}
+		p, err := netip.ParsePrefix(a) // validated by normalized
+		if err == nil && proxier.FamilyOf(p.Addr()) == opts.Family {
+			out = append(out, "-d "+p.Masked().String())
+		}
+	}
+	return out
+}
+
+func hostPrefix(a netip.Addr) string {
+	return netip.PrefixFrom(a, a.BitLen()).String()
+}
