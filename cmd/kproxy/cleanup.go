@@ -1,0 +1,18 @@
+package main
+
+import (
+	"context"
+
+	"k8s.io/klog/v2"
+)
+
+// runCleanup is --cleanup: remove the rules of every mode and both
+// families, whatever mode is configured (a node may switch modes).
+func runCleanup(ctx context.Context, c *Config) error {
+	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR)
+	if err := cleanupAll(ctx, modeSettings{cfg: c, clusterCIDRs: clusterCIDRs}); err != nil {
+		return err
+	}
+	klog.InfoS("Removed everything kproxy created")
+	return nil
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/conntrack"
+	"github.com/kproxy/kproxy/proxier"
+	"github.com/kproxy/kproxy/proxier/healthcheck"
+)
+
+// nodeWait bounds how long kproxy waits for its Node object at start (to
+// learn its addresses and families); it then goes on without.
+const nodeWait = 30 * time.Second
+
+// runProxy is the daemon: it runs until SIGTERM or SIGINT, then stops
+// cleanly and leaves the rules in place.
+func runProxy(o *Options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	c := o.Config
+
+	name, err := nodeName(c)
+	if err != nil {
+		return err
+	}
+	if c.DetectLocalMode != "ClusterCIDR" {
+		klog.InfoS("Warning: only detectLocalMode ClusterCIDR is implemented; using --cluster-cidr", "detectLocalMode", c.DetectLocalMode)
+	}
+	applyOOMScoreAdj(*c.OOMScoreAdj)
+	client, err := newClient(c, o.Master)
+	if err != nil {
+		return err
+	}
+	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR) // validated
+	node := waitForNode(ctx, client, name)
+	families := chooseFamilies(clusterCIDRs, node)
+	klog.InfoS("Starting kproxy", "version", version(), "mode", c.Mode, "node", name, "families", families)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := proxier.NewMetrics(reg)
+
+	if err := conntrack.Apply(ctx, conntrack.TunablesFromConfig(c.Conntrack), conntrack.FileSysctls{}); err != nil {
+		// kube-proxy goes on too: a read-only /proc/sys must not stop the
+		// rules from being programmed.
+		klog.ErrorS(err, "Could not apply all conntrack sysctls")
+	}
+
+	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs, metrics: metrics}
+	backends, err := newBackends(settings, families)
+	if err != nil {
+		return err
+	}
+	minSync, syncPeriod := syncPeriods(c)
+	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics})
+	loopOpts := proxier.LoopOptions{
+		Mode: string(c.Mode), MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
+		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
+		Health: health, Metrics: metrics, AfterSync: []proxier.AfterSync{health.AfterSync},
+	}
+	for _, f := range families {
+		cl, err := conntrack.New(conntrack.Options{Family: f})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		loopOpts.Conntrack[f] = cl
+		sh := healthcheck.NewServiceHealth(healthcheck.ServiceHealthOptions{Family: f, Healthy: health.Healthy})
+		defer sh.Close()
+		loopOpts.AfterSync = append(loopOpts.AfterSync, sh.AfterSync)
+	}
+	invalid := func(kind, obj string, err error) {
+		metrics.InvalidObjects.WithLabelValues(kind).Inc()
+		proxier.LogInvalid(kind, obj, err)
+	}
+	loop := proxier.NewLoop(proxier.NewTracker(name, families, invalid, time.Now()), loopOpts)
+
+	errc := make(chan error, 4)
+	serve := func(what, addr string, h http.Handler) {
+		if addr == "" {
+			return
+		}
+		go func() {
+			l, err := listen(addr)
+			if err == nil {
+				err = healthcheck.ServeListener(ctx, l, h, what)
+			}
+			if err != nil {
+				errc <- fmt.Errorf("%s server on %s: %w", what, addr, err)
+			}
+		}()
+	}
+	serve("metrics", c.MetricsBindAddress, metricsHandler(reg))
+	serve("healthz", c.HealthzBindAddress, health.Handler())
+
+	loopDone := make(chan struct{})
+	go func() { loop.Run(ctx); close(loopDone) }()
+	go func() {
+		if err := proxier.StartInformers(ctx, client, name, c.ConfigSyncPeriod.Duration, loop); err != nil && ctx.Err() == nil {
+			errc <- err
+		}
+	}()
+
+	select {
+	case <-ctx.Done():
+		klog.InfoS("Stopping; the rules stay in place")
+	case err = <-errc:
+		klog.ErrorS(err, "Stopping")
+		stop()
+	}
+	<-loopDone
+	return err
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	return mux
+}
+
+// newClient builds the API client: the in-cluster config without
+// --kubeconfig and --master, protobuf with a JSON fallback, kube-proxy's
+// QPS and burst.
+func newClient(c *Config, master string) (kubernetes.Interface, error) {
+	cc := c.ClientConnection
+	var (
+		rc  *rest.Config
+		err error
+	)
+	if cc.Kubeconfig == "" && master == "" {
+		klog.InfoS("Neither --kubeconfig nor --master given, using the in-cluster configuration")
+		rc, err = rest.InClusterConfig()
+	} else {
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: cc.Kubeconfig},
+			&clientcmd.ConfigOverrides{ClusterInfo: clientcmdapi.Cluster{Server: master}}).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("API client configuration: %w", err)
+	}
+	rc.ContentType = cc.ContentType
+	rc.AcceptContentTypes = cc.AcceptContentTypes
+	if rc.AcceptContentTypes == "" && cc.ContentType == "application/vnd.kubernetes.protobuf" {
+		rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	}
+	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
+	rc.UserAgent = "kproxy/" + version()
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("API client: %w", err)
+	}
+	return client, nil
+}
+
+// waitForNode fetches this node's Node object, retrying for up to nodeWait
+// (kubelet may register after kproxy starts). nil when it never appears.
+func waitForNode(ctx context.Context, client kubernetes.Interface, name string) *v1.Node {
+	deadline := time.Now().Add(nodeWait)
+	for {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return n
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			klog.InfoS("Warning: cannot read this node's Node object, going on without its addresses", "node", name, "err", err)
+			return nil
+		}
+		if !apierrors.IsNotFound(err) {
+			klog.V(2).InfoS("Waiting for the Node object", "node", name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// chooseFamilies enables a family when --cluster-cidr or the Node's
+// addresses include it; with neither, IPv4 only. The first family is the
+// node's primary one.
+func chooseFamilies(clusterCIDRs []netip.Prefix, node *v1.Node) []proxier.Family {
+	has := map[proxier.Family]bool{}
+	var order []proxier.Family
+	add := func(f proxier.Family) {
+		if !has[f] {
+			has[f] = true
+			order = append(order, f)
+		}
+	}
+	if node != nil {
+		for _, a := range node.Status.Addresses {
+			if a.Type != v1.NodeInternalIP && a.Type != v1.NodeExternalIP {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				add(proxier.FamilyOf(ip.Unmap()))
+			}
+		}
+	}
+	for _, p := range clusterCIDRs {
+		add(proxier.FamilyOf(p.Addr()))
+	}
+	if len(order) == 0 {
+		add(proxier.IPv4)
+	}
+	return order
+}
+
+// applyOOMScoreAdj sets the process's oom_score_adj; failures (e.g. no
+// privilege) are only logged, as kube-proxy does.
+func applyOOMScoreAdj(v int32) {
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(int(v))), 0); err != nil {
+		klog.V(1).InfoS("Could not set oom_score_adj", "value", v, "err", err)
+	}
+}
+
+func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
