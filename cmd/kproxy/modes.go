@@ -10,8 +10,12 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kproxy/kproxy/iptables"
+	"github.com/kproxy/kproxy/ipvs"
 	"github.com/kproxy/kproxy/proxier"
+	"github.com/kproxy/kproxy/userspace"
 )
 
 // modeSettings is what the per-mode constructors need besides the family.
@@ -19,6 +23,7 @@ type modeSettings struct {
 	cfg          *Config
 	clusterCIDRs []netip.Prefix
 	metrics      *proxier.Metrics
+	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
 }
 
 // syncPeriods returns the mode's (minimum, maximum) sync interval.
@@ -44,6 +49,40 @@ func iptablesOptions(s modeSettings, f proxier.Family) iptables.Options {
 	}
 }
 
+// ipvsOptions maps the configuration onto the ipvs mode's options.
+func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
+	v := s.cfg.IPVS
+	var exclude []netip.Prefix
+	for _, c := range v.ExcludeCIDRs {
+		if p, err := netip.ParsePrefix(c); err == nil { // validated
+			exclude = append(exclude, p.Masked())
+		}
+	}
+	return ipvs.Options{
+		Family:            f,
+		Scheduler:         v.Scheduler,
+		TCPTimeout:        v.TCPTimeout.Duration,
+		TCPFinTimeout:     v.TCPFinTimeout.Duration,
+		UDPTimeout:        v.UDPTimeout.Duration,
+		StrictARP:         v.StrictARP,
+		ExcludeCIDRs:      exclude,
+		NodePortAddresses: s.cfg.NodePortAddresses,
+		ClusterCIDRs:      s.clusterCIDRs,
+		MasqueradeAll:     s.cfg.IPTables.MasqueradeAll,
+		MasqueradeBit:     int(*s.cfg.IPTables.MasqueradeBit),
+	}
+}
+
+// userspaceOptions maps the configuration onto the userspace mode's options.
+func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
+	return userspace.Options{
+		Family:            f,
+		NodePortAddresses: s.cfg.NodePortAddresses,
+		ClusterCIDRs:      s.clusterCIDRs,
+		Registerer:        s.registerer,
+	}
+}
+
 // errModeNotBuilt is returned for a mode whose package is not in this
 // binary yet.
 var errModeNotBuilt = errors.New("mode not available in this build")
@@ -60,10 +99,10 @@ func newBackends(s modeSettings, families []proxier.Family) (map[proxier.Family]
 		switch string(s.cfg.Mode) {
 		case ModeIPTables:
 			p, err = iptables.New(iptablesOptions(s, f))
-		case ModeIPVS, ModeUserspace:
-			// The ipvs and userspace packages are not in this tree yet;
-			// add their constructors here when they are.
-			err = fmt.Errorf("--proxy-mode=%s: %w", s.cfg.Mode, errModeNotBuilt)
+		case ModeIPVS:
+			p, err = ipvs.New(ipvsOptions(s, f))
+		case ModeUserspace:
+			p, err = userspace.New(userspaceOptions(s, f))
 		default:
 			err = fmt.Errorf("unknown proxy mode %q", s.cfg.Mode)
 		}
@@ -80,16 +119,25 @@ func newBackends(s modeSettings, families []proxier.Family) (map[proxier.Family]
 func cleanupAll(ctx context.Context, s modeSettings) error {
 	var errs []error
 	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
-		err := iptables.Cleanup(ctx, iptablesOptions(s, f))
-		if errors.Is(err, exec.ErrNotFound) {
-			klog.InfoS("No iptables binaries for this family, nothing to clean up", "ipFamily", f, "err", err)
-			err = nil
+		for _, m := range []struct {
+			mode    string
+			cleanup func() error
+		}{
+			// ipvs first: it shares KUBE-* chain names with iptables and
+			// removes its own jump rules and sets before iptables sweeps.
+			{ModeIPVS, func() error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
+			{ModeUserspace, func() error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
+			{ModeIPTables, func() error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) }},
+		} {
+			err := m.cleanup()
+			if errors.Is(err, exec.ErrNotFound) {
+				klog.InfoS("Tools for this family missing, nothing to clean up", "mode", m.mode, "ipFamily", f, "err", err)
+				err = nil
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s %s cleanup: %w", m.mode, f, err))
+			}
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("iptables %s cleanup: %w", f, err))
-		}
-		// ipvs.Cleanup and userspace.Cleanup go here once those packages
-		// exist (cleanupIPVS / cleanupUserspace hooks).
 	}
 	return errors.Join(errs...)
 }

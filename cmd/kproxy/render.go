@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kproxy/kproxy/iptables"
+	"github.com/kproxy/kproxy/ipvs"
 	"github.com/kproxy/kproxy/proxier"
+	"github.com/kproxy/kproxy/userspace"
 )
 
 // objects is what "kproxy render" reads.
@@ -77,9 +79,6 @@ func render(c *Config, objs *objects, stderr io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if string(c.Mode) != ModeIPTables {
-		return "", fmt.Errorf("--proxy-mode=%s: %w", c.Mode, errModeNotBuilt)
-	}
 	var node *v1.Node
 	for _, n := range objs.nodes {
 		if n.Name == name {
@@ -114,7 +113,7 @@ func render(c *Config, objs *objects, stderr io.Writer) (string, error) {
 	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs}
 	var b bytes.Buffer
 	for _, f := range families {
-		out, err := iptables.Render(co.Snapshots[f], iptablesOptions(settings, f))
+		out, err := renderMode(settings, co.Snapshots[f], f)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f, err)
 		}
@@ -171,4 +170,17 @@ func (objs *objects) addItems(items []runtime.RawExtension, where string, stderr
 	for j, it := range items {
 		objs.add(it.Raw, fmt.Sprintf("%s item %d", where, j+1), stderr)
 	}
+}
+
+// renderMode is the pure render of the configured mode for one family.
+func renderMode(s modeSettings, snap *proxier.Snapshot, f proxier.Family) (string, error) {
+	switch string(s.cfg.Mode) {
+	case ModeIPTables:
+		return iptables.Render(snap, iptablesOptions(s, f))
+	case ModeIPVS:
+		return ipvs.Render(snap, ipvsOptions(s, f))
+	case ModeUserspace:
+		return userspace.Render(snap, userspaceOptions(s, f))
+	}
+	return "", fmt.Errorf("--proxy-mode=%s: %w", s.cfg.Mode, errModeNotBuilt)
 }

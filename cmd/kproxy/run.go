@@ -67,7 +67,7 @@ func runProxy(o *Options) error {
 		klog.ErrorS(err, "Could not apply all conntrack sysctls")
 	}
 
-	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs, metrics: metrics}
+	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs, metrics: metrics, registerer: reg}
 	backends, err := newBackends(settings, families)
 	if err != nil {
 		return err
