@@ -131,14 +131,15 @@ func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
 	l.ctx = ctx
 	l.mu.Unlock()
-	go l.monitorCanaries(ctx)
+	// The ticker is created before Run returns control, so that no tick of
+	// the (possibly fake) clock is missed.
+	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.SyncPeriod))
 	l.runner.Loop(ctx)
 }
 
 // monitorCanaries checks, once per sync period, whether someone flushed
 // our rules, and forces a full resync when they did.
-func (l *Loop) monitorCanaries(ctx context.Context) {
-	t := l.opts.Clock.NewTicker(l.opts.SyncPeriod)
+func (l *Loop) monitorCanaries(ctx context.Context, t clock.Ticker) {
 	defer t.Stop()
 	for {
 		select {

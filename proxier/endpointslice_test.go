@@ -1,0 +1,72 @@
+package proxier
+
+import (
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/utils/ptr"
+)
+
+func TestSliceFromAPI(t *testing.T) {
+	es := slice("ns", "a", "a-1",
+		epSpec{ip: "10.244.1.10", node: "n1"},
+		epSpec{ip: "10.244.1.11", ready: ptr.To(false), serving: ptr.To(true), terminating: ptr.To(true)},
+		epSpec{ip: "fd00::1"},
+		epSpec{ip: "banana"},
+		epSpec{ip: "127.0.0.1"},
+	)
+	es.Endpoints = append(es.Endpoints, discovery.Endpoint{})
+	es.Ports = append(es.Ports,
+		discovery.EndpointPort{Name: ptr.To("p"), Port: ptr.To[int32](9090)},
+		discovery.EndpointPort{Name: ptr.To("zero"), Port: ptr.To[int32](0)},
+		discovery.EndpointPort{Name: ptr.To("all")},
+		discovery.EndpointPort{Name: ptr.To("x"), Port: ptr.To[int32](1), Protocol: ptr.To(v1.Protocol("GRE"))},
+	)
+	s, errs := SliceFromAPI(es)
+	want := []string{"not of addressType", `"banana" is not an IP`, "not a unicast", "has no address",
+		"duplicate port name", "port 0 out of range", "unknown protocol"}
+	if len(errs) != len(want) {
+		t.Fatalf("errs = %v", errs)
+	}
+	joined := ""
+	for _, e := range errs {
+		joined += e.Error() + "\n"
+	}
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Errorf("missing error %q in\n%s", w, joined)
+		}
+	}
+	if len(s.Endpoints) != 2 || len(s.Ports) != 1 {
+		t.Fatalf("kept %d endpoints, %d ports", len(s.Endpoints), len(s.Ports))
+	}
+	if e := s.Endpoints[0]; !e.Ready || !e.Serving || e.Terminating || e.NodeName != "n1" {
+		t.Errorf("nil conditions must mean ready, serving, not terminating: %+v", e)
+	}
+	if e := s.Endpoints[1]; e.Ready || !e.Serving || !e.Terminating {
+		t.Errorf("conditions %+v", e)
+	}
+}
+
+func TestSliceFQDNRejected(t *testing.T) {
+	es := slice("ns", "a", "a-1", epSpec{ip: "example.com"})
+	es.AddressType = discovery.AddressTypeFQDN
+	s, errs := SliceFromAPI(es)
+	if s != nil || len(errs) != 1 {
+		t.Fatalf("FQDN slice must be rejected whole: %v %v", s, errs)
+	}
+}
+
+func TestMergeEndpointsDedupesAcrossSlices(t *testing.T) {
+	a, _ := SliceFromAPI(slice("ns", "a", "a-1", epSpec{ip: "10.244.1.11"}, epSpec{ip: "10.244.1.10", node: "me"}))
+	b, _ := SliceFromAPI(slice("ns", "a", "a-2", epSpec{ip: "10.244.1.10", ready: ptr.To(false)}, epSpec{ip: "10.244.1.12"}))
+	eps := mergeEndpoints(map[string]*Slice{"a-2": b, "a-1": a}, ServicePortName{Port: "p", Protocol: v1.ProtocolTCP}, IPv4, "me")
+	if got := strings.Join(endpointStrings(eps), ","); got != "10.244.1.10:8080,10.244.1.11:8080,10.244.1.12:8080" {
+		t.Fatalf("endpoints %s", got)
+	}
+	if !eps[0].Ready || !eps[0].Local {
+		t.Errorf("the first slice by name wins and locality follows nodeName: %+v", eps[0])
+	}
+}

@@ -1,0 +1,137 @@
+package proxier
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// recordingBackend records every sync request and can be told to fail.
+type recordingBackend struct {
+	mu       sync.Mutex
+	reqs     []SyncRequest
+	failNext bool
+	flushed  bool
+}
+
+func (b *recordingBackend) Sync(_ context.Context, req SyncRequest) (SyncResult, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reqs = append(b.reqs, req)
+	if b.failNext {
+		b.failNext = false
+		return SyncResult{}, errors.New("restore failed")
+	}
+	return SyncResult{Rules: map[string]int{"nat": len(req.Snapshot.Services)}}, nil
+}
+
+func (b *recordingBackend) Cleanup(context.Context) error { return nil }
+
+func (b *recordingBackend) Flushed(context.Context) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.flushed
+	b.flushed = false
+	return f, nil
+}
+
+func (b *recordingBackend) last() SyncRequest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.reqs[len(b.reqs)-1]
+}
+
+func (b *recordingBackend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.reqs)
+}
+
+func TestLoopFullThenPartialAndRetry(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &recordingBackend{}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{Mode: "test", MinSyncPeriod: 0, SyncPeriod: time.Minute,
+		Backends: map[Family]Proxier{IPv4: be}, Metrics: m, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+
+	l.OnService(nil, svc("ns", "a", "10.96.0.1"))
+	time.Sleep(20 * time.Millisecond)
+	if be.count() != 0 {
+		t.Fatal("synced before the informers synced")
+	}
+	l.OnSynced()
+	waitFor(t, func() bool { return be.count() == 1 })
+	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 1 {
+		t.Fatalf("first sync must be full: %+v", r)
+	}
+	l.OnService(nil, svc("ns", "b", "10.96.0.2"))
+	waitFor(t, func() bool { return be.count() == 2 })
+	if r := be.last(); r.Full || !r.Changed.Has(key("ns", "b")) || len(r.Changed) != 1 {
+		t.Fatalf("second sync must be partial with ns/b: %+v", r)
+	}
+	// A failure is retried as a full sync.
+	be.mu.Lock()
+	be.failNext = true
+	be.mu.Unlock()
+	l.OnService(nil, svc("ns", "c", "10.96.0.3"))
+	waitFor(t, func() bool { return be.count() == 3 })
+	waitFor(t, clk.HasWaiters)
+	clk.Step(time.Second)
+	waitFor(t, func() bool { return be.count() == 4 })
+	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 3 {
+		t.Fatalf("retry must be full: %+v", r)
+	}
+	if got := testutil.ToFloat64(m.SyncFailures.WithLabelValues("IPv4", "test")); got != 1 {
+		t.Errorf("sync failures = %v", got)
+	}
+	if got := testutil.ToFloat64(m.ServiceChangesTotal); got != 3 {
+		t.Errorf("service changes total = %v", got)
+	}
+	if got := testutil.ToFloat64(m.RulesTotal.WithLabelValues("IPv4", "nat")); got != 3 {
+		t.Errorf("rules gauge = %v", got)
+	}
+}
+
+func TestLoopCanaryForcesFullSync(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &recordingBackend{}
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{SyncPeriod: time.Minute, Backends: map[Family]Proxier{IPv4: be}, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.OnSynced()
+	waitFor(t, func() bool { return be.count() == 1 })
+	l.SyncNow()
+	waitFor(t, func() bool { return be.count() == 2 })
+	if be.last().Full {
+		t.Fatal("second sync should be partial")
+	}
+	be.mu.Lock()
+	be.flushed = true
+	be.mu.Unlock()
+	clk.Step(time.Minute) // canary monitor tick and the periodic sync
+	// The periodic sync and the canary's request may run in either order;
+	// one of the syncs after the flush must be full.
+	waitFor(t, func() bool {
+		be.mu.Lock()
+		defer be.mu.Unlock()
+		for _, r := range be.reqs[2:] {
+			if r.Full {
+				return true
+			}
+		}
+		return false
+	})
+}
