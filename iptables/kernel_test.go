@@ -1,0 +1,290 @@
+package iptables
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/testrig"
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// kernelRig is a 2-node topology with echo servers on every pod (named
+// "ip:port") and a Proxier programming node1 through the real binaries.
+type kernelRig struct {
+	topo   *testrig.Topology
+	kernel *ExecKernel
+	p      *Proxier
+}
+
+func newKernelRig(t *testing.T) *kernelRig {
+	t.Helper()
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 3})
+	for _, pod := range topo.Pods() {
+		for _, port := range flowtest.EchoPorts {
+			testrig.StartEchoServers(t, pod.Netns, fmt.Sprintf("%s:%d", pod.IP, port), pod.IP, []int{port}, testrig.TCPUDP)
+		}
+	}
+	if err := topo.AddClientRoute("10.96.0.0/16", 1); err != nil {
+		t.Fatal(err)
+	}
+	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := flowOptions()
+	opts.Kernel = k
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kernelRig{topo: topo, kernel: k, p: p}
+}
+
+func (r *kernelRig) sync(t *testing.T, snap *proxier.Snapshot, changed proxier.NameSet, full bool) {
+	t.Helper()
+	if _, err := r.p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Changed: changed, Full: full}); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+}
+
+// sourceNetns maps a case's source to the namespace that sends.
+func (r *kernelRig) sourceNetns(pk flowtest.Packet) (string, bool) {
+	switch pk.Source {
+	case flowtest.FromNode:
+		return r.topo.Node(1).Netns, true
+	case flowtest.FromOutside:
+		return r.topo.Client, true
+	}
+	for _, pod := range r.topo.Pods() {
+		if pod.IP == pk.Src.String() {
+			return pod.Netns, true
+		}
+	}
+	return "", false
+}
+
+func proto(p flowtest.Packet) testrig.Proto {
+	if p.Protocol == "UDP" {
+		return testrig.UDP
+	}
+	return testrig.TCP
+}
+
+// probeCase sends tries fresh connections and checks each against the case;
+// it returns the endpoints seen.
+func (r *kernelRig) probeCase(t *testing.T, c *flowtest.Case, pk flowtest.Packet, tries int) map[string]bool {
+	t.Helper()
+	ns, ok := r.sourceNetns(pk)
+	if !ok {
+		t.Fatalf("%s: no namespace for source %s", c.Name, pk.Src)
+	}
+	addr := netip.AddrPortFrom(pk.Dst, uint16(pk.DstPort)).String()
+	seen := map[string]bool{}
+	timeout := 2 * time.Second
+	if c.Want == flowtest.Drop {
+		tries, timeout = 1, time.Second
+	}
+	for range tries {
+		reply, err := testrig.Probe(ns, proto(pk), addr, timeout)
+		got := testrig.Classify(err)
+		switch c.Want {
+		case flowtest.Forward:
+			if got != testrig.Answered {
+				t.Errorf("%s: %s: %v, want an answer", c.Name, pk, err)
+				return seen
+			}
+			o := flowtest.Outcome{Verdict: flowtest.Forward, Endpoint: reply.Name, Masquerade: reply.SeenIP() != reply.LocalIP()}
+			if pk.Source == flowtest.FromNode {
+				o.Masquerade = c.Masquerade // the node's own address looks the same either way
+			}
+			if err := c.Check(o); err != nil {
+				t.Errorf("%s: %s: %v", c.Name, pk, err)
+				return seen
+			}
+			seen[reply.Name] = true
+		case flowtest.Reject:
+			if got != testrig.Refused {
+				t.Errorf("%s: %s: %s (%v), want refused", c.Name, pk, got, err)
+			}
+		case flowtest.Drop:
+			if got != testrig.Timeout {
+				t.Errorf("%s: %s: %s (%v), want a timeout", c.Name, pk, got, err)
+			}
+		}
+	}
+	return seen
+}
+
+// TestKernelFlowTable runs the shared flow table against real
+// iptables-restore and real packets, one scenario after another (each a
+// full sync that also deletes the previous scenario's chains).
+func TestKernelFlowTable(t *testing.T) {
+	r := newKernelRig(t)
+	for _, sc := range flowtest.Scenarios() {
+		r.sync(t, sc.Snapshot(), nil, true)
+		for _, c := range sc.Cases {
+			pk, err := sc.Packet(&c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.probeCase(t, &c, pk, 3)
+		}
+	}
+}
+
+// TestKernelBalancingAndAffinity: every ready endpoint is reached; a
+// ClientIP-affinity Service keeps sending a client to one endpoint.
+func TestKernelBalancingAndAffinity(t *testing.T) {
+	r := newKernelRig(t)
+	sc := flowtest.Scenarios()[0] // basic
+	r.sync(t, sc.Snapshot(), nil, true)
+	for _, c := range sc.Cases {
+		pk, _ := sc.Packet(&c)
+		switch {
+		case strings.HasPrefix(c.Name, "pod to ClusterIP balances"):
+			var seen map[string]bool
+			for i := 0; i < 4 && len(seen) < len(c.Endpoints); i++ {
+				for e := range r.probeCase(t, &c, pk, 15) {
+					if seen == nil {
+						seen = map[string]bool{}
+					}
+					seen[e] = true
+				}
+			}
+			if len(seen) != len(c.Endpoints) {
+				t.Errorf("balancing reached %v, want all of %v", seen, c.Endpoints)
+			}
+		case strings.HasPrefix(c.Name, "affinity"):
+			if seen := r.probeCase(t, &c, pk, 12); len(seen) != 1 {
+				t.Errorf("affinity: reached %v, want a single endpoint", seen)
+			}
+		}
+	}
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+var builtinRule = regexp.MustCompile(`^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) `)
+
+// ourRules returns iptables-save output of nat and filter, counters
+// zeroed, keeping only lines that mention our chains. Jump rules in
+// built-in chains are sorted: their relative order with kubelet's
+// KUBE-FIREWALL jumps (which Cleanup keeps) does not matter.
+func ourRules(t *testing.T, k Kernel) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range []string{tableFilter, tableNAT} {
+		out, err := k.Save(context.Background(), table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jumps []string
+		for _, l := range strings.Split(string(out), "\n") {
+			switch {
+			case !strings.Contains(l, "KUBE-"):
+			case builtinRule.MatchString(l):
+				jumps = append(jumps, l)
+			default:
+				b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
+			}
+		}
+		sort.Strings(jumps)
+		b.WriteString(strings.Join(jumps, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// TestKernelPartialEqualsFull: after partial syncs through several
+// scenarios' changes, iptables-save equals that of a fresh full sync.
+func TestKernelPartialEqualsFull(t *testing.T) {
+	r := newKernelRig(t)
+	ctx := context.Background()
+	tr := newTracker()
+	scs := flowtest.Scenarios()
+	for i, sc := range scs {
+		for _, s := range sc.Services {
+			tr.OnService(nil, s)
+		}
+		for _, s := range sc.Slices {
+			tr.OnEndpointSlice(nil, s)
+		}
+		if i > 0 { // drop the previous scenario
+			for _, s := range scs[i-1].Services {
+				tr.OnService(s, nil)
+			}
+			for _, s := range scs[i-1].Slices {
+				tr.OnEndpointSlice(s, nil)
+			}
+		}
+		co := tr.Checkout()
+		snap := co.Snapshots[proxier.IPv4]
+		r.sync(t, snap, co.Changed[proxier.IPv4], i == 0)
+		partial := ourRules(t, r.kernel)
+		if err := r.p.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.sync(t, snap, nil, true)
+		if full := ourRules(t, r.kernel); full != partial {
+			t.Fatalf("after %s: partial sync state differs from a full sync:\n--- partial\n%s--- full\n%s", sc.Name, partial, full)
+		}
+	}
+}
+
+// corruptingKernel makes the next restore invalid.
+type corruptingKernel struct{ Kernel }
+
+func (c corruptingKernel) Restore(ctx context.Context, data []byte, counters bool) error {
+	bad := strings.Replace(string(data), "*nat\n", "*nat\n:KUBE-BROKEN - [0:0]\n-A KUBE-BROKEN -j NO-SUCH-CHAIN\n", 1)
+	return c.Kernel.Restore(ctx, []byte(bad), counters)
+}
+
+// TestKernelCanaryAndFailedRestore: a rejected restore keeps the previous
+// rules (and traffic); flushing our chains is seen by the canary.
+func TestKernelCanaryAndFailedRestore(t *testing.T) {
+	r := newKernelRig(t)
+	ctx := context.Background()
+	sc := flowtest.Scenarios()[0]
+	r.sync(t, sc.Snapshot(), nil, true)
+	before := ourRules(t, r.kernel)
+
+	broken := &Proxier{opts: r.p.opts, kernel: corruptingKernel{r.kernel}, owned: r.p.owned}
+	_, err := broken.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: sc.Snapshot().Node}, Full: true})
+	if !IsRestoreError(err) {
+		t.Fatalf("sync with a broken restore: %v, want a RestoreError", err)
+	}
+	if after := ourRules(t, r.kernel); after != before {
+		t.Errorf("a failed restore changed the rules:\n%s", after)
+	}
+	c := sc.Cases[0]
+	pk, _ := sc.Packet(&c)
+	r.probeCase(t, &c, pk, 2)
+
+	if flushed, err := r.p.Flushed(ctx); err != nil || flushed {
+		t.Fatalf("Flushed = %v, %v before any flush", flushed, err)
+	}
+	if _, err := testrig.Exec(r.topo.Node(1).Netns, "iptables", "-w", "-t", "nat", "-X", chainCanary); err != nil {
+		t.Fatal(err)
+	}
+	if flushed, err := r.p.Flushed(ctx); err != nil || !flushed {
+		t.Fatalf("Flushed = %v, %v after the canary was deleted, want true", flushed, err)
+	}
+	r.sync(t, sc.Snapshot(), nil, true)
+	if flushed, _ := r.p.Flushed(ctx); flushed {
+		t.Errorf("canary not recreated by a full sync")
+	}
+	if err := r.p.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := ourRules(t, r.kernel); strings.Contains(strings.ReplaceAll(left, "KUBE-FIREWALL", ""), "KUBE-") {
+		t.Errorf("cleanup left:\n%s", left)
+	}
+}
