@@ -1,0 +1,418 @@
+package ipvs
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Fake is an in-memory Kernel that behaves like the real one: objects
+// are created, updated and deleted with the kernel's errors (EEXIST,
+// ENOENT, EBUSY for a set an iptables rule uses), iptables-restore input is
+// parsed and applied per table all-or-nothing, and FailOn injects faults.
+type Fake struct {
+	mu        sync.Mutex
+	vs        map[VSKey]*VirtualServer
+	iface     bool
+	addrs     map[netip.Addr]bool
+	sets      map[string]map[string]bool
+	setKinds  map[string]string
+	tables    map[string]*fakeTable
+	Sysctls   map[string]string
+	Timeouts  [3]time.Duration
+	// Ops counts the operations that changed something, by name.
+	Ops map[string]int
+	// FailOn, when set, is asked before each operation ("AddVirtualServer
+	// TCP 10.96.0.1:80", "Restore", "AddEntries KUBE-CLUSTER-IP", ...); a
+	// non-nil answer fails that operation without any effect.
+	FailOn func(op string) error
+}
+
+type fakeTable struct {
+	chains map[string][]string // chain -> rules (text after "-A chain ")
+}
+
+var builtinChains = map[string][]string{
+	"nat":    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
+	"filter": {"INPUT", "FORWARD", "OUTPUT"},
+}
+
+// NewFake returns an empty kernel (no IPVS entries, no interface, empty
+// built-in chains).
+func NewFake() *Fake {
+	f := &Fake{vs: map[VSKey]*VirtualServer{}, addrs: map[netip.Addr]bool{}, sets: map[string]map[string]bool{},
+		setKinds: map[string]string{}, tables: map[string]*fakeTable{}, Sysctls: map[string]string{}, Ops: map[string]int{}}
+	for t, cs := range builtinChains {
+		ft := &fakeTable{chains: map[string][]string{}}
+		for _, c := range cs {
+			ft.chains[c] = nil
+		}
+		f.tables[t] = ft
+	}
+	return f
+}
+
+var _ Kernel = (*Fake)(nil)
+
+func (f *Fake) check(op string) error {
+	if f.FailOn != nil {
+		if err := f.FailOn(op); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return nil
+}
+
+func (f *Fake) done(op string) { f.Ops[strings.Fields(op)[0]]++ }
+
+func (f *Fake) ListVirtualServers(ctx context.Context) (map[VSKey]*VirtualServer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("ListVirtualServers"); err != nil {
+		return nil, err
+	}
+	out := map[VSKey]*VirtualServer{}
+	for k, v := range f.vs {
+		out[k] = v.clone()
+	}
+	return out, nil
+}
+
+func (f *Fake) ListDests(ctx context.Context, k VSKey) (map[netip.AddrPort]Dest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("ListDests " + k.String()); err != nil {
+		return nil, err
+	}
+	v, ok := f.vs[k]
+	if !ok {
+		return nil, fmt.Errorf("ListDests %s: %w", k, syscall.ESRCH)
+	}
+	return maps.Clone(v.Dests), nil
+}
+
+func (f *Fake) AddVirtualServer(ctx context.Context, v *VirtualServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := "AddVirtualServer " + v.VSKey.String()
+	if err := f.check(op); err != nil {
+		return err
+	}
+	if _, ok := f.vs[v.VSKey]; ok {
+		return fmt.Errorf("%s: %w", op, syscall.EEXIST)
+	}
+	if v.Scheduler == "" || v.Scheduler == "nosuch" {
+		return fmt.Errorf("%s: scheduler %q: %w", op, v.Scheduler, syscall.ENOENT)
+	}
+	c := v.clone()
+	c.Dests = map[netip.AddrPort]Dest{}
+	f.vs[v.VSKey] = c
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) UpdateVirtualServer(ctx context.Context, v *VirtualServer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := "UpdateVirtualServer " + v.VSKey.String()
+	if err := f.check(op); err != nil {
+		return err
+	}
+	cur, ok := f.vs[v.VSKey]
+	if !ok {
+		return fmt.Errorf("%s: %w", op, syscall.ENOENT)
+	}
+	cur.Scheduler, cur.Timeout = v.Scheduler, v.Timeout
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) DeleteVirtualServer(ctx context.Context, k VSKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := "DeleteVirtualServer " + k.String()
+	if err := f.check(op); err != nil {
+		return err
+	}
+	if _, ok := f.vs[k]; !ok {
+		return fmt.Errorf("%s: %w", op, syscall.ESRCH)
+	}
+	delete(f.vs, k)
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) destOp(name string, k VSKey, d netip.AddrPort, fn func(v *VirtualServer, exists bool) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := fmt.Sprintf("%s %s -> %s", name, k, d)
+	if err := f.check(op); err != nil {
+		return err
+	}
+	v, ok := f.vs[k]
+	if !ok {
+		return fmt.Errorf("%s: %w", op, syscall.ESRCH)
+	}
+	_, exists := v.Dests[d]
+	if err := fn(v, exists); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) AddDest(ctx context.Context, k VSKey, d netip.AddrPort, w int) error {
+	return f.destOp("AddDest", k, d, func(v *VirtualServer, exists bool) error {
+		if exists {
+			return syscall.EEXIST
+		}
+		v.Dests[d] = Dest{Weight: w}
+		return nil
+	})
+}
+
+func (f *Fake) UpdateDest(ctx context.Context, k VSKey, d netip.AddrPort, w int) error {
+	return f.destOp("UpdateDest", k, d, func(v *VirtualServer, exists bool) error {
+		if !exists {
+			return syscall.ENOENT
+		}
+		cur := v.Dests[d]
+		cur.Weight = w
+		v.Dests[d] = cur
+		return nil
+	})
+}
+
+func (f *Fake) DeleteDest(ctx context.Context, k VSKey, d netip.AddrPort) error {
+	return f.destOp("DeleteDest", k, d, func(v *VirtualServer, exists bool) error {
+		if !exists {
+			return syscall.ENOENT
+		}
+		delete(v.Dests, d)
+		return nil
+	})
+}
+
+// SetConns sets a real server's connection counts, as traffic would.
+func (f *Fake) SetConns(k VSKey, d netip.AddrPort, active, inactive int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.vs[k]; ok {
+		if cur, ok := v.Dests[d]; ok {
+			cur.ActiveConns, cur.InactiveConns = active, inactive
+			v.Dests[d] = cur
+		}
+	}
+}
+
+func (f *Fake) EnsureInterface(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("EnsureInterface"); err != nil {
+		return err
+	}
+	if !f.iface {
+		f.iface = true
+		f.done("EnsureInterface")
+	}
+	return nil
+}
+
+func (f *Fake) DeleteInterface(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("DeleteInterface"); err != nil {
+		return err
+	}
+	if f.iface {
+		f.done("DeleteInterface")
+	}
+	f.iface = false
+	f.addrs = map[netip.Addr]bool{}
+	return nil
+}
+
+// HasInterface reports whether kube-ipvs0 exists.
+func (f *Fake) HasInterface() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.iface }
+
+func (f *Fake) ListAddrs(ctx context.Context) (map[netip.Addr]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("ListAddrs"); err != nil {
+		return nil, err
+	}
+	return maps.Clone(f.addrs), nil
+}
+
+func (f *Fake) addrOp(name string, a netip.Addr, add bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := name + " " + a.String()
+	if err := f.check(op); err != nil {
+		return err
+	}
+	switch {
+	case !f.iface:
+		return fmt.Errorf("%s: no %s: %w", op, Interface, syscall.ENODEV)
+	case add && f.addrs[a]:
+		return fmt.Errorf("%s: %w", op, syscall.EEXIST)
+	case !add && !f.addrs[a]:
+		return fmt.Errorf("%s: %w", op, syscall.EADDRNOTAVAIL)
+	}
+	if add {
+		f.addrs[a] = true
+	} else {
+		delete(f.addrs, a)
+	}
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) AddAddr(ctx context.Context, a netip.Addr) error    { return f.addrOp("AddAddr", a, true) }
+func (f *Fake) DeleteAddr(ctx context.Context, a netip.Addr) error { return f.addrOp("DeleteAddr", a, false) }
+
+func (f *Fake) ListSets(ctx context.Context, names []string) (map[string]map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("ListSets"); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]bool{}
+	for _, n := range names {
+		if s, ok := f.sets[n]; ok {
+			out[n] = maps.Clone(s)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) CreateSet(ctx context.Context, name, kind string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := "CreateSet " + name
+	if err := f.check(op); err != nil {
+		return err
+	}
+	if _, ok := f.sets[name]; ok {
+		return fmt.Errorf("%s: %w", op, syscall.EEXIST)
+	}
+	if len(name) > 31 {
+		return fmt.Errorf("%s: name too long: %w", op, syscall.EINVAL)
+	}
+	f.sets[name], f.setKinds[name] = map[string]bool{}, kind
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) DestroySet(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := "DestroySet " + name
+	if err := f.check(op); err != nil {
+		return err
+	}
+	if _, ok := f.sets[name]; !ok {
+		return fmt.Errorf("%s: %w", op, syscall.ENOENT)
+	}
+	for _, t := range f.tables {
+		for _, rules := range t.chains {
+			for _, r := range rules {
+				if setsOfRule(r)[name] {
+					return fmt.Errorf("%s: in use by an iptables rule: %w", op, syscall.EBUSY)
+				}
+			}
+		}
+	}
+	delete(f.sets, name)
+	delete(f.setKinds, name)
+	f.done(op)
+	return nil
+}
+
+func (f *Fake) entriesOp(name, set, kind string, entries []string, add bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op := name + " " + set
+	if err := f.check(op); err != nil {
+		return err
+	}
+	s, ok := f.sets[set]
+	if !ok {
+		return fmt.Errorf("%s: %w", op, syscall.ENOENT)
+	}
+	for _, e := range entries {
+		pe, err := ParseEntry(e)
+		if err != nil || pe.String(f.setKinds[set]) != e {
+			return fmt.Errorf("%s: entry %q does not fit %s: %w", op, e, f.setKinds[set], syscall.EINVAL)
+		}
+		switch {
+		case add && s[e]:
+			return fmt.Errorf("%s %s: %w", op, e, syscall.EEXIST)
+		case !add && !s[e]:
+			return fmt.Errorf("%s %s: %w", op, e, syscall.ENOENT)
+		}
+		if add {
+			s[e] = true
+		} else {
+			delete(s, e)
+		}
+		f.done(op)
+	}
+	return nil
+}
+
+func (f *Fake) AddEntries(ctx context.Context, set, kind string, entries []string) error {
+	return f.entriesOp("AddEntries", set, kind, entries, true)
+}
+
+func (f *Fake) DeleteEntries(ctx context.Context, set, kind string, entries []string) error {
+	return f.entriesOp("DeleteEntries", set, kind, entries, false)
+}
+
+func (f *Fake) SetSysctl(ctx context.Context, key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("SetSysctl " + key); err != nil {
+		return err
+	}
+	f.Sysctls[key] = value
+	return nil
+}
+
+func (f *Fake) SetTimeouts(ctx context.Context, tcp, fin, udp time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("SetTimeouts"); err != nil {
+		return err
+	}
+	f.Timeouts = [3]time.Duration{tcp, fin, udp}
+	return nil
+}
+
+// Dump returns the fake kernel's state in the State.Dump format, with the
+// whole iptables ruleset (built-in chains included) as iptables-save shows
+// it; only objects owned by kproxy are hidden from nothing: it is all of it.
+func (f *Fake) Dump() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := NewState()
+	for k, v := range f.vs {
+		s.VirtualServers[k] = v.clone()
+	}
+	maps.Copy(s.Addrs, f.addrs)
+	for n, e := range f.sets {
+		s.Sets[n] = maps.Clone(e)
+	}
+	var b strings.Builder
+	for _, t := range slices.Sorted(maps.Keys(f.tables)) {
+		b.WriteString(f.saveLocked(t))
+	}
+	s.Rules = b.String()
+	return s.Dump()
+}

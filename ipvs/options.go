@@ -1,0 +1,118 @@
+package ipvs
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Options configures the ipvs mode for one IP family. Flags map as:
+//
+//	--ipvs-scheduler         Scheduler
+//	--ipvs-tcp-timeout       TCPTimeout
+//	--ipvs-tcpfin-timeout    TCPFinTimeout
+//	--ipvs-udp-timeout       UDPTimeout
+//	--ipvs-strict-arp        StrictARP
+//	--ipvs-exclude-cidrs     ExcludeCIDRs
+//	--nodeport-addresses     NodePortAddresses
+//	--cluster-cidr           ClusterCIDRs
+//	--masquerade-all         MasqueradeAll
+//	--iptables-masquerade-bit MasqueradeBit
+//
+// --ipvs-sync-period and --ipvs-min-sync-period go to proxier.LoopOptions
+// (SyncPeriod, MinSyncPeriod): the loop, not the backend, owns timing.
+type Options struct {
+	// Family is the IP family this Proxier programs.
+	Family proxier.Family
+	// Scheduler is the IPVS scheduler of every virtual server ("rr" when
+	// empty; wrr, lc, wlc, sh, mh, ... whatever the kernel offers).
+	Scheduler string
+	// TCPTimeout, TCPFinTimeout, UDPTimeout are IPVS's connection timeouts
+	// (ipvsadm --set); 0 leaves the kernel's value.
+	TCPTimeout, TCPFinTimeout, UDPTimeout time.Duration
+	// StrictARP sets arp_ignore=1 and arp_announce=2 so that the node does
+	// not answer ARP for the addresses on kube-ipvs0.
+	StrictARP bool
+	// ExcludeCIDRs: virtual servers and addresses in these ranges are never
+	// removed by kproxy, even when they look stale.
+	ExcludeCIDRs []netip.Prefix
+	// NodePortAddresses restricts the addresses NodePorts answer on: CIDRs
+	// of this family or the keyword "primary". Empty means every address of
+	// the node's NodeInfo.IPs (the node's addresses as the API reports them).
+	NodePortAddresses []string
+	// NodePortRange is the Service node port range; virtual servers on a
+	// node address are only considered kproxy's when their port is in it.
+	// Zero means 30000-32767.
+	NodePortRange [2]uint16
+	// ClusterCIDRs tell pod traffic from off-cluster traffic; traffic to a
+	// ClusterIP from outside them is masqueraded. Empty: no detection (only
+	// MasqueradeAll masquerades ClusterIP traffic, hairpin always does).
+	ClusterCIDRs []netip.Prefix
+	// MasqueradeAll masquerades all traffic to ClusterIPs.
+	MasqueradeAll bool
+	// MasqueradeBit is the fwmark bit KUBE-MARK-MASQ sets; 0 means 14.
+	MasqueradeBit int
+	// DrainTimeout bounds graceful termination: a removed TCP real server
+	// keeps weight 0 until its connections are gone or this much time has
+	// passed. 0 means 15 minutes.
+	DrainTimeout time.Duration
+	// Kernel is the seam to the kernel. Nil means NewKernel(Family, "").
+	Kernel Kernel
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Interface is the dummy interface Service addresses are bound to.
+const Interface = "kube-ipvs0"
+
+func (o *Options) withDefaults() (Options, error) {
+	c := *o
+	if c.Family == "" {
+		c.Family = proxier.IPv4
+	}
+	if c.Family != proxier.IPv4 && c.Family != proxier.IPv6 {
+		return c, fmt.Errorf("ipvs: unknown IP family %q", c.Family)
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = "rr"
+	}
+	if c.MasqueradeBit == 0 {
+		c.MasqueradeBit = 14
+	}
+	if c.MasqueradeBit < 0 || c.MasqueradeBit > 31 {
+		return c, fmt.Errorf("ipvs: masquerade bit %d out of range 0-31", c.MasqueradeBit)
+	}
+	if c.NodePortRange == [2]uint16{} {
+		c.NodePortRange = [2]uint16{30000, 32767}
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 15 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for _, s := range c.NodePortAddresses {
+		if s == "primary" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return c, fmt.Errorf("ipvs: bad --nodeport-addresses entry %q: %w", s, err)
+		}
+	}
+	return c, nil
+}
+
+func (o *Options) excluded(a netip.Addr) bool {
+	for _, p := range o.ExcludeCIDRs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Options) masqMark() string {
+	return fmt.Sprintf("0x%x", uint32(1)<<o.MasqueradeBit)
+}

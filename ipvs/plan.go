@@ -1,0 +1,227 @@
+package ipvs
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// op is one kernel operation of a plan.
+type op struct {
+	kind string // counted in SyncResult.Written
+	desc string
+	n    int // objects it writes (entries of a batch), for counting
+	do   func(ctx context.Context, k Kernel) error
+}
+
+// Plan is the ordered list of kernel operations that turns the current
+// state into the desired one. String shows exactly what will be done.
+type Plan struct {
+	ops []op
+	// draining lists the real servers that stay at weight 0 for now.
+	draining map[drainKey]bool
+}
+
+type drainKey struct {
+	vs   VSKey
+	dest netip.AddrPort
+}
+
+func (p *Plan) add(kind, desc string, n int, do func(ctx context.Context, k Kernel) error) {
+	p.ops = append(p.ops, op{kind, desc, n, do})
+}
+
+// String lists the operations, one a line.
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, o := range p.ops {
+		b.WriteString(o.desc)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Len is the number of operations.
+func (p *Plan) Len() int { return len(p.ops) }
+
+// Apply runs the operations in order and stops at the first error.
+func (p *Plan) Apply(ctx context.Context, k Kernel) (written map[string]int, err error) {
+	written = map[string]int{}
+	for _, o := range p.ops {
+		if err := o.do(ctx, k); err != nil {
+			return written, fmt.Errorf("%s: %w", o.desc, err)
+		}
+		written[o.kind] += o.n
+	}
+	return written, nil
+}
+
+// planInput is what Plan diffs.
+type planInput struct {
+	cur, want *State
+	opts      *Options
+	// nodePortAddrs are the node addresses NodePort virtual servers use.
+	nodePortAddrs []netip.Addr
+	// drainSince says when each draining real server got weight 0.
+	drainSince map[drainKey]time.Time
+	now        time.Time
+	// rules is the iptables-restore input to send, "" for none.
+	rules string
+}
+
+// owned reports whether a virtual server in the kernel is kproxy's: its
+// address is (or was) on kube-ipvs0, or it is a node address with a port
+// in the NodePort range; never in ExcludeCIDRs.
+func (in *planInput) owned(k VSKey) bool {
+	if in.opts.excluded(k.Addr) {
+		return false
+	}
+	if in.cur.Addrs[k.Addr] || in.want.Addrs[k.Addr] {
+		return true
+	}
+	r := in.opts.NodePortRange
+	return slices.Contains(in.nodePortAddrs, k.Addr) && k.Port >= r[0] && k.Port <= r[1]
+}
+
+// makePlan diffs cur against want. Order: create (interface, sets, set
+// entries, addresses, virtual and real servers), then the iptables rules
+// that use the sets, then removals (real servers to weight 0 or away,
+// virtual servers, addresses, set entries).
+func makePlan(in *planInput) *Plan {
+	p := &Plan{draining: map[drainKey]bool{}}
+	cur, want := in.cur, in.want
+	if len(want.Addrs) > 0 {
+		p.add("interface", "ensure interface "+Interface, 0, func(ctx context.Context, k Kernel) error { return k.EnsureInterface(ctx) })
+	}
+	defs := ownedSets(in.opts.Family)
+	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
+		kind := defs[name].kind
+		if _, ok := cur.Sets[name]; !ok {
+			p.add("ipset", "create set "+name+" "+kind, 1, func(ctx context.Context, k Kernel) error { return k.CreateSet(ctx, name, kind) })
+		}
+		var missing []string
+		for e := range want.Sets[name] {
+			if !cur.Sets[name][e] {
+				missing = append(missing, e)
+			}
+		}
+		if len(missing) > 0 {
+			slices.Sort(missing)
+			p.add("ipset", fmt.Sprintf("add %d entries to %s: %s", len(missing), name, abbrev(missing)), len(missing),
+				func(ctx context.Context, k Kernel) error { return k.AddEntries(ctx, name, kind, missing) })
+		}
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(want.Addrs), netip.Addr.Compare) {
+		if !cur.Addrs[a] {
+			p.add("address", "bind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return k.AddAddr(ctx, a) })
+		}
+	}
+	for _, key := range slices.SortedFunc(maps.Keys(want.VirtualServers), compareVSKeys) {
+		in.planVS(p, key)
+	}
+	if in.rules != "" {
+		rules := in.rules
+		p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
+			func(ctx context.Context, k Kernel) error { return k.Restore(ctx, rules) })
+	}
+	for _, key := range slices.SortedFunc(maps.Keys(cur.VirtualServers), compareVSKeys) {
+		if _, ok := want.VirtualServers[key]; !ok && in.owned(key) {
+			p.add("ipvs", "delete virtual server "+key.String(), 1, func(ctx context.Context, k Kernel) error {
+				return ignoreNotExist(k.DeleteVirtualServer(ctx, key))
+			})
+		}
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(cur.Addrs), netip.Addr.Compare) {
+		if !want.Addrs[a] && !in.opts.excluded(a) {
+			p.add("address", "unbind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteAddr(ctx, a)) })
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cur.Sets)) {
+		var stale []string
+		for e := range cur.Sets[name] {
+			if !want.Sets[name][e] {
+				stale = append(stale, e)
+			}
+		}
+		if len(stale) > 0 && want.Sets[name] != nil {
+			slices.Sort(stale)
+			kind := defs[name].kind
+			p.add("ipset", fmt.Sprintf("delete %d entries from %s: %s", len(stale), name, abbrev(stale)), len(stale),
+				func(ctx context.Context, k Kernel) error { return k.DeleteEntries(ctx, name, kind, stale) })
+		}
+	}
+	return p
+}
+
+// planVS plans one desired virtual server and its real servers.
+func (in *planInput) planVS(p *Plan, key VSKey) {
+	v := in.want.VirtualServers[key]
+	c, exists := in.cur.VirtualServers[key]
+	if !exists {
+		p.add("ipvs", fmt.Sprintf("add virtual server %s %s timeout %d", key, v.Scheduler, v.Timeout), 1,
+			func(ctx context.Context, k Kernel) error { return k.AddVirtualServer(ctx, v) })
+		c = &VirtualServer{}
+	} else if !v.sameConfig(c) {
+		p.add("ipvs", fmt.Sprintf("update virtual server %s %s timeout %d", key, v.Scheduler, v.Timeout), 1,
+			func(ctx context.Context, k Kernel) error { return k.UpdateVirtualServer(ctx, v) })
+	}
+	for _, d := range slices.SortedFunc(maps.Keys(v.Dests), netip.AddrPort.Compare) {
+		w := v.Dests[d].Weight
+		cd, ok := c.Dests[d]
+		switch {
+		case !ok:
+			p.add("ipvs", fmt.Sprintf("add real server %s -> %s weight %d", key, d, w), 1,
+				func(ctx context.Context, k Kernel) error { return k.AddDest(ctx, key, d, w) })
+		case cd.Weight != w:
+			p.add("ipvs", fmt.Sprintf("set real server %s -> %s weight %d", key, d, w), 1,
+				func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, d, w) })
+		}
+	}
+	for _, d := range slices.SortedFunc(maps.Keys(c.Dests), netip.AddrPort.Compare) {
+		if _, ok := v.Dests[d]; ok {
+			continue
+		}
+		dk := drainKey{key, d}
+		cd := c.Dests[d]
+		since, draining := in.drainSince[dk]
+		switch {
+		case key.Proto != "TCP" || (cd.Weight == 0 && cd.ActiveConns == 0 && cd.InactiveConns == 0) ||
+			(draining && in.now.Sub(since) >= in.opts.DrainTimeout):
+			p.add("ipvs", fmt.Sprintf("delete real server %s -> %s", key, d), 1,
+				func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteDest(ctx, key, d)) })
+		case cd.Weight != 0:
+			p.draining[dk] = true
+			p.add("ipvs", fmt.Sprintf("drain real server %s -> %s (weight 0)", key, d), 1,
+				func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, d, 0) })
+		default:
+			p.draining[dk] = true
+		}
+	}
+}
+
+func ignoreNotExist(err error) error {
+	if IsNotExist(err) {
+		return nil
+	}
+	return err
+}
+
+func countAll(rules string) int {
+	n := 0
+	for _, c := range countRules(rules) {
+		n += c
+	}
+	return n
+}
+
+// abbrev shows the first few items of a long list.
+func abbrev(items []string) string {
+	if len(items) <= 4 {
+		return strings.Join(items, " ")
+	}
+	return strings.Join(items[:4], " ") + fmt.Sprintf(" ... (%d more)", len(items)-4)
+}

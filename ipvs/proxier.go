@@ -1,0 +1,368 @@
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Proxier is the ipvs mode for one IP family.
+type Proxier struct {
+	opts Options
+
+	mu sync.Mutex
+	// last is the state after the last successful sync (nil: unknown, so
+	// the next sync reads the kernel).
+	last       *State
+	drainSince map[drainKey]time.Time
+	initDone   bool
+}
+
+var (
+	_ proxier.Proxier = (*Proxier)(nil)
+	_ proxier.Canary  = (*Proxier)(nil)
+)
+
+// New returns a Proxier. It is pure: nothing touches the kernel before the
+// first Sync.
+func New(opts Options) (*Proxier, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.Kernel == nil {
+		o.Kernel = NewKernel(o.Family, "")
+	}
+	return &Proxier{opts: o, drainSince: map[drainKey]time.Time{}}, nil
+}
+
+// Render prints the deterministic dump of what the ipvs mode programs for
+// snap: virtual servers, real servers, addresses, ipsets and iptables rules.
+func Render(snap *proxier.Snapshot, opts Options) (string, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	return Build(snap, &o).Dump(), nil
+}
+
+// Sync makes the kernel match req.Snapshot.
+func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.SyncResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := p.opts.Kernel
+	full := req.Full || p.last == nil
+	res := proxier.SyncResult{Full: full, NoLocalEndpoints: noLocalEndpoints(req.Snapshot)}
+	if !p.initDone {
+		if err := p.init(ctx); err != nil {
+			return res, err
+		}
+		p.initDone = true
+	}
+	want := Build(req.Snapshot, &p.opts)
+	in := &planInput{want: want, opts: &p.opts, nodePortAddrs: nodePortAddresses(&p.opts, &req.Snapshot.Node),
+		drainSince: p.drainSince, now: p.opts.Now()}
+	if full {
+		cur, present, err := p.readKernel(ctx)
+		if err != nil {
+			p.last = nil
+			return res, err
+		}
+		in.cur, in.rules = cur, withJumps(want.Rules, present)
+	} else {
+		in.cur = p.last
+		if in.cur.Rules != want.Rules {
+			in.rules = want.Rules
+		}
+		if err := p.refreshDraining(ctx, in.cur); err != nil {
+			p.last = nil
+			return res, err
+		}
+	}
+	plan := makePlan(in)
+	klog.V(4).InfoS("IPVS plan", "ipFamily", p.opts.Family, "ops", plan.Len())
+	if klog.V(6).Enabled() {
+		klog.InfoS("IPVS plan detail", "plan", plan.String())
+	}
+	written, err := plan.Apply(ctx, k)
+	res.Written = written
+	if err != nil {
+		p.last = nil // the kernel is partly updated: read it on the next (full) sync
+		return res, fmt.Errorf("ipvs sync: %w", err)
+	}
+	now := p.opts.Now()
+	for dk := range plan.draining {
+		if _, ok := p.drainSince[dk]; !ok {
+			p.drainSince[dk] = now
+		}
+	}
+	for dk := range p.drainSince {
+		if !plan.draining[dk] {
+			delete(p.drainSince, dk)
+		}
+	}
+	p.last = want.Clone()
+	for dk := range plan.draining {
+		if v := p.last.VirtualServers[dk.vs]; v != nil {
+			v.Dests[dk.dest] = Dest{Weight: 0}
+		}
+	}
+	res.Rules = want.counts()
+	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
+		"ops", plan.Len(), "draining", len(plan.draining))
+	return res, nil
+}
+
+// init sets the sysctls and timeouts IPVS needs, in the proxy's namespace.
+func (p *Proxier) init(ctx context.Context) error {
+	k := p.opts.Kernel
+	sysctls := [][2]string{
+		{"net/ipv4/vs/conntrack", "1"},
+		{"net/ipv4/vs/expire_nodest_conn", "1"},
+		{"net/ipv4/vs/expire_quiescent_template", "1"},
+	}
+	if p.opts.Family == proxier.IPv6 {
+		sysctls = append(sysctls, [2]string{"net/ipv6/conf/all/forwarding", "1"})
+	} else {
+		sysctls = append(sysctls, [2]string{"net/ipv4/ip_forward", "1"})
+	}
+	if p.opts.StrictARP {
+		sysctls = append(sysctls, [2]string{"net/ipv4/conf/all/arp_ignore", "1"}, [2]string{"net/ipv4/conf/all/arp_announce", "2"})
+	}
+	for _, s := range sysctls {
+		if err := k.SetSysctl(ctx, s[0], s[1]); err != nil {
+			return fmt.Errorf("ipvs: sysctl %s=%s: %w", s[0], s[1], err)
+		}
+	}
+	if p.opts.TCPTimeout > 0 || p.opts.TCPFinTimeout > 0 || p.opts.UDPTimeout > 0 {
+		if err := k.SetTimeouts(ctx, p.opts.TCPTimeout, p.opts.TCPFinTimeout, p.opts.UDPTimeout); err != nil {
+			return fmt.Errorf("ipvs: set timeouts: %w", err)
+		}
+	}
+	return nil
+}
+
+// readKernel reads the current state and which jump rules exist.
+func (p *Proxier) readKernel(ctx context.Context) (*State, map[string]bool, error) {
+	k := p.opts.Kernel
+	cur := NewState()
+	var err error
+	if cur.VirtualServers, err = k.ListVirtualServers(ctx); err != nil {
+		return nil, nil, fmt.Errorf("ipvs: list virtual servers: %w", err)
+	}
+	if cur.Addrs, err = k.ListAddrs(ctx); err != nil {
+		return nil, nil, fmt.Errorf("ipvs: list addresses: %w", err)
+	}
+	names := slices.Sorted(maps.Keys(ownedSets(p.opts.Family)))
+	if cur.Sets, err = k.ListSets(ctx, names); err != nil {
+		return nil, nil, fmt.Errorf("ipvs: list sets: %w", err)
+	}
+	present, err := p.presentJumps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cur, present, nil
+}
+
+func (p *Proxier) presentJumps(ctx context.Context) (map[string]bool, error) {
+	present := map[string]bool{}
+	for _, t := range tables {
+		out, err := p.opts.Kernel.Save(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("ipvs: iptables-save -t %s: %w", t, err)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "-A ") {
+				present[t+" "+strings.TrimSpace(line)] = true
+			}
+		}
+	}
+	return present, nil
+}
+
+// refreshDraining reads the connection counts of the draining real
+// servers, so that the plan can delete the ones that are idle.
+func (p *Proxier) refreshDraining(ctx context.Context, cur *State) error {
+	for dk := range p.drainSince {
+		v := cur.VirtualServers[dk.vs]
+		if v == nil {
+			continue
+		}
+		dests, err := p.opts.Kernel.ListDests(ctx, dk.vs)
+		if IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ipvs: list real servers of %s: %w", dk.vs, err)
+		}
+		if d, ok := dests[dk.dest]; ok {
+			v.Dests[dk.dest] = d
+		} else {
+			delete(v.Dests, dk.dest)
+		}
+	}
+	return nil
+}
+
+// Flushed reports whether kproxy's iptables jump rules or kube-ipvs0
+// disappeared since the last sync (the loop then forces a full sync).
+func (p *Proxier) Flushed(ctx context.Context) (bool, error) {
+	p.mu.Lock()
+	last := p.last
+	p.mu.Unlock()
+	if last == nil {
+		return false, nil
+	}
+	present, err := p.presentJumps(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range jumps {
+		if !present[jumpKey(j)] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Cleanup removes everything this Proxier's mode created for its family.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = nil
+	return cleanup(ctx, &p.opts)
+}
+
+// Cleanup removes kproxy's virtual servers, addresses, kube-ipvs0, sets
+// and iptables rules of one family; it is idempotent.
+func Cleanup(ctx context.Context, opts Options) error {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	if o.Kernel == nil {
+		o.Kernel = NewKernel(o.Family, "")
+	}
+	return cleanup(ctx, &o)
+}
+
+func cleanup(ctx context.Context, o *Options) error {
+	k := o.Kernel
+	var errs []error
+	addrs, err := k.ListAddrs(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	vss, err := k.ListVirtualServers(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for key := range vss {
+		// Without a snapshot, kproxy's virtual servers are those on
+		// kube-ipvs0's addresses and, on other addresses, those in the
+		// NodePort range.
+		r := o.NodePortRange
+		if !o.excluded(key.Addr) && (addrs[key.Addr] || (key.Port >= r[0] && key.Port <= r[1])) {
+			errs = append(errs, ignoreNotExist(k.DeleteVirtualServer(ctx, key)))
+		}
+	}
+	if err := cleanupRules(ctx, k); err != nil {
+		errs = append(errs, err)
+	}
+	names := slices.Sorted(maps.Keys(ownedSets(o.Family)))
+	if sets, err := k.ListSets(ctx, names); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, n := range names {
+			if _, ok := sets[n]; ok {
+				errs = append(errs, k.DestroySet(ctx, n))
+			}
+		}
+	}
+	if o.Family == proxier.IPv4 || len(addrs) == 0 {
+		// IPv4 owns the interface; IPv6 only removes its addresses.
+		errs = append(errs, k.DeleteInterface(ctx))
+	} else {
+		for a := range addrs {
+			errs = append(errs, ignoreNotExist(k.DeleteAddr(ctx, a)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cleanupRules deletes the jump rules and kproxy's chains in one restore.
+func cleanupRules(ctx context.Context, k Kernel) error {
+	var b strings.Builder
+	for _, t := range tables {
+		out, err := k.Save(ctx, t)
+		if err != nil {
+			return fmt.Errorf("ipvs cleanup: iptables-save -t %s: %w", t, err)
+		}
+		existing := map[string]bool{}
+		lines := strings.Split(out, "\n")
+		for _, l := range lines {
+			if strings.HasPrefix(l, ":") {
+				existing[strings.Fields(l[1:])[0]] = true
+			}
+		}
+		fmt.Fprintf(&b, "*%s\n", t)
+		for _, l := range lines {
+			if strings.HasPrefix(l, "-A ") && strings.Contains(l, `--comment "`+jumpComment+`"`) {
+				fmt.Fprintf(&b, "-D %s\n", strings.TrimPrefix(l, "-A "))
+			}
+		}
+		for _, c := range ownedChains[t] {
+			if existing[c] {
+				fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+			}
+		}
+		for _, c := range ownedChains[t] {
+			if existing[c] {
+				fmt.Fprintf(&b, "-X %s\n", c)
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+	if err := k.Restore(ctx, b.String()); err != nil {
+		return fmt.Errorf("ipvs cleanup: iptables-restore: %w", err)
+	}
+	return nil
+}
+
+func (s *State) counts() map[string]int {
+	m := countRules(s.Rules)
+	m["ipvs"] = len(s.VirtualServers)
+	for _, v := range s.VirtualServers {
+		m["ipvs-real-servers"] += len(v.Dests)
+	}
+	for _, e := range s.Sets {
+		m["ipset"] += len(e)
+	}
+	m["addresses"] = len(s.Addrs)
+	return m
+}
+
+func noLocalEndpoints(snap *proxier.Snapshot) map[string]int {
+	m := map[string]int{"internal": 0, "external": 0}
+	for _, svc := range snap.Services {
+		for i := range svc.Ports {
+			pt := &svc.Ports[i]
+			if pt.InternalPolicyLocal && len(pt.Usable.Local) == 0 {
+				m["internal"]++
+			}
+			if pt.ExternalPolicyLocal && len(pt.Usable.Local) == 0 {
+				m["external"]++
+			}
+		}
+	}
+	return m
+}
