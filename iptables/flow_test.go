@@ -2,7 +2,12 @@ package iptables
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/proxier"
@@ -36,3 +41,30 @@ func TestFlowTable(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestRenderIPv6 renders an IPv6 snapshot: brackets in DNAT, ::1 excluded
+// from NodePorts, and no IPv4 address anywhere.
+func TestRenderIPv6(t *testing.T) {
+	svc := flowtest.NewService("v6", "fd00:96::10", []v1.ServicePort{flowtest.Port("http", v1.ProtocolTCP, 80, 30600)}, flowtest.NodePortType)
+	svc.Spec.IPFamilies = []v1.IPFamily{v1.IPv6Protocol}
+	sl := flowtest.NewSlice("v6-1", "v6", []discovery.EndpointPort{flowtest.SlicePort("http", v1.ProtocolTCP, 8080)}, flowtest.EP{IP: "fd00:244:2::10", Node: flowtest.OtherNode})
+	sl.AddressType = discovery.AddressTypeIPv6
+	tr := proxier.NewTracker(flowtest.ThisNode, []proxier.Family{proxier.IPv6}, nil, time.Time{})
+	tr.OnService(nil, svc)
+	tr.OnEndpointSlice(nil, sl)
+	out, err := Render(tr.Checkout().Snapshots[proxier.IPv6], Options{Family: proxier.IPv6, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("fd00:244::/48"), netip.MustParsePrefix("10.244.0.0/16")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--to-destination [fd00:244:2::10]:8080", "! -d ::1/128", "! -s fd00:244::/48", "-d fd00:96::10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("IPv6 render lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "10.244.") {
+		t.Errorf("IPv6 render mentions an IPv4 CIDR:\n%s", out)
+	}
+	if _, err := parseRestore(out); err != nil {
+		t.Error(err)
+	}
+}
