@@ -187,6 +187,7 @@ func (cp *ControlPlane) StartAPIServer() error {
 		"--service-account-signing-key-file="+p.SAKeyFile,
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--authorization-mode=RBAC",
+		"--allow-privileged=true", // as kubeadm sets it: kube-proxy (and kproxy in ipvs mode) run privileged
 		"--profiling=false",
 	)
 	if err != nil {
