@@ -202,8 +202,11 @@ func (l *Loop) sync() error {
 
 func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) error {
 	m := l.opts.Metrics
+	// Consume the flag before syncing: a request for a full sync that
+	// arrives while this one runs must survive it.
 	l.mu.Lock()
 	full := l.needFull[f] || c.NodeChanged
+	l.needFull[f] = false
 	l.mu.Unlock()
 	snap := c.Snapshots[f]
 	start := l.opts.Clock.Now()
@@ -225,9 +228,6 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) 
 		klog.ErrorS(err, "Sync failed, keeping the previous rules and retrying", "ipFamily", f, "full", full)
 		return fmt.Errorf("sync %s: %w", f, err)
 	}
-	l.mu.Lock()
-	l.needFull[f] = false
-	l.mu.Unlock()
 	done := l.opts.Clock.Now()
 	m.LastSync.WithLabelValues(fam).Set(float64(done.UnixNano()) / 1e9)
 	for table, n := range res.Rules {

@@ -86,9 +86,8 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	be.mu.Unlock()
 	l.OnService(nil, svc("ns", "c", "10.96.0.3"))
 	waitFor(t, func() bool { return be.count() == 3 })
-	waitFor(t, clk.HasWaiters)
-	clk.Step(time.Second)
-	waitFor(t, func() bool { return be.count() == 4 })
+	// Step the clock until the retry (due 1s after the failure) has run.
+	waitFor(t, func() bool { clk.Step(100 * time.Millisecond); return be.count() == 4 })
 	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 3 {
 		t.Fatalf("retry must be full: %+v", r)
 	}
