@@ -53,9 +53,24 @@ type listenerSpec struct {
 	// Reject is true when the Service has no usable endpoint at all: its
 	// destinations are rejected in the filter table instead of redirected.
 	Reject bool
+	// Drop says which traffic is dropped (not rejected) because a Local
+	// policy leaves it no endpoint, so that load balancers retry elsewhere.
+	Drop dropMode
 	// Src is the snapshot's port; unchanged ports keep the same pointer.
 	Src *proxier.Port
 }
+
+// dropMode is which of a listener's traffic is dropped.
+type dropMode uint8
+
+const (
+	dropNone dropMode = iota
+	// dropAll: the policy is Local and there is no local endpoint.
+	dropAll
+	// dropOutside: externalTrafficPolicy=Local without a local endpoint;
+	// pods and the node itself still reach the Cluster endpoints.
+	dropOutside
+)
 
 // plan builds the listener specs of a snapshot, sorted by key. Service
 // ports this mode cannot serve (SCTP) are left out and reported.
@@ -75,6 +90,9 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				s := base
 				s.Key = listenerKey{Name: p.Name, Class: internal}
 				s.Dests = []netip.Addr{p.ClusterIP}
+				if !s.Reject && p.InternalPolicyLocal && len(p.Usable.Local) == 0 {
+					s.Drop = dropAll
+				}
 				specs = append(specs, s)
 			}
 			if p.ExternallyAccessible() {
@@ -84,6 +102,12 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				s.LBIPs = p.LoadBalancerIPs
 				s.SourceRanges, s.RangesSet = p.SourceRanges, p.HasSourceRanges
 				s.NodePort = p.NodePort
+				if !s.Reject && p.ExternalPolicyLocal && len(p.Usable.Local) == 0 {
+					s.Drop = dropAll
+					if len(p.Usable.Cluster) > 0 {
+						s.Drop = dropOutside
+					}
+				}
 				specs = append(specs, s)
 			}
 		}

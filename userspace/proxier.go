@@ -191,7 +191,7 @@ func cleanup(ctx context.Context, k Kernel) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, c := range [][2]string{{"nat", chainServices}, {"nat", chainNodePorts}, {"filter", chainReject}} {
+	for _, c := range [][2]string{{"nat", chainServices}, {"nat", chainNodePorts}, {"filter", chainFilter}} {
 		if err := k.DeleteChain(ctx, c[0], c[1]); err != nil {
 			errs = append(errs, err)
 		}

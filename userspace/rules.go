@@ -15,7 +15,7 @@ import (
 const (
 	chainServices  = "KPROXY-US-SERVICES"  // nat: REDIRECT service destinations to the listeners
 	chainNodePorts = "KPROXY-US-NODEPORTS" // nat: REDIRECT node ports on node addresses
-	chainReject    = "KPROXY-US-REJECT"    // filter: reject Services without endpoints
+	chainFilter    = "KPROXY-US-FILTER"    // filter: reject (no endpoints) and drop (no local endpoints, blocked sources)
 )
 
 // jump is one rule hooking our chains into a builtin chain.
@@ -31,9 +31,9 @@ type jump struct {
 var jumps = []jump{
 	{table: "nat", chain: "PREROUTING", target: chainServices},
 	{table: "nat", chain: "OUTPUT", target: chainServices},
-	{table: "filter", chain: "INPUT", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{table: "filter", chain: "FORWARD", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{table: "filter", chain: "OUTPUT", target: chainReject, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{table: "filter", chain: "INPUT", target: chainFilter, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{table: "filter", chain: "FORWARD", target: chainFilter, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{table: "filter", chain: "OUTPUT", target: chainFilter, match: []string{"-m", "conntrack", "--ctstate", "NEW"}},
 }
 
 func (j jump) rule() []string {
@@ -67,34 +67,66 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 				rej = "-j REJECT --reject-with tcp-reset"
 			}
 			for _, d := range append(append([]netip.Addr{}, s.Dests...), s.LBIPs...) {
-				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainReject, comment("has no endpoints"), hostPrefix(d), svcPort, rej))
+				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment("has no endpoints"), hostPrefix(d), svcPort, rej))
 			}
 			if s.NodePort != 0 {
 				for _, m := range nodeMatches {
-					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainReject, comment("has no endpoints"), m, proto, s.NodePort, rej))
+					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainFilter, comment("has no endpoints"), m, proto, s.NodePort, rej))
 				}
 			}
 			continue
+		}
+		if s.Drop != dropNone {
+			drop := "-j DROP"
+			for _, d := range append(append([]netip.Addr{}, s.Dests...), s.LBIPs...) {
+				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment("has no local endpoints"), hostPrefix(d), svcPort, drop))
+			}
+			if s.NodePort != 0 {
+				for _, m := range nodeMatches {
+					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainFilter, comment("has no local endpoints"), m, proto, s.NodePort, drop))
+				}
+			}
+			if s.Drop == dropAll {
+				continue
+			}
+		}
+		// srcs are the source matches that are redirected: all, or only pods
+		// and the node itself when outside traffic is dropped.
+		srcs := []string{""}
+		if s.Drop == dropOutside {
+			srcs = []string{" -m addrtype --src-type LOCAL"}
+			for _, c := range opts.ClusterCIDRs {
+				srcs = append(srcs, " -s "+c.String())
+			}
 		}
 		redirect := fmt.Sprintf("-j REDIRECT --to-ports %d", port)
 		what := "external IP"
 		if s.Key.Class == internal {
 			what = "cluster IP"
 		}
-		for _, d := range s.Dests {
-			nat = append(nat, fmt.Sprintf("-A %s %s -d %s %s %s", chainServices, comment(what), hostPrefix(d), svcPort, redirect))
-		}
-		for _, d := range s.LBIPs {
-			if !s.RangesSet {
-				nat = append(nat, fmt.Sprintf("-A %s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), hostPrefix(d), svcPort, redirect))
-				continue
+		for _, src := range srcs {
+			for _, d := range s.Dests {
+				nat = append(nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, comment(what), src, hostPrefix(d), svcPort, redirect))
 			}
-			for _, r := range s.SourceRanges {
-				nat = append(nat, fmt.Sprintf("-A %s %s -s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), r, hostPrefix(d), svcPort, redirect))
+			for _, d := range s.LBIPs {
+				if !s.RangesSet || s.Drop == dropOutside {
+					nat = append(nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, comment("loadbalancer IP"), src, hostPrefix(d), svcPort, redirect))
+					continue
+				}
+				for _, r := range s.SourceRanges {
+					nat = append(nat, fmt.Sprintf("-A %s %s -s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), r, hostPrefix(d), svcPort, redirect))
+				}
+			}
+			if s.NodePort != 0 {
+				nodePorts = append(nodePorts, fmt.Sprintf("-A %s %s%s -p %s --dport %d %s", chainNodePorts, comment("node port"), src, proto, s.NodePort, redirect))
 			}
 		}
-		if s.NodePort != 0 {
-			nodePorts = append(nodePorts, fmt.Sprintf("-A %s %s -p %s --dport %d %s", chainNodePorts, comment("node port"), proto, s.NodePort, redirect))
+		if s.RangesSet && s.Drop == dropNone {
+			// Sources outside the ranges are not redirected: drop them here
+			// rather than let them be routed.
+			for _, d := range s.LBIPs {
+				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s -j DROP", chainFilter, comment("blocked by loadBalancerSourceRanges"), hostPrefix(d), svcPort))
+			}
 		}
 	}
 	// Node ports last: a ClusterIP or external IP rule must win over a
@@ -108,7 +140,7 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 	writeLines(&b, nat)
 	writeLines(&b, nodePorts)
 	b.WriteString("COMMIT\n*filter\n")
-	fmt.Fprintf(&b, ":%s - [0:0]\n", chainReject)
+	fmt.Fprintf(&b, ":%s - [0:0]\n", chainFilter)
 	writeLines(&b, filter)
 	b.WriteString("COMMIT\n")
 	return ruleSet{Text: b.String(), Counts: map[string]int{"nat": len(nat) + len(nodePorts), "filter": len(filter)}}
