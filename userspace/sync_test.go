@@ -1,0 +1,136 @@
+package userspace
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/testrig"
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// newFakeProxier runs a Proxier against the Fake kernel; its listeners
+// live in a throwaway namespace (no packet is sent).
+func newFakeProxier(t *testing.T) (*Proxier, *Fake) {
+	t.Helper()
+	testrig.RequireRoot(t)
+	ns := testrig.NewNetns(t, "us")
+	f := NewFake()
+	p, err := New(Options{Family: proxier.IPv4, Kernel: f, Sockets: netnsSockets{ns: ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p, f
+}
+
+func syncOK(t *testing.T, p *Proxier, snap *proxier.Snapshot, full bool) proxier.SyncResult {
+	t.Helper()
+	res, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Full: full})
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return res
+}
+
+var toPortsRE = regexp.MustCompile(`--to-ports (\d+)`)
+
+// normalizedRules replaces proxy ports with listener names, so that two
+// Proxiers (whose ports differ) can be compared.
+func normalizedRules(p *Proxier, f *Fake) string {
+	names := map[string]string{}
+	for _, l := range p.Listeners() {
+		names[strconv.Itoa(l.ProxyPort)] = l.Name.String() + "/" + strconv.FormatBool(l.External)
+	}
+	return toPortsRE.ReplaceAllStringFunc(f.Dump(), func(m string) string {
+		return "--to-ports <" + names[toPortsRE.FindStringSubmatch(m)[1]] + ">"
+	})
+}
+
+// Replaying the scenarios one after the other on one Proxier (partial
+// syncs) ends in the same kernel state as a fresh Proxier's full sync.
+func TestIncrementalEqualsFull(t *testing.T) {
+	inc, incK := newFakeProxier(t)
+	for _, sc := range flowtest.Scenarios() {
+		syncOK(t, inc, sc.Snapshot(), false)
+		fresh, freshK := newFakeProxier(t)
+		syncOK(t, fresh, sc.Snapshot(), true)
+		if a, b := normalizedRules(inc, incK), normalizedRules(fresh, freshK); a != b {
+			t.Errorf("scenario %s: incremental state differs from a full sync:\n%s\n--- full ---\n%s", sc.Name, a, b)
+		}
+	}
+}
+
+// Endpoint changes do not touch the kernel, and keep the listener's port.
+func TestEndpointChangeKeepsListenerAndRules(t *testing.T) {
+	p, f := newFakeProxier(t)
+	syncOK(t, p, webSnapshot(0, "10.244.1.10:8080", "10.244.2.10:8080"), false)
+	before, restores := p.Listeners(), f.Restores
+	res := syncOK(t, p, webSnapshot(0, "10.244.2.11:8080"), false)
+	if f.Restores != restores || res.Written["nat"] != 0 {
+		t.Errorf("an endpoint change restored rules (%d restores, written %v)", f.Restores-restores, res.Written)
+	}
+	if after := p.Listeners(); len(after) != len(before) || after[0] != before[0] {
+		t.Errorf("listeners changed on an endpoint change: %v -> %v", before, after)
+	}
+	// 0 endpoints: the Service is rejected instead, which is a rule change.
+	syncOK(t, p, webSnapshot(0), false)
+	if f.Restores != restores+1 || len(f.Chain("filter", chainFilter)) != 2 {
+		t.Errorf("no endpoints: want one restore with 2 reject rules, got %d restores, %v", f.Restores-restores, f.Chain("filter", chainFilter))
+	}
+}
+
+// A failed restore keeps the previous rules and the listeners they point
+// to; the next (full) sync succeeds and only then closes what is gone.
+func TestFailedRestoreKeepsPreviousState(t *testing.T) {
+	p, f := newFakeProxier(t)
+	syncOK(t, p, webSnapshot(0, "10.244.1.10:8080"), false)
+	dump, listeners := f.Dump(), p.Listeners()
+	f.Fail("Restore", errors.New("injected"))
+	empty := newSnap(proxier.NodeInfo{Name: "node1"}).snap
+	if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: empty}); err == nil {
+		t.Fatal("sync succeeded despite the failed restore")
+	}
+	if f.Dump() != dump || len(p.Listeners()) != len(listeners) {
+		t.Fatalf("failed sync changed the state:\n%s\nlisteners %v", f.Dump(), p.Listeners())
+	}
+	syncOK(t, p, empty, true)
+	// Only the static "node ports" jump is left in our nat chains.
+	if len(p.Listeners()) != 0 || len(f.Chain("nat", chainServices)) != 1 || len(f.Chain("nat", chainNodePorts)) != 0 {
+		t.Errorf("after recovery: listeners %v, rules %v", p.Listeners(), f.Chain("nat", chainServices))
+	}
+}
+
+func TestCleanupRemovesEverything(t *testing.T) {
+	p, f := newFakeProxier(t)
+	pristine := f.Dump()
+	syncOK(t, p, flowtest.Scenarios()[0].Snapshot(), true)
+	if f.Dump() == pristine {
+		t.Fatal("sync wrote nothing")
+	}
+	if err := p.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.Dump() != pristine {
+		t.Errorf("after cleanup:\n%s\nwant:\n%s", f.Dump(), pristine)
+	}
+	if err := Cleanup(context.Background(), Options{Family: proxier.IPv4, Kernel: f}); err != nil {
+		t.Errorf("second cleanup: %v", err)
+	}
+}
+
+// Jump rules are written once and again on full syncs only, never twice.
+func TestJumpRulesAreIdempotent(t *testing.T) {
+	p, f := newFakeProxier(t)
+	for range 3 {
+		syncOK(t, p, webSnapshot(0, "10.244.1.10:8080"), true)
+	}
+	for _, j := range jumps {
+		if n := len(f.Chain(j.table, j.chain)); n != 1 {
+			t.Errorf("%s/%s has %d rules, want the one jump", j.table, j.chain, n)
+		}
+	}
+}
