@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -240,29 +238,4 @@ func waitAnsweredBy(t *testing.T, ns, vip, want string, limit time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// forbiddenRequests sums the apiserver's apiserver_request_total with code
-// 403: every request any client was refused.
-func forbiddenRequests(t *testing.T, cp *testrig.ControlPlane) float64 {
-	t.Helper()
-	body, err := cp.Client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		t.Fatalf("apiserver /metrics: %v", err)
-	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `code="403"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
 }
