@@ -1,0 +1,81 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Ns      []int    // Service counts, grown in this order within each M
+	Ms      []int    // endpoints per Service
+	Proxies []string // Spec names to run; empty: all (unavailable ones are reported as such)
+
+	Probes            int           // network programming probes per proxy (>= 20 for p99 to mean much)
+	ProbeGap          time.Duration // idle time before each probe (lets min-sync-period expire)
+	PartialReps       int           // partial syncs per proxy (median reported)
+	FirstPacketRounds int           // recorded connect() pairs (ClusterIP + direct)
+	FirstPacketWarmup int
+	Workers           int // parallel API creators
+
+	// SyncTimeout bounds each wait for a sync: SyncTimeoutBase +
+	// SyncTimeoutPerService × N.
+	SyncTimeoutBase       time.Duration
+	SyncTimeoutPerService time.Duration
+
+	KproxyBinary   string // prebuilt kproxy; empty: build ./cmd/kproxy
+	UpstreamBinary string // empty: testrig.UpstreamBinary("kube-proxy")
+
+	Out     string    // results directory (results.json, results.md, machine.md, *.png)
+	Command string    // the command line, for the report
+	Log     io.Writer // progress
+}
+
+// Defaults fills unset fields.
+func (c Config) Defaults() Config {
+	if len(c.Ns) == 0 {
+		c.Ns = []int{1000, 5000, 10000}
+	}
+	if len(c.Ms) == 0 {
+		c.Ms = []int{2, 10}
+	}
+	if c.Probes == 0 {
+		c.Probes = 20
+	}
+	if c.ProbeGap == 0 {
+		c.ProbeGap = 1500 * time.Millisecond
+	}
+	if c.PartialReps == 0 {
+		c.PartialReps = 5
+	}
+	if c.FirstPacketRounds == 0 {
+		c.FirstPacketRounds = 1000
+	}
+	if c.FirstPacketWarmup == 0 {
+		c.FirstPacketWarmup = 100
+	}
+	if c.Workers == 0 {
+		c.Workers = 32
+	}
+	if c.SyncTimeoutBase == 0 {
+		c.SyncTimeoutBase = 2 * time.Minute
+	}
+	if c.SyncTimeoutPerService == 0 {
+		c.SyncTimeoutPerService = 30 * time.Millisecond
+	}
+	return c
+}
+
+// Settings describes the run's parameters for the report.
+func (c Config) Settings() string {
+	return fmt.Sprintf("Per proxy and workload: %d partial syncs (median), %d network-programming probes, "+
+		"%d first-packet connect pairs (after %d warm-up), %v idle before each probe. "+
+		"Proxies run with default sync periods (--iptables-min-sync-period=1s) in a fresh node namespace; "+
+		"probes come from a pod-like client (inside --cluster-cidr, so no masquerade) on the same node.",
+		c.PartialReps, c.Probes, c.FirstPacketRounds, c.FirstPacketWarmup, c.ProbeGap)
+}
+
+func (c Config) syncTimeout(n int) time.Duration {
+	return c.SyncTimeoutBase + time.Duration(n)*c.SyncTimeoutPerService
+}

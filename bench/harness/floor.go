@@ -1,0 +1,136 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kproxy/kproxy/bench/measure"
+	"github.com/kproxy/kproxy/bench/report"
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+// floorReps is how many times each floor restore runs (median reported).
+const floorReps = 3
+
+// restoreRun is one timed iptables-restore.
+type restoreRun struct {
+	wall   float64 // seconds
+	cpu    float64 // user + system seconds
+	maxRSS float64 // MB
+}
+
+// floor measures a bare iptables-restore of dump: into an empty namespace
+// (the floor of a full sync on a fresh node), --noflush over the identical
+// loaded ruleset (the floor of a restart's full sync) and --noflush of only
+// the nat KUBE-SERVICES chain (the floor of a partial sync).
+func (h *harness) floor(n, m int, dump string) report.Row {
+	row := report.NewRow("floor", report.KindFloor, "iptables-restore", n, m)
+	fresh := measure.ForFreshRestore(dump)
+	kube := measure.KubeOnly(fresh)
+	partial := measure.KubeServicesOnly(fresh)
+	rules := measure.CountRules(fresh)
+	row.Rules, row.Chains, row.Bytes = rules.Rules, rules.Chains, rules.Bytes
+	err := func() error {
+		var full, over, part []restoreRun
+		var ns string
+		for i := 0; i < floorReps; i++ {
+			if ns != "" {
+				if err := testrig.DeleteNetns(ns); err != nil {
+					return err
+				}
+			}
+			ns = testrig.UniqueName("floor")
+			if err := testrig.CreateNetns(h.s, ns); err != nil {
+				return err
+			}
+			r, err := timedRestore(ns, fresh)
+			if err != nil {
+				return fmt.Errorf("restore into empty netns: %w", err)
+			}
+			full = append(full, r)
+		}
+		defer testrig.DeleteNetns(ns)
+		for i := 0; i < floorReps; i++ {
+			r, err := timedRestore(ns, kube, "--noflush")
+			if err != nil {
+				return fmt.Errorf("--noflush restore over the same rules: %w", err)
+			}
+			over = append(over, r)
+			if partial == "" {
+				continue
+			}
+			if r, err = timedRestore(ns, partial, "--noflush"); err != nil {
+				return fmt.Errorf("--noflush restore of KUBE-SERVICES: %w", err)
+			}
+			part = append(part, r)
+		}
+		med := func(rs []restoreRun, f func(restoreRun) float64) report.F {
+			var xs []float64
+			for _, r := range rs {
+				xs = append(xs, f(r))
+			}
+			return report.F(measure.Median(xs))
+		}
+		wall := func(r restoreRun) float64 { return r.wall }
+		row.FirstSyncWall, row.FirstSyncMetric = med(full, wall), med(full, wall)
+		row.RestartSyncWall, row.RestartSyncMetric = med(over, wall), med(over, wall)
+		row.PartialWall, row.PartialMetric = med(part, wall), med(part, wall)
+		row.CPU = med(full, func(r restoreRun) float64 { return r.cpu })
+		row.RSSMB = med(full, func(r restoreRun) float64 { return r.maxRSS })
+		row.HWMMB = row.RSSMB
+		h.log.logf("    floor: restore into empty netns %.3fs, --noflush over same %.3fs, KUBE-SERVICES only %.3fs",
+			float64(row.FirstSyncWall), float64(row.RestartSyncWall), float64(row.PartialWall))
+		return nil
+	}()
+	if err != nil {
+		row.Status, row.Error = "failed", err.Error()
+	}
+	return row
+}
+
+// timedRestore runs iptables-restore with payload in ns and returns its
+// wall time and resource usage.
+func timedRestore(ns, payload string, args ...string) (restoreRun, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	// "ip netns exec" execs iptables-restore, so the rusage is its own.
+	cmd := testrig.Command(ctx, ns, append([]string{"iptables-restore", "-w"}, args...)...)
+	cmd.Stdin = strings.NewReader(payload)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start).Seconds()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		return restoreRun{}, fmt.Errorf("%w: %s (offending line: %q)", err, msg, offendingLine(msg, payload))
+	}
+	r := restoreRun{wall: wall}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		r.maxRSS = float64(ru.Maxrss) * 1024 / 1e6 // Maxrss is in KB
+	}
+	return r, nil
+}
+
+var restoreLine = regexp.MustCompile(`line (\d+):`)
+
+// offendingLine returns the payload line iptables-restore complained about.
+func offendingLine(stderr, payload string) string {
+	m := restoreLine.FindStringSubmatch(stderr)
+	if m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[1])
+	lines := strings.Split(payload, "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
+}

@@ -1,0 +1,105 @@
+// Command bench is kproxy's benchmark harness: it runs kproxy (every mode
+// that can run here), upstream kube-proxy and the iptables-restore floor
+// against N Services × M endpoints on a local real control plane, and writes
+// a markdown table, JSON and PNG plots under bench/results/<date>/. Run it as
+// root from the repository root:
+//
+//	go run ./bench -n 1000,5000,10000 -m 2,10
+//
+// See bench/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kproxy/kproxy/bench/harness"
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg harness.Config
+	ns := flag.String("n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
+	ms := flag.String("m", "2,10", "endpoints per Service, comma separated")
+	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
+	out := flag.String("out", "", "results directory (default bench/results/<date>)")
+	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
+	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
+	flag.IntVar(&cfg.PartialReps, "partial", 5, "partial syncs per proxy and workload")
+	flag.IntVar(&cfg.FirstPacketRounds, "first-packet", 1000, "first-packet connect pairs per proxy and workload")
+	flag.IntVar(&cfg.Workers, "workers", 32, "parallel API requests when creating objects")
+	flag.StringVar(&cfg.KproxyBinary, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
+	flag.StringVar(&cfg.UpstreamBinary, "kube-proxy", "", "upstream kube-proxy binary (default: the one hack/build-upstream.sh built)")
+	flag.Parse()
+
+	var err error
+	if cfg.Ns, err = ints(*ns); err != nil {
+		return fail(err)
+	}
+	if cfg.Ms, err = ints(*ms); err != nil {
+		return fail(err)
+	}
+	if *proxies != "" {
+		cfg.Proxies = strings.Split(*proxies, ",")
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return fail(err)
+	}
+	cfg.Out = *out
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join(root, "bench", "results", time.Now().Format("2006-01-02"))
+	}
+	cfg.Command = "go run ./bench " + strings.Join(os.Args[1:], " ")
+	cfg.Log = os.Stderr
+
+	// The scope owns every namespace and process; it is closed on return
+	// and on SIGINT/SIGTERM, so nothing is left behind.
+	s := &testrig.MainScope{}
+	defer s.Close()
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	res, err := harness.Run(ctx, s, cfg)
+	if res != nil && len(res.Rows) > 0 {
+		fmt.Println(res.Markdown())
+		if *readme {
+			if rerr := harness.UpdateReadme(filepath.Join(root, "bench", "README.md"), res, cfg.Out); rerr != nil {
+				fmt.Fprintln(os.Stderr, rerr)
+			}
+		}
+	}
+	if err != nil {
+		s.MarkFailed()
+		return fail(err)
+	}
+	return 0
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("bad number %q in %q", f, s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	return 1
+}

@@ -1,0 +1,195 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// metric is one line of a workload table.
+type metric struct {
+	label string
+	get   func(Row) F
+	prec  int
+}
+
+func intF(v int) F {
+	if v == 0 {
+		return NaN
+	}
+	return F(v)
+}
+
+var metrics = []metric{
+	{"first sync, fresh node: exec → done, wall (s) ¹", func(r Row) F { return r.FirstSyncWall }, 3},
+	{"first sync: full sync duration, metric (s)", func(r Row) F { return r.FirstSyncMetric }, 3},
+	{"full sync on restart over existing rules: exec → done, wall (s) ²", func(r Row) F { return r.RestartSyncWall }, 3},
+	{"full sync on restart: duration, metric (s)", func(r Row) F { return r.RestartSyncMetric }, 3},
+	{"partial sync, 1 Service changed: duration, metric (s) ³", func(r Row) F { return r.PartialMetric }, 3},
+	{"partial sync: API update → sync done, wall (s)", func(r Row) F { return r.PartialWall }, 3},
+	{"network programming p50: create → connection answered (s)", func(r Row) F { return r.ProgP50 }, 3},
+	{"network programming p90 (s)", func(r Row) F { return r.ProgP90 }, 3},
+	{"network programming p99 (s)", func(r Row) F { return r.ProgP99 }, 3},
+	{"network programming, proxy's own metric, mean (s)", func(r Row) F { return r.ProgMetricMean }, 3},
+	{"first packet via ClusterIP p50 (µs)", func(r Row) F { return r.FirstPacketP50 }, 0},
+	{"first packet via ClusterIP p99 (µs)", func(r Row) F { return r.FirstPacketP99 }, 0},
+	{"first packet direct to pod p50 (µs)", func(r Row) F { return r.DirectP50 }, 0},
+	{"first packet direct to pod p99 (µs)", func(r Row) F { return r.DirectP99 }, 0},
+	{"RSS at steady state (MB) ⁴", func(r Row) F { return r.RSSMB }, 1},
+	{"peak RSS (MB)", func(r Row) F { return r.HWMMB }, 1},
+	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2},
+	{"rules (iptables -A, all tables; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0},
+	{"chains", func(r Row) F { return intF(r.Chains) }, 0},
+}
+
+// Footnotes explains the table rows; the README repeats them.
+const Footnotes = `¹ Floor: iptables-restore of the upstream ruleset into an empty namespace.
+² Floor: iptables-restore --noflush of the same ruleset over the identical loaded ruleset.
+³ Floor: iptables-restore --noflush of only the nat KUBE-SERVICES chain (what every partial sync writes at least).
+⁴ Floor: peak RSS of iptables-restore.
+⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
+`
+
+func (f F) format(prec int) string {
+	if !f.Valid() {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f", prec, float64(f))
+}
+
+func ratio(a, b F) string {
+	if !a.Valid() || !b.Valid() || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+// Workload is one (N, M) pair.
+type Workload struct{ N, M int }
+
+// Workloads returns the run's workloads in order (by M, then N).
+func (r *Results) Workloads() []Workload {
+	seen := map[Workload]bool{}
+	var ws []Workload
+	for _, row := range r.Rows {
+		w := Workload{row.N, row.M}
+		if !seen[w] {
+			seen[w] = true
+			ws = append(ws, w)
+		}
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		if ws[i].M != ws[j].M {
+			return ws[i].M < ws[j].M
+		}
+		return ws[i].N < ws[j].N
+	})
+	return ws
+}
+
+// Rows returns the rows of one workload: upstream first, then kproxy modes,
+// then the floor.
+func (r *Results) RowsOf(w Workload) []Row {
+	var rows []Row
+	for _, row := range r.Rows {
+		if row.N == w.N && row.M == w.M {
+			rows = append(rows, row)
+		}
+	}
+	order := map[Kind]int{KindUpstream: 0, KindKproxy: 1, KindFloor: 2}
+	sort.SliceStable(rows, func(i, j int) bool { return order[rows[i].Kind] < order[rows[j].Kind] })
+	return rows
+}
+
+// Markdown renders the results as one table per workload.
+func (r *Results) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# kproxy benchmark, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %s. Command: `%s`.\n\n%s\n\n", r.Machine.Summary(), r.Command, r.Settings)
+	for _, w := range r.Workloads() {
+		b.WriteString(r.Table(w))
+		b.WriteString("\n")
+	}
+	b.WriteString(Footnotes)
+	return b.String()
+}
+
+// Table renders one workload: a column per proxy, then kproxy/upstream and
+// kproxy/floor ratio columns for every kproxy mode.
+func (r *Results) Table(w Workload) string {
+	rows := r.RowsOf(w)
+	var up, floor *Row
+	var kps []Row
+	for i := range rows {
+		switch rows[i].Kind {
+		case KindUpstream:
+			if up == nil {
+				up = &rows[i]
+			}
+		case KindFloor:
+			floor = &rows[i]
+		case KindKproxy:
+			if rows[i].Status == "ok" {
+				kps = append(kps, rows[i])
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### N = %d Services × M = %d endpoints\n\n", w.N, w.M)
+	head := []string{"metric"}
+	for _, row := range rows {
+		head = append(head, row.Proxy)
+	}
+	for _, k := range kps {
+		if up != nil {
+			head = append(head, k.Proxy+" / upstream")
+		}
+		if floor != nil {
+			head = append(head, k.Proxy+" / floor")
+		}
+	}
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat("---|", len(head)) + "\n")
+	status := []string{"status"}
+	for _, row := range rows {
+		s := row.Status
+		if row.Error != "" {
+			s += ": " + oneLine(row.Error, 120)
+		}
+		status = append(status, s)
+	}
+	for range len(head) - len(status) {
+		status = append(status, "")
+	}
+	b.WriteString("| " + strings.Join(status, " | ") + " |\n")
+	for _, m := range metrics {
+		cells := []string{m.label}
+		any := false
+		for _, row := range rows {
+			v := m.get(row)
+			any = any || v.Valid()
+			cells = append(cells, v.format(m.prec))
+		}
+		if !any {
+			continue
+		}
+		for _, k := range kps {
+			if up != nil {
+				cells = append(cells, ratio(m.get(k), m.get(*up)))
+			}
+			if floor != nil {
+				cells = append(cells, ratio(m.get(k), m.get(*floor)))
+			}
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "|", "/")), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
