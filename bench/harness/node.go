@@ -67,7 +67,9 @@ func (n *NetnsNode) Start(s testrig.Scope, args []string) (Proc, error) {
 }
 
 // Exec implements Node.
-func (n *NetnsNode) Exec(args ...string) (string, error) { return testrig.Exec(n.node().Netns, args...) }
+func (n *NetnsNode) Exec(args ...string) (string, error) {
+	return testrig.Exec(n.node().Netns, args...)
+}
 
 // Dial implements Node.
 func (n *NetnsNode) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
