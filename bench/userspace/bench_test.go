@@ -1,0 +1,246 @@
+package userspacebench
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+var write = flag.Bool("write", false, "write the figures to RESULTS.md")
+
+const serverIP = "10.244.1.11" // node1-pod1; the client is node1-pod0
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envProxy) != "" {
+		os.Exit(runProxy())
+	}
+	os.Exit(m.Run())
+}
+
+// servers: a sink on 9000 (reads everything, then answers "ok") and an
+// echo on 9001, in the server pod.
+func startServers(t *testing.T, ns string) {
+	bulk, err := testrig.ListenInNetns(ns, "tcp4", serverIP+":9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := testrig.ListenInNetns(ns, "tcp4", serverIP+":9001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bulk.Close(); echo.Close() })
+	serve := func(l net.Listener, h func(net.Conn)) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); h(c) }()
+		}
+	}
+	go serve(bulk, func(c net.Conn) {
+		if _, err := io.Copy(io.Discard, c); err == nil {
+			_, _ = c.Write([]byte("ok"))
+		}
+	})
+	go serve(echo, func(c net.Conn) {
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// bulk sends for d and returns the goodput in Gbit/s, measured until the
+// sink has read everything.
+func bulk(ns, addr string, d time.Duration) (float64, error) {
+	var gbps float64
+	err := testrig.DoInNetns(ns, func() error {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 256<<10)
+		var sent int64
+		start := time.Now()
+		for time.Since(start) < d {
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if err != nil {
+				return err
+			}
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		ack := make([]byte, 2)
+		if _, err := io.ReadFull(c, ack); err != nil {
+			return fmt.Errorf("no ack: %w", err)
+		}
+		gbps = float64(sent*8) / time.Since(start).Seconds() / 1e9
+		return nil
+	})
+	return gbps, err
+}
+
+// pingPong measures n round trips of a 64-byte request on one connection.
+func pingPong(ns, addr string, n int) ([]time.Duration, error) {
+	var lat []time.Duration
+	err := testrig.DoInNetns(ns, func() error {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		req, resp := make([]byte, 64), make([]byte, 64)
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			if _, err := c.Write(req); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, resp); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return nil
+	})
+	return lat, err
+}
+
+// connectRequest measures n requests that each open a new connection,
+// send 64 bytes, read the answer and close.
+func connectRequest(ns, addr string, n int) ([]time.Duration, error) {
+	var lat []time.Duration
+	err := testrig.DoInNetns(ns, func() error {
+		req, resp := make([]byte, 64), make([]byte, 64)
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			c, err := net.Dial("tcp4", addr)
+			if err != nil {
+				return err
+			}
+			if _, err := c.Write(req); err != nil {
+				c.Close()
+				return err
+			}
+			if _, err := io.ReadFull(c, resp); err != nil {
+				c.Close()
+				return err
+			}
+			c.Close()
+			lat = append(lat, time.Since(start))
+		}
+		return nil
+	})
+	return lat, err
+}
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d.Nanoseconds())/1e3) }
+
+func TestUserspaceBench(t *testing.T) {
+	if os.Getenv("KPROXY_BENCH") != "1" {
+		t.Skip("set KPROXY_BENCH=1 to run the benchmark")
+	}
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 2})
+	client, server := topo.Node(1).Pods[0].Netns, topo.Node(1).Pods[1].Netns
+	startServers(t, server)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testrig.StartProcess(t, topo.Node(1).Netns, "env", envProxy+"=1", self, "-test.run=^$")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := pingPong(client, "10.96.0.101:9001", 1); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy not ready:\n%s", proxy.Tail(20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	paths := []struct{ name, bulk, echo string }{
+		{"direct", serverIP + ":9000", serverIP + ":9001"},
+		{"userspace", "10.96.0.100:9000", "10.96.0.101:9001"},
+	}
+	const rounds = 3
+	bulkD := 3 * time.Second
+	tput := map[string][]float64{}
+	pp := map[string][]time.Duration{}
+	cr := map[string][]time.Duration{}
+	// Interleave the paths, so that both see the same machine conditions.
+	for r := 0; r < rounds; r++ {
+		for _, p := range paths {
+			g, err := bulk(client, p.bulk, bulkD)
+			if err != nil {
+				t.Fatalf("%s bulk: %v", p.name, err)
+			}
+			tput[p.name] = append(tput[p.name], g)
+			l, err := pingPong(client, p.echo, 10000)
+			if err != nil {
+				t.Fatalf("%s ping-pong: %v", p.name, err)
+			}
+			pp[p.name] = append(pp[p.name], l...)
+			l, err = connectRequest(client, p.echo, 2000)
+			if err != nil {
+				t.Fatalf("%s connect+request: %v", p.name, err)
+			}
+			cr[p.name] = append(cr[p.name], l...)
+		}
+	}
+	median := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
+	d, u := median(tput["direct"]), median(tput["userspace"])
+	var b strings.Builder
+	fmt.Fprintf(&b, "# userspace proxy benchmark\n\n")
+	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s, %s), client and server pods on one node, %d interleaved rounds;\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds)
+	fmt.Fprintf(&b, "the proxy is a separate process in the node namespace. Reproduce with\n`KPROXY_BENCH=1 go test ./bench/userspace/ -run TestUserspaceBench -v -write` (as root).\n\n")
+	fmt.Fprintf(&b, "| measure | direct | userspace | userspace vs direct |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| bulk TCP throughput (median of %d × %s) | %.2f Gbit/s | %.2f Gbit/s | %.0f%% |\n", rounds, bulkD, d, u, 100*u/d)
+	for _, m := range []struct {
+		name string
+		lat  map[string][]time.Duration
+	}{{"64 B request/response, open connection", pp}, {"new connection + 64 B request/response", cr}} {
+		for _, q := range []struct {
+			label string
+			p     float64
+		}{{"p50", 0.5}, {"p99", 0.99}} {
+			dl, ul := pct(m.lat["direct"], q.p), pct(m.lat["userspace"], q.p)
+			fmt.Fprintf(&b, "| %s, %s (%d samples) | %s | %s | %+.1f µs |\n", m.name, q.label, len(m.lat["direct"]), us(dl), us(ul), float64((ul-dl).Nanoseconds())/1e3)
+		}
+	}
+	met := map[bool]string{true: "met", false: "NOT met"}
+	fmt.Fprintf(&b, "\nGoals: bulk throughput >= 90%% of direct: %s; p50 added latency on an open connection in the tens of microseconds: %s.\n",
+		met[u >= 0.9*d], met[pct(pp["userspace"], 0.5)-pct(pp["direct"], 0.5) < 100*time.Microsecond])
+	fmt.Fprintf(&b, "Both paths cross the same veths; the proxied one also crosses the node's TCP stack twice more, on a machine with %d CPUs shared by client, server and proxy.\n", runtime.NumCPU())
+	t.Log("\n" + b.String())
+	if *write {
+		if err := os.WriteFile("RESULTS.md", []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
