@@ -91,6 +91,7 @@ func (h *harness) floor(n, m int, dump string) report.Row {
 	if err != nil {
 		row.Status, row.Error = "failed", err.Error()
 	}
+	row.LoadAvg = report.LoadAvg1()
 	return row
 }
 

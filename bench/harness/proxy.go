@@ -52,6 +52,7 @@ func (h *harness) runProxy(ctx context.Context, spec Spec, n, m int) (report.Row
 	if err != nil {
 		row.Status, row.Error = "failed", err.Error()
 	}
+	row.LoadAvg = report.LoadAvg1()
 	return row, dump
 }
 

@@ -82,3 +82,16 @@ func (m Machine) Markdown() string {
 		"all share these CPUs; absolute numbers include that contention, ratios between proxies less so.\n")
 	return b.String()
 }
+
+// LoadAvg1 returns the host's 1-minute load average, or NaN.
+func LoadAvg1() F {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return NaN
+	}
+	var v float64
+	if _, err := fmt.Sscanf(string(b), "%f", &v); err != nil {
+		return NaN
+	}
+	return F(v)
+}

@@ -40,6 +40,7 @@ var metrics = []metric{
 	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2},
 	{"rules (iptables -A, all tables; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0},
 	{"chains", func(r Row) F { return intF(r.Chains) }, 0},
+	{"host load average (1 min) at the end ⁶", func(r Row) F { return r.LoadAvg }, 1},
 }
 
 // Footnotes explains the table rows; the README repeats them.
@@ -48,6 +49,7 @@ const Footnotes = `¹ Floor: iptables-restore of the upstream ruleset into an em
 ³ Floor: iptables-restore --noflush of only the nat KUBE-SERVICES chain (what every partial sync writes at least).
 ⁴ Floor: peak RSS of iptables-restore.
 ⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
+⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
 `
 
 func (f F) format(prec int) string {

@@ -56,6 +56,8 @@ type Row struct {
 	Rules  int `json:"rules"`  // iptables "-A" rules (all tables) or IPVS entries
 	Chains int `json:"chains"` // iptables chains (all tables)
 	Bytes  int `json:"ruleset_bytes"`
+
+	LoadAvg F `json:"loadavg_1m"` // host 1-minute load average when the row was finished (contention)
 }
 
 // F is a float64 that encodes NaN as JSON null.
@@ -97,7 +99,7 @@ func NewRow(proxy string, kind Kind, mode string, n, m int) Row {
 		FirstSyncWall: nan, FirstSyncMetric: nan, RestartSyncWall: nan, RestartSyncMetric: nan,
 		PartialMetric: nan, PartialWall: nan, ProgP50: nan, ProgP90: nan, ProgP99: nan, ProgMetricMean: nan,
 		FirstPacketP50: nan, FirstPacketP99: nan, DirectP50: nan, DirectP99: nan,
-		RSSMB: nan, HWMMB: nan, CPU: nan,
+		RSSMB: nan, HWMMB: nan, CPU: nan, LoadAvg: nan,
 	}
 }
 
