@@ -123,11 +123,13 @@ func cleanupAll(ctx context.Context, s modeSettings) error {
 			mode    string
 			cleanup func() error
 		}{
-			// ipvs first: it shares KUBE-* chain names with iptables and
-			// removes its own jump rules and sets before iptables sweeps.
-			{ModeIPVS, func() error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
-			{ModeUserspace, func() error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
+			// iptables first: ipvs shares its KUBE-* chain names and cannot
+			// delete them while the iptables mode's rules jump to them;
+			// once the chains are gone, ipvs removes what is its alone
+			// (virtual servers, kube-ipvs0, ipsets no rule references).
 			{ModeIPTables, func() error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) }},
+			{ModeUserspace, func() error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
+			{ModeIPVS, func() error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
 		} {
 			err := m.cleanup()
 			if errors.Is(err, exec.ErrNotFound) {
