@@ -322,4 +322,3 @@ func expectNoAnswer(t *testing.T, ns string, addr string) testrig.Outcome {
 	}
 	return testrig.Classify(err)
 }
-
