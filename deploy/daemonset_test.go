@@ -151,6 +151,7 @@ var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 // that shows it needs no permission the ClusterRole does not grant.
 func TestDaemonSetPod(t *testing.T) {
 	topo, cp := cluster(t)
+	testrig.CheckRootNetnsUnchanged(t)
 	bin := kproxyBinary(t)
 	m := deployIPTables(t, cp)
 	ds, c := m.daemonSet(t)

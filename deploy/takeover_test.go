@@ -102,6 +102,7 @@ func kproxyArgs(cp *testrig.ControlPlane, node *testrig.Node) []string {
 // the rules of a fresh kproxy on node3 (same Services, never had kube-proxy).
 func TestTakeOver(t *testing.T) {
 	topo, cp := cluster(t)
+	testrig.CheckRootNetnsUnchanged(t)
 	bin := kproxyBinary(t)
 	upstream := testrig.RequireUpstream(t)
 	node, fresh := topo.Node(2), topo.Node(3)
