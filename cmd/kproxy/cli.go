@@ -26,6 +26,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer klog.Flush()
+	routeLogrus()
 	switch {
 	case o.Version:
 		fmt.Fprintf(stdout, "kproxy %s\n", version())

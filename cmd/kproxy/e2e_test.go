@@ -195,6 +195,27 @@ func TestE2EControlPlane(t *testing.T) {
 				t.Errorf("/healthz nodeEligible = %v: %s", b["nodeEligible"], body)
 			}
 		}
+		// A Node marked for deletion makes /healthz fail, not /livez.
+		setTaint := func(on bool) {
+			t.Helper()
+			n, err := cp.Client.CoreV1().Nodes().Get(ctx, e.node.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.Spec.Taints = nil
+			if on {
+				n.Spec.Taints = []v1.Taint{{Key: "ToBeDeletedByClusterAutoscaler", Effect: v1.TaintEffectNoSchedule}}
+			}
+			if _, err := cp.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setTaint(true)
+		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/healthz", 503, `"nodeEligible": false`)
+		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/livez", 200, `"lastUpdated"`)
+		setTaint(false)
+		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/healthz", 200, `"nodeEligible": true`)
+
 		m, err := e.metrics()
 		if err != nil {
 			t.Fatal(err)
@@ -210,6 +231,7 @@ func TestE2EControlPlane(t *testing.T) {
 			`kubeproxy_sync_proxy_rules_endpoint_changes_total`,
 			`kubeproxy_proxy_healthz_total{code="200"}`,
 			`kubeproxy_proxy_livez_total{code="200"}`,
+			`kubeproxy_proxy_healthz_total{code="503"}`,
 			`go_goroutines`,
 			`process_resident_memory_bytes`,
 			`kproxy_invalid_objects_total{kind="Service"}`,
@@ -432,4 +454,21 @@ func readyEndpoints(pods ...*testrig.Pod) []discovery.Endpoint {
 // serviceClient is the part of the typed Service client the tests use.
 type serviceClient interface {
 	Create(context.Context, *v1.Service, metav1.CreateOptions) (*v1.Service, error)
+}
+
+// waitHTTP polls url from ns until it answers code with a body containing
+// substr.
+func waitHTTP(t *testing.T, ns, url string, code int, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		got, body, _, err := httpGet(ns, url)
+		if err == nil && got == code && strings.Contains(body, substr) {
+			return
+		}
+		last = fmt.Sprintf("HTTP %d %q %v", got, body, err)
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: want HTTP %d with %q; last: %s", url, code, substr, last)
 }

@@ -18,6 +18,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -48,9 +49,13 @@ func runProxy(o *Options) error {
 		klog.InfoS("Warning: only detectLocalMode ClusterCIDR is implemented; using --cluster-cidr", "detectLocalMode", c.DetectLocalMode)
 	}
 	applyOOMScoreAdj(*c.OOMScoreAdj)
-	client, err := newClient(c, o.Master)
+	rc, err := restConfig(c, o.Master)
 	if err != nil {
 		return err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
 	}
 	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR) // validated
 	node := waitForNode(ctx, client, name)
@@ -106,9 +111,17 @@ func runProxy(o *Options) error {
 			if err == nil {
 				err = healthcheck.ServeListener(ctx, l, h, what)
 			}
-			if err != nil {
-				errc <- fmt.Errorf("%s server on %s: %w", what, addr, err)
+			if err == nil {
+				return
 			}
+			err = fmt.Errorf("%s server on %s: %w", what, addr, err)
+			if c.BindAddressHardFail {
+				errc <- err
+				return
+			}
+			// As kube-proxy without --bind-address-hard-fail: go on
+			// proxying without this server.
+			klog.ErrorS(err, "Server failed; going on without it (see --bind-address-hard-fail)")
 		}()
 	}
 	serve("metrics", c.MetricsBindAddress, metricsHandler(reg))
@@ -140,10 +153,10 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
-// newClient builds the API client: the in-cluster config without
-// --kubeconfig and --master, protobuf with a JSON fallback, kube-proxy's
-// QPS and burst.
-func newClient(c *Config, master string) (kubernetes.Interface, error) {
+// restConfig is the API client configuration: the in-cluster config
+// without --kubeconfig and --master, protobuf with a JSON fallback,
+// kube-proxy's QPS and burst.
+func restConfig(c *Config, master string) (*rest.Config, error) {
 	cc := c.ClientConnection
 	var (
 		rc  *rest.Config
@@ -162,16 +175,12 @@ func newClient(c *Config, master string) (kubernetes.Interface, error) {
 	}
 	rc.ContentType = cc.ContentType
 	rc.AcceptContentTypes = cc.AcceptContentTypes
-	if rc.AcceptContentTypes == "" && cc.ContentType == "application/vnd.kubernetes.protobuf" {
-		rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	if rc.AcceptContentTypes == "" && cc.ContentType == runtime.ContentTypeProtobuf {
+		rc.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	}
 	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
 	rc.UserAgent = "kproxy/" + version()
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("API client: %w", err)
-	}
-	return client, nil
+	return rc, nil
 }
 
 // waitForNode fetches this node's Node object, retrying for up to nodeWait
