@@ -42,6 +42,9 @@ func ServicePortsFromAPI(svc *v1.Service, family Family) ([]ServicePort, []error
 	if ServiceSkipReason(svc) != "" {
 		return nil, nil
 	}
+	if err := validateServiceName(svc); err != nil {
+		return nil, []error{err}
+	}
 	var errs []error
 	name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 
@@ -83,6 +86,10 @@ func ServicePortsFromAPI(svc *v1.Service, family Family) ([]ServicePort, []error
 	var hcPort int32
 	if svc.Spec.Type == v1.ServiceTypeLoadBalancer && etpLocal {
 		hcPort = svc.Spec.HealthCheckNodePort
+		if !validNodePort(hcPort) {
+			errs = append(errs, errf("healthCheckNodePort %d out of range, serving no health check", hcPort))
+			hcPort = 0
+		}
 	}
 
 	seen := map[string]bool{}
@@ -94,14 +101,17 @@ func ServicePortsFromAPI(svc *v1.Service, family Family) ([]ServicePort, []error
 		if proto == "" {
 			proto = v1.ProtocolTCP
 		}
-		switch {
+		switch err := validatePortName(sp.Name); {
+		case err != nil:
+			errs = append(errs, err)
+			continue
 		case !ValidProtocol(proto):
 			errs = append(errs, errf("port %q: unknown protocol %q", sp.Name, sp.Protocol))
 			continue
 		case sp.Port <= 0 || sp.Port > 65535:
 			errs = append(errs, errf("port %q: port %d out of range", sp.Name, sp.Port))
 			continue
-		case sp.NodePort < 0 || sp.NodePort > 65535:
+		case !validNodePort(sp.NodePort):
 			errs = append(errs, errf("port %q: nodePort %d out of range", sp.Name, sp.NodePort))
 			continue
 		case seen[sp.Name]:
