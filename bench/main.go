@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kproxy/kproxy/bench/harness"
+	"github.com/kproxy/kproxy/bench/report"
 	"github.com/kproxy/kproxy/internal/testrig"
 )
 
@@ -36,6 +37,7 @@ func run() int {
 	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
+	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of an earlier run from <dir>/results.json")
 	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
 	flag.IntVar(&cfg.PartialReps, "partial", 5, "partial syncs per proxy and workload")
 	flag.IntVar(&cfg.FirstPacketRounds, "first-packet", 1000, "first-packet connect pairs per proxy and workload")
@@ -57,6 +59,9 @@ func run() int {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		return fail(err)
+	}
+	if *render != "" {
+		return rerender(*render, filepath.Join(root, "bench", "README.md"), *readme)
 	}
 	cfg.Out = *out
 	if cfg.Out == "" {
@@ -83,6 +88,23 @@ func run() int {
 	if err != nil {
 		s.MarkFailed()
 		return fail(err)
+	}
+	return 0
+}
+
+// rerender rewrites an earlier run's reports from its results.json.
+func rerender(dir, readme string, updateReadme bool) int {
+	res, err := report.Read(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return fail(err)
+	}
+	if err := res.Write(dir); err != nil {
+		return fail(err)
+	}
+	if updateReadme {
+		if err := harness.UpdateReadme(readme, res, dir); err != nil {
+			return fail(err)
+		}
 	}
 	return 0
 }

@@ -8,9 +8,10 @@ import (
 
 // metric is one line of a workload table.
 type metric struct {
-	label string
-	get   func(Row) F
-	prec  int
+	label   string
+	get     func(Row) F
+	prec    int
+	noRatio bool // context, not a measurement of the proxy
 }
 
 func intF(v int) F {
@@ -21,26 +22,26 @@ func intF(v int) F {
 }
 
 var metrics = []metric{
-	{"first sync, fresh node: exec → done, wall (s) ¹", func(r Row) F { return r.FirstSyncWall }, 3},
-	{"first sync: full sync duration, metric (s)", func(r Row) F { return r.FirstSyncMetric }, 3},
-	{"full sync on restart over existing rules: exec → done, wall (s) ²", func(r Row) F { return r.RestartSyncWall }, 3},
-	{"full sync on restart: duration, metric (s)", func(r Row) F { return r.RestartSyncMetric }, 3},
-	{"partial sync, 1 Service changed: duration, metric (s) ³", func(r Row) F { return r.PartialMetric }, 3},
-	{"partial sync: API update → sync done, wall (s)", func(r Row) F { return r.PartialWall }, 3},
-	{"network programming p50: create → connection answered (s)", func(r Row) F { return r.ProgP50 }, 3},
-	{"network programming p90 (s)", func(r Row) F { return r.ProgP90 }, 3},
-	{"network programming p99 (s)", func(r Row) F { return r.ProgP99 }, 3},
-	{"network programming, proxy's own metric, mean (s)", func(r Row) F { return r.ProgMetricMean }, 3},
-	{"first packet via ClusterIP p50 (µs)", func(r Row) F { return r.FirstPacketP50 }, 0},
-	{"first packet via ClusterIP p99 (µs)", func(r Row) F { return r.FirstPacketP99 }, 0},
-	{"first packet direct to pod p50 (µs)", func(r Row) F { return r.DirectP50 }, 0},
-	{"first packet direct to pod p99 (µs)", func(r Row) F { return r.DirectP99 }, 0},
-	{"RSS at steady state (MB) ⁴", func(r Row) F { return r.RSSMB }, 1},
-	{"peak RSS (MB)", func(r Row) F { return r.HWMMB }, 1},
-	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2},
-	{"rules (iptables -A, all tables; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0},
-	{"chains", func(r Row) F { return intF(r.Chains) }, 0},
-	{"host load average (1 min) at the end ⁶", func(r Row) F { return r.LoadAvg }, 1},
+	{"first sync, fresh node: exec → done, wall (s) ¹", func(r Row) F { return r.FirstSyncWall }, 3, false},
+	{"first sync: full sync duration, metric (s)", func(r Row) F { return r.FirstSyncMetric }, 3, false},
+	{"full sync on restart over existing rules: exec → done, wall (s) ²", func(r Row) F { return r.RestartSyncWall }, 3, false},
+	{"full sync on restart: duration, metric (s)", func(r Row) F { return r.RestartSyncMetric }, 3, false},
+	{"partial sync, 1 Service changed: duration, metric (s) ³", func(r Row) F { return r.PartialMetric }, 3, false},
+	{"partial sync: API update → sync done, wall (s)", func(r Row) F { return r.PartialWall }, 3, false},
+	{"network programming p50: create → connection answered (s)", func(r Row) F { return r.ProgP50 }, 3, false},
+	{"network programming p90 (s)", func(r Row) F { return r.ProgP90 }, 3, false},
+	{"network programming p99 (s)", func(r Row) F { return r.ProgP99 }, 3, false},
+	{"network programming, proxy's own metric, mean (s)", func(r Row) F { return r.ProgMetricMean }, 3, false},
+	{"first packet via ClusterIP p50 (µs)", func(r Row) F { return r.FirstPacketP50 }, 0, false},
+	{"first packet via ClusterIP p99 (µs)", func(r Row) F { return r.FirstPacketP99 }, 0, false},
+	{"first packet direct to pod p50 (µs)", func(r Row) F { return r.DirectP50 }, 0, false},
+	{"first packet direct to pod p99 (µs)", func(r Row) F { return r.DirectP99 }, 0, false},
+	{"RSS at steady state (MB) ⁴", func(r Row) F { return r.RSSMB }, 1, false},
+	{"peak RSS (MB)", func(r Row) F { return r.HWMMB }, 1, false},
+	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2, false},
+	{"rules (iptables -A, all tables; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0, false},
+	{"chains", func(r Row) F { return intF(r.Chains) }, 0, false},
+	{"host load average (1 min) at the end ⁶", func(r Row) F { return r.LoadAvg }, 1, true},
 }
 
 // Footnotes explains the table rows; the README repeats them.
@@ -176,11 +177,14 @@ func (r *Results) Table(w Workload) string {
 			continue
 		}
 		for _, k := range kps {
-			if up != nil {
-				cells = append(cells, ratio(m.get(k), m.get(*up)))
-			}
-			if floor != nil {
-				cells = append(cells, ratio(m.get(k), m.get(*floor)))
+			for _, base := range []*Row{up, floor} {
+				switch {
+				case base == nil:
+				case m.noRatio:
+					cells = append(cells, "")
+				default:
+					cells = append(cells, ratio(m.get(k), m.get(*base)))
+				}
 			}
 		}
 		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
