@@ -54,7 +54,7 @@ func (r *Results) Plot(dir string) error {
 		p.Title.Text = c.title
 		p.X.Label.Text = "N (Services)"
 		p.Y.Label.Text = c.ylabel
-		p.Y.Min = 0
+		p.X.Min, p.Y.Min = 0, 0
 		p.Legend.Top = true
 		p.Legend.Left = true
 		keys := make([]string, 0, len(series))
