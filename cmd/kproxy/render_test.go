@@ -22,8 +22,6 @@ func TestRenderGolden(t *testing.T) {
 		{name: "cluster", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16"}},
 		{name: "cluster-masquerade-all", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=NODE1", "--masquerade-all", "--iptables-masquerade-bit=5", "--nodeport-addresses=198.51.100.0/24"}},
 		{name: "list-stdin", args: []string{"-f", "-", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16"}, stdin: "testdata/list.yaml"},
-		{name: "cluster-ipvs", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16", "--proxy-mode=ipvs", "--ipvs-scheduler=wrr"}},
-		{name: "cluster-userspace", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16", "--mode=userspace"}},
 		{name: "cluster-config-file", args: []string{"-f", "testdata/cluster.yaml", "--config=testdata/config.yaml", "--masquerade-all=false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +99,30 @@ func TestRenderErrors(t *testing.T) {
 		code := run(tc.args, strings.NewReader(""), &stdout, &stderr)
 		if code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr.String(), tc.code, tc.msg)
+		}
+	}
+}
+
+// TestRenderOtherModes checks that render dispatches to the ipvs and
+// userspace modes with the flags applied. Their exact output is those
+// packages' golden files' business, not this one's.
+func TestRenderOtherModes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--proxy-mode=ipvs", "--ipvs-scheduler=wrr"}, []string{"# kproxy render: mode ipvs, family IPv4, node node1", "TCP 10.96.0.10:80 wrr", "-> 10.244.1.10:8080"}},
+		{[]string{"--mode=userspace"}, []string{"# kproxy render: mode userspace, family IPv4, node node1", "10.96.0.10/32", "*nat"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"render", "-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16"}, tc.args...)
+		if code := run(args, nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, stdout.String())
+			}
 		}
 	}
 }
