@@ -17,15 +17,15 @@ import (
 // ENOENT, EBUSY for a set an iptables rule uses), iptables-restore input is
 // parsed and applied per table all-or-nothing, and FailOn injects faults.
 type Fake struct {
-	mu        sync.Mutex
-	vs        map[VSKey]*VirtualServer
-	iface     bool
-	addrs     map[netip.Addr]bool
-	sets      map[string]map[string]bool
-	setKinds  map[string]string
-	tables    map[string]*fakeTable
-	Sysctls   map[string]string
-	Timeouts  [3]time.Duration
+	mu       sync.Mutex
+	vs       map[VSKey]*VirtualServer
+	iface    bool
+	addrs    map[netip.Addr]bool
+	sets     map[string]map[string]bool
+	setKinds map[string]string
+	tables   map[string]*fakeTable
+	Sysctls  map[string]string
+	Timeouts [3]time.Duration
 	// Ops counts the operations that changed something, by name.
 	Ops map[string]int
 	// FailOn, when set, is asked before each operation ("AddVirtualServer
@@ -274,8 +274,10 @@ func (f *Fake) addrOp(name string, a netip.Addr, add bool) error {
 	return nil
 }
 
-func (f *Fake) AddAddr(ctx context.Context, a netip.Addr) error    { return f.addrOp("AddAddr", a, true) }
-func (f *Fake) DeleteAddr(ctx context.Context, a netip.Addr) error { return f.addrOp("DeleteAddr", a, false) }
+func (f *Fake) AddAddr(ctx context.Context, a netip.Addr) error { return f.addrOp("AddAddr", a, true) }
+func (f *Fake) DeleteAddr(ctx context.Context, a netip.Addr) error {
+	return f.addrOp("DeleteAddr", a, false)
+}
 
 func (f *Fake) ListSets(ctx context.Context, names []string) (map[string]map[string]bool, error) {
 	f.mu.Lock()

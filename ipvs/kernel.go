@@ -70,5 +70,7 @@ type Kernel interface {
 }
 
 // IsExist and IsNotExist classify the errors of Kernel operations.
-func IsExist(err error) bool    { return errors.Is(err, syscall.EEXIST) }
-func IsNotExist(err error) bool { return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) }
+func IsExist(err error) bool { return errors.Is(err, syscall.EEXIST) }
+func IsNotExist(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH)
+}

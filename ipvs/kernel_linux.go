@@ -35,10 +35,10 @@ type realKernel struct {
 	family proxier.Family
 	ns     string
 
-	once   sync.Once
-	err    error
-	ipvs   *ipvs.Handle
-	nl     *netlink.Handle
+	once sync.Once
+	err  error
+	ipvs *ipvs.Handle
+	nl   *netlink.Handle
 }
 
 func (r *realKernel) open() error {

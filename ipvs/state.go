@@ -45,9 +45,9 @@ type VirtualServer struct {
 // Dest is a real server's weight and, when read from the kernel, its
 // connection counts.
 type Dest struct {
-	Weight         int
-	ActiveConns    int
-	InactiveConns  int
+	Weight        int
+	ActiveConns   int
+	InactiveConns int
 }
 
 // sameConfig reports whether two virtual servers need no update (their

@@ -86,7 +86,9 @@ func TestIncrementalEqualsFull(t *testing.T) {
 	}{
 		{"scale up", func() { w.set(web, "10.244.1.10@node1", "10.244.2.10@node2", "10.244.2.20@node2") }},
 		{"scale down", func() { w.set(web, "10.244.2.20@node2") }},
-		{"add affinity", func() { w.set(makeService("default", "web", "10.96.0.10", []string{"80", "443"}, affinity(30)), "10.244.2.20@node2") }},
+		{"add affinity", func() {
+			w.set(makeService("default", "web", "10.96.0.10", []string{"80", "443"}, affinity(30)), "10.244.2.20@node2")
+		}},
 		{"drop a port", func() { w.set(makeService("default", "web", "10.96.0.10", []string{"80"}), "10.244.2.20@node2") }},
 		{"endpoints gone", func() { w.set(makeService("default", "sticky", "10.96.0.20", []string{"80"}, affinity(60))) }},
 		{"new NodePort service", func() {
@@ -96,7 +98,9 @@ func TestIncrementalEqualsFull(t *testing.T) {
 			w.remove(makeService("default", "lb", "10.96.0.50", []string{"80"}))
 			w.remove(makeService("default", "empty", "10.96.0.30", []string{"80"}))
 		}},
-		{"ETP Local to Cluster", func() { w.set(makeService("default", "np-local", "10.96.0.41", []string{"80"}, nodePort(30081)), "10.244.2.12@node2") }},
+		{"ETP Local to Cluster", func() {
+			w.set(makeService("default", "np-local", "10.96.0.41", []string{"80"}, nodePort(30081)), "10.244.2.12@node2")
+		}},
 	}
 	for _, s := range steps {
 		s.do()
