@@ -120,9 +120,8 @@ func TestStaleFlows(t *testing.T) {
 // A Local-policy endpoint on another node still serves: its flows stay,
 // although this node sends no new traffic there.
 func TestKeepsFlowsToServingEndpointsThisNodeDoesNotUse(t *testing.T) {
-	ports := []svcPort{{name: "dns", port: 53, proto: v1.ProtocolUDP, nodePort: 30053}}
-	svc := service("dns", "10.96.0.10", v1.ServiceTypeNodePort, ports...)
-	svc.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+	ports := []svcPort{{name: "dns", port: 53, proto: v1.ProtocolUDP}}
+	svc := service("dns", "10.96.0.10", v1.ServiceTypeClusterIP, ports...)
 	local := v1.ServiceInternalTrafficPolicyLocal
 	svc.Spec.InternalTrafficPolicy = &local
 	snap := snapshot(t, svc, slice("dns", "dns-1", ports,
@@ -131,7 +130,7 @@ func TestKeepsFlowsToServingEndpointsThisNodeDoesNotUse(t *testing.T) {
 	if len(p.Usable.AllReachable) != 1 {
 		t.Fatalf("setup: AllReachable = %v, want only the local endpoint", p.Usable.AllReachable)
 	}
-	remote := UDPFlow(client, ap("198.51.100.11:30053"), ap("10.244.2.10:53"))
+	remote := UDPFlow(ap("10.244.1.20:40000"), ap("10.96.0.10:53"), ap("10.244.2.10:53"))
 	gone := UDPFlow(ap("198.51.100.100:40001"), ap("10.96.0.10:53"), ap("10.244.2.99:53"))
 	table := NewFakeTable(nodeLocal, remote, gone)
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})

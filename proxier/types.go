@@ -59,9 +59,11 @@ func (p *ServicePort) ExternallyAccessible() bool {
 }
 
 // UsesClusterEndpoints reports whether some traffic to the port may go to
-// any endpoint in the cluster.
+// any endpoint in the cluster. An externally reachable port always does,
+// even with externalTrafficPolicy=Local: traffic from pods and the node to
+// its external addresses is short-circuited to the Cluster endpoints.
 func (p *ServicePort) UsesClusterEndpoints() bool {
-	return !p.InternalPolicyLocal || (p.ExternallyAccessible() && !p.ExternalPolicyLocal)
+	return !p.InternalPolicyLocal || p.ExternallyAccessible()
 }
 
 // UsesLocalEndpoints reports whether some traffic to the port may only go
