@@ -216,6 +216,9 @@ func validateConfig(c *Config) error {
 	if *c.Conntrack.Min < 0 {
 		bad("conntrack.min (--conntrack-min) %d: must not be negative", *c.Conntrack.Min)
 	}
+	if v := *c.OOMScoreAdj; v < -1000 || v > 1000 {
+		bad("oomScoreAdj (--oom-score-adj) %d: must be in -1000..1000", v)
+	}
 	if c.ConfigSyncPeriod.Duration <= 0 {
 		bad("configSyncPeriod (--config-sync-period) %v: must be positive", c.ConfigSyncPeriod.Duration)
 	}

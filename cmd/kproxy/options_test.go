@@ -176,6 +176,7 @@ func TestValidation(t *testing.T) {
 		{[]string{"--metrics-bind-address=localhost"}, "want ip:port"},
 		{[]string{"--healthz-bind-address=host:1"}, "not an IP address"},
 		{[]string{"--detect-local-mode=Magic"}, "detectLocalMode"},
+		{[]string{"--oom-score-adj=-1001"}, "oomScoreAdj"},
 		{[]string{"--no-such-flag"}, "unknown flag"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {

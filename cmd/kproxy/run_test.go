@@ -2,9 +2,17 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kproxy/kproxy/proxier"
 )
 
 const testKubeconfig = `apiVersion: v1
@@ -59,5 +67,29 @@ func TestRestConfig(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	if _, err := restConfig(defaultConfig(), ""); err == nil {
 		t.Error("in-cluster config outside a cluster: no error")
+	}
+}
+
+// TestMetricsHandler: /metrics serves kube-proxy's names from the private
+// registry, with the Go and process collectors.
+func TestMetricsHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	m := proxier.NewMetrics(reg)
+	m.LastSync.WithLabelValues("IPv4").Set(42)
+	m.InvalidObjects.WithLabelValues("Service").Inc()
+	rec := httptest.NewRecorder()
+	metricsHandler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	for _, want := range []string{
+		`kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 42`,
+		`kproxy_invalid_objects_total{kind="Service"} 1`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
