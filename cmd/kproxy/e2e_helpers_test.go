@@ -254,6 +254,7 @@ func (e *e2e) waitConverged(ctx context.Context, scratch, step string) string {
 				e.t.Fatalf("%s: %v", step, err)
 			}
 			if got == want {
+				e.t.Logf("%s: converged, kernel == full render (%d chains, %d rules)", step, strings.Count(got, "\n:"), strings.Count(got, "\n-A"))
 				return got
 			}
 			why = "kernel ruleset differs from a full render"
