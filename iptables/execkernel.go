@@ -171,8 +171,32 @@ func (k *ExecKernel) DeleteRule(_ context.Context, table, chain string, rule ...
 		if ok, err := ipt.ChainExists(table, chain); err != nil || !ok {
 			return err
 		}
+		// A rule that jumps to one of our chains cannot exist once that
+		// chain is gone, and iptables -C fails (rather than answering
+		// "no") when its target is missing: nothing to delete then.
+		if target := jumpTarget(rule); isOurChain(target) {
+			if ok, err := ipt.ChainExists(table, target); err != nil || !ok {
+				return err
+			}
+		}
 		return ipt.DeleteIfExists(table, chain, rule...)
 	})
+}
+
+// jumpTarget returns the argument of -j / --jump in a rule, or "".
+func jumpTarget(rule []string) string {
+	for i := 0; i+1 < len(rule); i++ {
+		if rule[i] == "-j" || rule[i] == "--jump" {
+			return rule[i+1]
+		}
+	}
+	return ""
+}
+
+// isOurChain reports whether a jump target is a user chain kproxy (or
+// kube-proxy, whose names it shares) creates.
+func isOurChain(name string) bool {
+	return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "KPROXY-")
 }
 
 // ChainExists implements Kernel.
