@@ -36,6 +36,7 @@ var metrics = []metric{
 	{"first packet via ClusterIP p99 (µs)", func(r Row) F { return r.FirstPacketP99 }, 0, false},
 	{"first packet direct to pod p50 (µs)", func(r Row) F { return r.DirectP50 }, 0, false},
 	{"first packet direct to pod p99 (µs)", func(r Row) F { return r.DirectP99 }, 0, false},
+	{"first-packet connects that failed", func(r Row) F { return intF(r.FirstPacketFailed) }, 0, true},
 	{"RSS at steady state (MB) ⁴", func(r Row) F { return r.RSSMB }, 1, false},
 	{"peak RSS (MB)", func(r Row) F { return r.HWMMB }, 1, false},
 	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2, false},

@@ -48,6 +48,9 @@ type Row struct {
 	DirectP50      F   `json:"direct_p50_us"` // connect() straight to the pod, same node (walks the whole chain)
 	DirectP99      F   `json:"direct_p99_us"`
 	FirstPacketN   int `json:"first_packet_samples"`
+	// FirstPacketFailed counts connects (either kind) that failed; up to 1 %
+	// is tolerated as noise of a loaded machine.
+	FirstPacketFailed int `json:"first_packet_failed"`
 
 	RSSMB F `json:"rss_mb"` // VmRSS at steady state after the probes
 	HWMMB F `json:"hwm_mb"` // VmHWM (peak)
