@@ -70,6 +70,8 @@ type vmRun struct {
 	netns   string
 	mem     string
 	timeout time.Duration
+	// env is exported to the test binary.
+	env map[string]string
 }
 
 var testResult = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+)`)
@@ -97,7 +99,11 @@ func bootVM(t *testing.T, r vmRun) string {
 		filepath.Join(bin, "ipvs.test"), stage, stage)).CombinedOutput(); err != nil {
 		t.Fatalf("copy libraries: %v\n%s", err, out)
 	}
-	script := "#!/bin/sh\ncd /root\nexec /usr/local/bin/ipvs.test " + strings.Join(r.args, " ") + "\n"
+	script := "#!/bin/sh\ncd /root\n"
+	for k, v := range r.env {
+		script += fmt.Sprintf("export %s=%q\n", k, v)
+	}
+	script += "exec /usr/local/bin/ipvs.test " + strings.Join(r.args, " ") + "\n"
 	files := map[string][]byte{"usr/local/bin/run-tests": []byte(script)}
 	for p, c := range r.files {
 		files[strings.TrimPrefix(p, "/")] = c
