@@ -73,6 +73,10 @@ func runProxy(o *Options) error {
 	}
 
 	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs, metrics: metrics, registerer: reg}
+	if err := cleanupLeftovers(ctx, settings, families); err != nil {
+		// Leftovers are untidy, not fatal: the current mode still works.
+		klog.ErrorS(err, "Could not remove all leftovers of other modes and families")
+	}
 	backends, err := newBackends(settings, families)
 	if err != nil {
 		return err
