@@ -39,7 +39,7 @@ func (r *realKernel) EnsureInterface(ctx context.Context) error {
 	}
 	// Like kube-proxy, the interface stays down: the kernel still adds a
 	// local route for each address, and nothing is sent from it.
-	d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: Interface, Flags: net.FlagUp &^ net.FlagUp}}
+	d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: Interface}}
 	if err := r.nl.LinkAdd(d); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("create %s: %w", Interface, err)
 	}
