@@ -37,7 +37,7 @@ func run() int {
 	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
-	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of an earlier run from <dir>/results.json")
+	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
 	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
 	flag.IntVar(&cfg.PartialReps, "partial", 5, "partial syncs per proxy and workload")
 	flag.IntVar(&cfg.FirstPacketRounds, "first-packet", 1000, "first-packet connect pairs per proxy and workload")
@@ -80,7 +80,7 @@ func run() int {
 	if res != nil && len(res.Rows) > 0 {
 		fmt.Println(res.Markdown())
 		if *readme {
-			if rerr := harness.UpdateReadme(filepath.Join(root, "bench", "README.md"), res, cfg.Out); rerr != nil {
+			if rerr := harness.UpdateReadme(filepath.Join(root, "bench", "README.md"), harness.RunDir{Results: res, Dir: cfg.Out}); rerr != nil {
 				fmt.Fprintln(os.Stderr, rerr)
 			}
 		}
@@ -92,17 +92,21 @@ func run() int {
 	return 0
 }
 
-// rerender rewrites an earlier run's reports from its results.json.
-func rerender(dir, readme string, updateReadme bool) int {
-	res, err := report.Read(filepath.Join(dir, "results.json"))
-	if err != nil {
-		return fail(err)
-	}
-	if err := res.Write(dir); err != nil {
-		return fail(err)
+// rerender rewrites earlier runs' reports from their results.json.
+func rerender(dirs, readme string, updateReadme bool) int {
+	var runs []harness.RunDir
+	for _, dir := range strings.Split(dirs, ",") {
+		res, err := report.Read(filepath.Join(dir, "results.json"))
+		if err != nil {
+			return fail(err)
+		}
+		if err := res.Write(dir); err != nil {
+			return fail(err)
+		}
+		runs = append(runs, harness.RunDir{Results: res, Dir: dir})
 	}
 	if updateReadme {
-		if err := harness.UpdateReadme(readme, res, dir); err != nil {
+		if err := harness.UpdateReadme(readme, runs...); err != nil {
 			return fail(err)
 		}
 	}

@@ -15,9 +15,15 @@ const (
 	readmeEnd   = "<!-- results:end -->"
 )
 
+// RunDir is one benchmark run's results and the directory they are in.
+type RunDir struct {
+	Results *report.Results
+	Dir     string
+}
+
 // UpdateReadme replaces the part of readme between the markers with the
-// results' tables and links to the plots in dir.
-func UpdateReadme(readme string, res *report.Results, dir string) error {
+// runs' tables and links to their plots.
+func UpdateReadme(readme string, runs ...RunDir) error {
 	b, err := os.ReadFile(readme)
 	if err != nil {
 		return fmt.Errorf("update readme: %w", err)
@@ -27,24 +33,28 @@ func UpdateReadme(readme string, res *report.Results, dir string) error {
 	if i < 0 || j < i {
 		return fmt.Errorf("update readme: %s has no %s ... %s section", readme, readmeBegin, readmeEnd)
 	}
-	rel, err := filepath.Rel(filepath.Dir(readme), dir)
-	if err != nil {
-		rel = dir
-	}
 	var s strings.Builder
 	s.WriteString(readmeBegin + "\n")
-	fmt.Fprintf(&s, "Latest run: [%s](%s/results.md), %s ([machine](%s/machine.md)); `%s`.\n\n",
-		filepath.Base(dir), rel, res.Started.Format("2006-01-02"), rel, res.Command)
-	for _, w := range res.Workloads() {
-		s.WriteString(res.Table(w))
+	for _, run := range runs {
+		res := run.Results
+		rel, err := filepath.Rel(filepath.Dir(readme), run.Dir)
+		if err != nil {
+			rel = run.Dir
+		}
+		fmt.Fprintf(&s, "Run [%s](%s/results.md), %s ([machine](%s/machine.md)): `%s`\n\n",
+			filepath.Base(run.Dir), rel, res.Started.Format("2006-01-02 15:04 MST"), rel, res.Command)
+		for _, w := range res.Workloads() {
+			s.WriteString(res.Table(w))
+			s.WriteString("\n")
+		}
+		for _, f := range report.PlotFiles() {
+			if _, err := os.Stat(filepath.Join(run.Dir, f)); err == nil {
+				fmt.Fprintf(&s, "![%s](%s/%s)\n", strings.TrimSuffix(f, ".png"), rel, f)
+			}
+		}
 		s.WriteString("\n")
 	}
-	s.WriteString(report.Footnotes + "\n")
-	for _, f := range report.PlotFiles() {
-		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
-			fmt.Fprintf(&s, "![%s](%s/%s)\n", strings.TrimSuffix(f, ".png"), rel, f)
-		}
-	}
+	s.WriteString(report.Footnotes)
 	text = text[:i] + s.String() + text[j:]
 	return os.WriteFile(readme, []byte(text), 0o644)
 }
