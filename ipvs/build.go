@@ -2,27 +2,27 @@ package ipvs
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/kproxy/kproxy/proxier"
 )
 
 // Build computes the desired State of one family from a snapshot. It is
 // pure: the same snapshot and options always give the same State.
+// NodePorts use the node's addresses from the Node object (Render has no
+// kernel to ask); a running Proxier uses the local interface addresses.
 func Build(snap *proxier.Snapshot, opts *Options) *State {
-	s := NewState()
-	b := builder{s: s, opts: opts, fam: snap.Family, nodePortAddrs: nodePortAddresses(opts, &snap.Node)}
-	for _, name := range snap.SortedNames() {
-		for i := range snap.Services[name].Ports {
-			b.port(&snap.Services[name].Ports[i], &snap.Node)
-		}
+	return newDesired(snap, opts, nodePortAddresses(opts, &snap.Node, nil)).s
+}
+
+// buildService computes what one Service contributes to the desired
+// State (without the rules and the empty sets every State has).
+func buildService(svc *proxier.Service, fam proxier.Family, opts *Options, node *proxier.NodeInfo, nodePortAddrs []netip.Addr) *State {
+	b := builder{s: NewState(), opts: opts, fam: fam, nodePortAddrs: nodePortAddrs}
+	for i := range svc.Ports {
+		b.port(&svc.Ports[i], node)
 	}
-	for _, d := range allSets {
-		if n := d.name(snap.Family); s.Sets[n] == nil {
-			s.Sets[n] = map[string]bool{} // the rules use every set
-		}
-	}
-	s.Rules = renderRules(opts, snap.Family)
-	return s
+	return b.s
 }
 
 type builder struct {
@@ -52,8 +52,17 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 	if p.InternalPolicyLocal {
 		internal = p.Usable.Local
 	}
+	// externalTrafficPolicy=Local: the local endpoints; without any, the
+	// Cluster ones, as upstream's ipvs mode does (kubernetes#97081), so
+	// that pods and the node still reach the Service; traffic from
+	// outside the cluster is dropped by KUBE-EXTERNAL-NO-LOCAL instead.
+	externalNoLocal := false
 	if p.ExternalPolicyLocal {
-		external = p.Usable.Local
+		if len(p.Usable.Local) > 0 {
+			external = p.Usable.Local
+		} else {
+			externalNoLocal = len(p.Usable.Cluster) > 0
+		}
 	}
 	for _, e := range p.Usable.AllReachable {
 		b.add(setLoopBack, entryIPPort(e.IP, proto, uint16(e.Port))+","+e.IP.String())
@@ -72,6 +81,7 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 		}
 		v := &VirtualServer{VSKey: VSKey{proto, addr, uint16(port)}, Scheduler: b.opts.Scheduler,
 			Dests: map[netip.AddrPort]Dest{}}
+
 		if p.AffinityTimeout > 0 {
 			v.Timeout = uint32(p.AffinityTimeout)
 		}
@@ -79,6 +89,17 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 			v.Dests[e.AddrPort()] = Dest{Weight: 1}
 		}
 		b.s.VirtualServers[v.VSKey] = v
+		return true
+	}
+	// extVS is vs for an external address (externalIP, LoadBalancer IP,
+	// node address).
+	extVS := func(addr netip.Addr, port int32) bool {
+		if !vs(addr, port, external, p.ExternalPolicyLocal) {
+			return false
+		}
+		if externalNoLocal {
+			b.add(setExtNoLocal, entryIPPort(addr, proto, uint16(port)))
+		}
 		return true
 	}
 
@@ -90,7 +111,7 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 	}
 	for _, ip := range p.ExternalIPs {
 		b.bind(ip)
-		if vs(ip, p.Port, external, p.ExternalPolicyLocal) {
+		if extVS(ip, p.Port) {
 			if p.ExternalPolicyLocal {
 				b.add(setExternalLocal, entryIPPort(ip, proto, uint16(p.Port)))
 			} else {
@@ -101,7 +122,7 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 	for _, ip := range p.LoadBalancerIPs {
 		b.bind(ip)
 		key := entryIPPort(ip, proto, uint16(p.Port))
-		if !vs(ip, p.Port, external, p.ExternalPolicyLocal) {
+		if !extVS(ip, p.Port) {
 			continue
 		}
 		b.add(setLB, key)
@@ -124,7 +145,7 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 	}
 	if p.NodePort != 0 {
 		for _, a := range b.nodePortAddrs {
-			if vs(a, p.NodePort, external, p.ExternalPolicyLocal) {
+			if extVS(a, p.NodePort) {
 				if p.ExternalPolicyLocal {
 					b.add(setNodePortLocal, entryIPPort(a, proto, uint16(p.NodePort)))
 				} else {
@@ -150,18 +171,27 @@ func rangesContain(ranges []netip.Prefix, a netip.Addr) bool {
 }
 
 // nodePortAddresses resolves --nodeport-addresses against the node's
-// addresses (NodeInfo.IPs): no filter means all of them.
-func nodePortAddresses(opts *Options, node *proxier.NodeInfo) []netip.Addr {
+// local addresses (local: every interface but kube-ipvs0, lo and
+// link-local, as upstream's ipvs mode), or against the Node object's
+// addresses when local is nil (Render). No filter means all of them;
+// "primary" is the Node object's first address.
+func nodePortAddresses(opts *Options, node *proxier.NodeInfo, local []netip.Addr) []netip.Addr {
+	cands := local
+	if cands == nil {
+		cands = node.IPs
+	} else if len(node.IPs) > 0 && !slices.Contains(cands, node.IPs[0]) && len(opts.NodePortAddresses) > 0 {
+		cands = append(slices.Clone(cands), node.IPs[0])
+	}
 	if len(opts.NodePortAddresses) == 0 {
-		return node.IPs
+		return cands
 	}
 	var out []netip.Addr
 	seen := map[netip.Addr]bool{}
-	for _, a := range node.IPs {
+	for _, a := range cands {
 		for _, s := range opts.NodePortAddresses {
 			ok := false
 			if s == "primary" {
-				ok = a == node.IPs[0]
+				ok = len(node.IPs) > 0 && a == node.IPs[0]
 			} else if p, err := netip.ParsePrefix(s); err == nil {
 				ok = p.Contains(a)
 			}

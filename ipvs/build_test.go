@@ -78,7 +78,11 @@ func TestBuildSemantics(t *testing.T) {
 		{"no endpoints: no virtual server, REJECT entry", vs("TCP 10.96.0.30:80") == nil && has("KUBE-NO-ENDPOINTS", "10.96.0.30,tcp:80")},
 		{"no endpoints: address still bound", s.Addrs[netip.MustParseAddr("10.96.0.30")]},
 		{"NodePort on node address", vs("TCP 198.51.100.11:30080") != nil && has("KUBE-NODE-PORT", "198.51.100.11,tcp:30080")},
-		{"ETP=Local NodePort without local endpoint: DROP", vs("TCP 198.51.100.11:30081") == nil && has("KUBE-NO-LOCAL-ENDPOINTS", "198.51.100.11,tcp:30081")},
+		{"ETP=Local NodePort without local endpoint: Cluster endpoints (upstream ipvs), DROP from outside",
+			vs("TCP 198.51.100.11:30081") != nil && len(vs("TCP 198.51.100.11:30081").Dests) == 1 &&
+				has("KUBE-EXTERNAL-NO-LOCAL", "198.51.100.11,tcp:30081") && has("KUBE-NODE-PORT-LOCAL", "198.51.100.11,tcp:30081") &&
+				!has("KUBE-NO-LOCAL-ENDPOINTS", "198.51.100.11,tcp:30081")},
+		{"ETP=Local with a local endpoint: no DROP from outside", !has("KUBE-EXTERNAL-NO-LOCAL", "198.51.100.11,tcp:30082")},
 		{"ETP=Local ClusterIP still uses all endpoints", vs("TCP 10.96.0.41:80") != nil && len(vs("TCP 10.96.0.41:80").Dests) == 1},
 		{"health check node port", has("KUBE-HEALTH-CHECK-NODE-PORT", "198.51.100.11,tcp:32000")},
 		{"LB source range", has("KUBE-LOAD-BALANCER-FW", "203.0.113.5,tcp:80") && has("KUBE-LOAD-BALANCER-SOURCE-CIDR", "203.0.113.5,tcp:80,192.0.2.0/24")},

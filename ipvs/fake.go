@@ -26,6 +26,9 @@ type Fake struct {
 	tables   map[string]*fakeTable
 	Sysctls  map[string]string
 	Timeouts [3]time.Duration
+	// NodeAddrs are the addresses of the node's other interfaces (what
+	// ListNodeAddrs returns).
+	NodeAddrs []netip.Addr
 	// Ops counts the operations that changed something, by name.
 	Ops map[string]int
 	// FailOn, when set, is asked before each operation ("AddVirtualServer
@@ -248,6 +251,15 @@ func (f *Fake) ListAddrs(ctx context.Context) (map[netip.Addr]bool, error) {
 		return nil, err
 	}
 	return maps.Clone(f.addrs), nil
+}
+
+func (f *Fake) ListNodeAddrs(ctx context.Context) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check("ListNodeAddrs"); err != nil {
+		return nil, err
+	}
+	return slices.Clone(f.NodeAddrs), nil
 }
 
 func (f *Fake) addrOp(name string, a netip.Addr, add bool) error {

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -162,4 +163,11 @@ func scenario() *world {
 	w.set(makeService("kube-system", "internal-local", "10.96.0.60", []string{"80"}, itpLocal()),
 		"10.244.2.13@node2")
 	return w
+}
+
+// nodeFake is a fake kernel of a node whose eth0 has 198.51.100.11.
+func nodeFake() *Fake {
+	k := NewFake()
+	k.NodeAddrs = []netip.Addr{netip.MustParseAddr("198.51.100.11")}
+	return k
 }

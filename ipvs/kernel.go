@@ -43,6 +43,9 @@ type Kernel interface {
 	// does not exist).
 	ListAddrs(ctx context.Context) (map[netip.Addr]bool, error)
 	AddAddr(ctx context.Context, a netip.Addr) error
+	// ListNodeAddrs returns the family's addresses of every interface but
+	// kube-ipvs0, without loopback and link-local ones, sorted.
+	ListNodeAddrs(ctx context.Context) ([]netip.Addr, error)
 	DeleteAddr(ctx context.Context, a netip.Addr) error
 
 	// ListSets returns the entries of those of the named sets that exist.

@@ -71,6 +71,64 @@ type planInput struct {
 	now        time.Time
 	// rules is the iptables-restore input to send, "" for none.
 	rules string
+	// scope, when set, limits the diff to what a partial update touched
+	// (plus the draining real servers); nil diffs everything.
+	scope *scope
+}
+
+// vsKeys are the virtual servers to diff, sorted.
+func (in *planInput) vsKeys() []VSKey {
+	keys := map[VSKey]bool{}
+	if in.scope != nil {
+		maps.Copy(keys, in.scope.vs)
+	} else {
+		for k := range in.want.VirtualServers {
+			keys[k] = true
+		}
+		for k := range in.cur.VirtualServers {
+			keys[k] = true
+		}
+	}
+	return slices.SortedFunc(maps.Keys(keys), compareVSKeys)
+}
+
+// addrKeys are the addresses to diff, sorted.
+func (in *planInput) addrKeys() []netip.Addr {
+	if in.scope != nil {
+		return slices.SortedFunc(maps.Keys(in.scope.addrs), netip.Addr.Compare)
+	}
+	keys := maps.Clone(in.want.Addrs)
+	maps.Copy(keys, in.cur.Addrs)
+	return slices.SortedFunc(maps.Keys(keys), netip.Addr.Compare)
+}
+
+// entryDiff returns the entries of set name to add and to delete, sorted.
+func (in *planInput) entryDiff(name string) (missing, stale []string) {
+	want, cur := in.want.Sets[name], in.cur.Sets[name]
+	if in.scope != nil {
+		for e := range in.scope.entries[name] {
+			switch {
+			case want[e] && !cur[e]:
+				missing = append(missing, e)
+			case !want[e] && cur[e]:
+				stale = append(stale, e)
+			}
+		}
+	} else {
+		for e := range want {
+			if !cur[e] {
+				missing = append(missing, e)
+			}
+		}
+		for e := range cur {
+			if !want[e] {
+				stale = append(stale, e)
+			}
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(stale)
+	return missing, stale
 }
 
 // owned reports whether a virtual server in the kernel is kproxy's: its
@@ -98,60 +156,54 @@ func makePlan(in *planInput) *Plan {
 		p.add("interface", "ensure interface "+Interface, 0, func(ctx context.Context, k Kernel) error { return k.EnsureInterface(ctx) })
 	}
 	defs := ownedSets(in.opts.Family)
+	stale := map[string][]string{}
 	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
 		kind := defs[name].kind
 		if _, ok := cur.Sets[name]; !ok {
 			p.add("ipset", "create set "+name+" "+kind, 1, func(ctx context.Context, k Kernel) error { return k.CreateSet(ctx, name, kind) })
 		}
-		var missing []string
-		for e := range want.Sets[name] {
-			if !cur.Sets[name][e] {
-				missing = append(missing, e)
-			}
-		}
+		missing, old := in.entryDiff(name)
+		stale[name] = old
 		if len(missing) > 0 {
-			slices.Sort(missing)
 			p.add("ipset", fmt.Sprintf("add %d entries to %s: %s", len(missing), name, abbrev(missing)), len(missing),
 				func(ctx context.Context, k Kernel) error { return k.AddEntries(ctx, name, kind, missing) })
 		}
 	}
-	for _, a := range slices.SortedFunc(maps.Keys(want.Addrs), netip.Addr.Compare) {
-		if !cur.Addrs[a] {
+	addrs := in.addrKeys()
+	for _, a := range addrs {
+		if want.Addrs[a] && !cur.Addrs[a] {
 			p.add("address", "bind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return k.AddAddr(ctx, a) })
 		}
 	}
-	for _, key := range slices.SortedFunc(maps.Keys(want.VirtualServers), compareVSKeys) {
-		in.planVS(p, key)
+	vss := in.vsKeys()
+	for _, key := range vss {
+		if _, ok := want.VirtualServers[key]; ok {
+			in.planVS(p, key)
+		}
 	}
 	if in.rules != "" {
 		rules := in.rules
 		p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
 			func(ctx context.Context, k Kernel) error { return k.Restore(ctx, rules) })
 	}
-	for _, key := range slices.SortedFunc(maps.Keys(cur.VirtualServers), compareVSKeys) {
-		if _, ok := want.VirtualServers[key]; !ok && in.owned(key) {
+	for _, key := range vss {
+		_, wanted := want.VirtualServers[key]
+		if _, ok := cur.VirtualServers[key]; ok && !wanted && in.owned(key) {
 			p.add("ipvs", "delete virtual server "+key.String(), 1, func(ctx context.Context, k Kernel) error {
 				return ignoreNotExist(k.DeleteVirtualServer(ctx, key))
 			})
 		}
 	}
-	for _, a := range slices.SortedFunc(maps.Keys(cur.Addrs), netip.Addr.Compare) {
-		if !want.Addrs[a] && !in.opts.excluded(a) {
+	for _, a := range addrs {
+		if cur.Addrs[a] && !want.Addrs[a] && !in.opts.excluded(a) {
 			p.add("address", "unbind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteAddr(ctx, a)) })
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(cur.Sets)) {
-		var stale []string
-		for e := range cur.Sets[name] {
-			if !want.Sets[name][e] {
-				stale = append(stale, e)
-			}
-		}
-		if len(stale) > 0 && want.Sets[name] != nil {
-			slices.Sort(stale)
+	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
+		if old := stale[name]; len(old) > 0 {
 			kind := defs[name].kind
-			p.add("ipset", fmt.Sprintf("delete %d entries from %s: %s", len(stale), name, abbrev(stale)), len(stale),
-				func(ctx context.Context, k Kernel) error { return k.DeleteEntries(ctx, name, kind, stale) })
+			p.add("ipset", fmt.Sprintf("delete %d entries from %s: %s", len(old), name, abbrev(old)), len(old),
+				func(ctx context.Context, k Kernel) error { return k.DeleteEntries(ctx, name, kind, old) })
 		}
 	}
 	return p

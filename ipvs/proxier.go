@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,9 @@ type Proxier struct {
 	mu sync.Mutex
 	// last is the state after the last successful sync (nil: unknown, so
 	// the next sync reads the kernel).
-	last       *State
+	last *State
+	// want is the desired state of the last successful sync, per Service.
+	want       *desired
 	drainSince map[drainKey]time.Time
 	initDone   bool
 }
@@ -68,13 +71,31 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		}
 		p.initDone = true
 	}
-	want := Build(req.Snapshot, &p.opts)
-	in := &planInput{want: want, opts: &p.opts, nodePortAddrs: nodePortAddresses(&p.opts, &req.Snapshot.Node),
-		drainSince: p.drainSince, now: p.opts.Now()}
+	local, err := k.ListNodeAddrs(ctx)
+	if err != nil {
+		p.last = nil
+		return res, fmt.Errorf("ipvs: list node addresses: %w", err)
+	}
+	if local == nil {
+		local = []netip.Addr{}
+	}
+	npAddrs := nodePortAddresses(&p.opts, &req.Snapshot.Node, local)
+	var sc *scope
+	if !full && p.want != nil && p.want.sameInputs(req.Snapshot, npAddrs) {
+		var ok bool
+		if sc, ok = p.want.update(req.Snapshot, req.Changed); !ok {
+			sc = nil
+		}
+	}
+	if sc == nil {
+		p.want = newDesired(req.Snapshot, &p.opts, npAddrs)
+	}
+	want := p.want.s
+	in := &planInput{want: want, opts: &p.opts, nodePortAddrs: npAddrs, drainSince: p.drainSince, now: p.opts.Now(), scope: sc}
 	if full {
 		cur, present, err := p.readKernel(ctx)
 		if err != nil {
-			p.last = nil
+			p.fail()
 			return res, err
 		}
 		in.cur, in.rules = cur, withJumps(want.Rules, present)
@@ -84,8 +105,13 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 			in.rules = want.Rules
 		}
 		if err := p.refreshDraining(ctx, in.cur); err != nil {
-			p.last = nil
+			p.fail()
 			return res, err
+		}
+		if sc != nil {
+			for dk := range p.drainSince {
+				sc.vs[dk.vs] = true
+			}
 		}
 	}
 	plan := makePlan(in)
@@ -96,7 +122,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	written, err := plan.Apply(ctx, k)
 	res.Written = written
 	if err != nil {
-		p.last = nil // the kernel is partly updated: read it on the next (full) sync
+		p.fail() // the kernel is partly updated: read it on the next (full) sync
 		return res, fmt.Errorf("ipvs sync: %w", err)
 	}
 	now := p.opts.Now()
@@ -110,7 +136,11 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 			delete(p.drainSince, dk)
 		}
 	}
-	p.last = want.Clone()
+	if sc == nil || full {
+		p.last = want.Clone()
+	} else {
+		p.last.applyScope(want, sc, in.owned)
+	}
 	for dk := range plan.draining {
 		if v := p.last.VirtualServers[dk.vs]; v != nil {
 			v.Dests[dk.dest] = Dest{Weight: 0}
@@ -120,6 +150,13 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
 		"ops", plan.Len(), "draining", len(plan.draining))
 	return res, nil
+}
+
+// fail forgets what the last sync did: the next one reads the kernel and
+// rebuilds everything.
+func (p *Proxier) fail() {
+	p.last = nil
+	p.want = nil
 }
 
 // init sets the sysctls and timeouts IPVS needs, in the proxy's namespace.
@@ -238,7 +275,7 @@ func (p *Proxier) Flushed(ctx context.Context) (bool, error) {
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.last = nil
+	p.fail()
 	return cleanup(ctx, &p.opts)
 }
 

@@ -86,6 +86,15 @@ func renderRules(o *Options, f proxier.Family) string {
 	w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j ACCEPT`, set(setHealthCheck))
 	w(`-A KUBE-IPVS-FILTER -m comment --comment "no endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j REJECT --reject-with %s`, set(setNoEndpoints), rejectWith)
 	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j DROP`, set(setNoLocal))
+	// Local policy without local endpoints: the virtual server uses the
+	// Cluster endpoints for pods (and the node, which IPVS has already
+	// redirected before filter OUTPUT); traffic from outside is dropped.
+	for _, c := range o.ClusterCIDRs {
+		if proxier.FamilyOf(c.Addr()) == f {
+			w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -s %s -j RETURN`, set(setExtNoLocal), c.Masked())
+		}
+	}
+	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints, from outside the cluster" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -m addrtype ! --src-type LOCAL -j DROP`, set(setExtNoLocal))
 	for _, d := range []setDef{setClusterIP, setExternalIP, setExternalLocal, setLB} {
 		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j RETURN`, set(d))
 	}

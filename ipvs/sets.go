@@ -30,12 +30,13 @@ var (
 	setHealthCheck   = setDef{"KUBE-HEALTH-CHECK-NODE-PORT", "KUBE-6-HEALTH-CHECK-NODE-PORT", "hash:ip,port", "node address:healthCheckNodePort"}
 	setNoEndpoints   = setDef{"KUBE-NO-ENDPOINTS", "KUBE-6-NO-ENDPOINTS", "hash:ip,port", "Service IP:port without any endpoint: REJECT"}
 	setNoLocal       = setDef{"KUBE-NO-LOCAL-ENDPOINTS", "KUBE-6-NO-LOCAL-ENDPOINTS", "hash:ip,port", "Local-policy IP:port without a local endpoint: DROP"}
+	setExtNoLocal    = setDef{"KUBE-EXTERNAL-NO-LOCAL", "KUBE-6-EXTERNAL-NO-LOCAL", "hash:ip,port", "Local-policy external IP:port without a local endpoint: DROP from outside the cluster"}
 	setIPVSIPs       = setDef{"KUBE-IPVS-IPS", "KUBE-6-IPVS-IPS", "hash:ip", "addresses on kube-ipvs0"}
 )
 
 var allSets = []setDef{
 	setClusterIP, setLoopBack, setExternalIP, setExternalLocal, setLB, setLBLocal, setLBFW,
-	setLBSource, setNodePort, setNodePortLocal, setHealthCheck, setNoEndpoints, setNoLocal, setIPVSIPs,
+	setLBSource, setNodePort, setNodePortLocal, setHealthCheck, setNoEndpoints, setNoLocal, setExtNoLocal, setIPVSIPs,
 }
 
 func (d setDef) name(f proxier.Family) string {

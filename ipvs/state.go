@@ -132,3 +132,36 @@ func (s *State) Dump() string {
 	b.WriteString(s.Rules)
 	return b.String()
 }
+
+// applyScope makes s (the kernel as last applied) match want for the keys
+// in sc, after a partial sync applied them. Virtual servers kproxy does
+// not own stay.
+func (s *State) applyScope(want *State, sc *scope, owned func(VSKey) bool) {
+	for k := range sc.vs {
+		if v, ok := want.VirtualServers[k]; ok {
+			s.VirtualServers[k] = v.clone()
+		} else if owned(k) {
+			delete(s.VirtualServers, k)
+		}
+	}
+	for a := range sc.addrs {
+		if want.Addrs[a] {
+			s.Addrs[a] = true
+		} else {
+			delete(s.Addrs, a)
+		}
+	}
+	for n, es := range sc.entries {
+		if s.Sets[n] == nil {
+			s.Sets[n] = map[string]bool{}
+		}
+		for e := range es {
+			if want.Sets[n][e] {
+				s.Sets[n][e] = true
+			} else {
+				delete(s.Sets[n], e)
+			}
+		}
+	}
+	s.Rules = want.Rules
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,7 +39,7 @@ var weightZero = regexp.MustCompile(`(?m)^  -> .* weight 0\n`)
 // The kernel after a sync holds exactly what Build says (plus the jumps).
 func TestSyncProgramsDesiredState(t *testing.T) {
 	now := time.Unix(1000, 0)
-	k := NewFake()
+	k := nodeFake()
 	p := newFakeProxier(t, k, &now)
 	c := scenario().checkout()
 	syncOnce(t, p, c, true)
@@ -76,7 +77,7 @@ func TestSyncProgramsDesiredState(t *testing.T) {
 func TestIncrementalEqualsFull(t *testing.T) {
 	now := time.Unix(1000, 0)
 	w := scenario()
-	k := NewFake()
+	k := nodeFake()
 	p := newFakeProxier(t, k, &now)
 	syncOnce(t, p, w.checkout(), true)
 	web := makeService("default", "web", "10.96.0.10", []string{"80", "443"})
@@ -101,12 +102,31 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		{"ETP Local to Cluster", func() {
 			w.set(makeService("default", "np-local", "10.96.0.41", []string{"80"}, nodePort(30081)), "10.244.2.12@node2")
 		}},
+		{"two Services share an externalIP:port", func() {
+			w.set(makeService("ns2", "ext-a", "10.96.1.2", []string{"80"}, externalIPs("203.0.113.50")), "10.244.2.30@node2")
+			w.set(makeService("ns2", "ext-b", "10.96.1.3", []string{"80"}, externalIPs("203.0.113.50")), "10.244.2.31@node2")
+		}},
+		{"one of them goes away", func() {
+			w.remove(makeService("ns2", "ext-a", "10.96.1.2", []string{"80"}))
+		}},
+		{"the node gets another address", func() {
+			k.NodeAddrs = append(k.NodeAddrs, netip.MustParseAddr("192.0.2.7"))
+			w.set(makeService("ns2", "new", "10.96.1.1", []string{"8080"}, nodePort(31000)), "10.244.1.30@node1")
+		}},
+		{"ETP Local loses its local endpoint", func() {
+			w.set(makeService("default", "lb", "10.96.0.50", []string{"80"}, nodePort(30082),
+				loadBalancer("203.0.113.5", "192.0.2.0/24"), etpLocal(32000)), "10.244.2.12@node2")
+		}},
 	}
 	for _, s := range steps {
 		s.do()
 		c := w.checkout()
 		syncOnce(t, p, c, false)
-		fresh := NewFake()
+		if got, want := p.want.s.Dump(), newDesired(c.Snapshots[proxier.IPv4], &p.opts, p.want.nodePortAddrs).s.Dump(); got != want {
+			t.Fatalf("after %q the incrementally kept desired state differs from a rebuild:\n%s\n---\n%s", s.name, got, want)
+		}
+		fresh := nodeFake()
+		fresh.NodeAddrs = k.NodeAddrs
 		syncOnce(t, newFakeProxier(t, fresh, &now), c, true)
 		// Removed TCP real servers drain at weight 0 in the incremental
 		// kernel; everything else must be identical.
@@ -121,7 +141,7 @@ func TestIncrementalEqualsFull(t *testing.T) {
 func TestStaleCleanupSparesForeignEntries(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
-	k := NewFake()
+	k := nodeFake()
 	k.EnsureInterface(ctx)
 	foreign := &VirtualServer{VSKey: VSKey{"TCP", netip.MustParseAddr("192.0.2.50"), 80}, Scheduler: "wlc"}
 	stale := &VirtualServer{VSKey: VSKey{"TCP", netip.MustParseAddr("10.96.9.9"), 80}, Scheduler: "rr"}
@@ -170,7 +190,7 @@ func TestFailureThenFullSyncConverges(t *testing.T) {
 	now := time.Unix(1000, 0)
 	for _, failOp := range []string{"AddDest TCP 10.96.0.20:80", "Restore", "AddEntries KUBE-LOOP-BACK", "AddAddr 10.96.0.50", "ListVirtualServers"} {
 		t.Run(failOp, func(t *testing.T) {
-			k := NewFake()
+			k := nodeFake()
 			p := newFakeProxier(t, k, &now)
 			injected := errors.New("injected")
 			k.FailOn = func(op string) error {
@@ -190,7 +210,7 @@ func TestFailureThenFullSyncConverges(t *testing.T) {
 			if !res.Full {
 				t.Error("sync after a failure was not full")
 			}
-			fresh := NewFake()
+			fresh := nodeFake()
 			syncOnce(t, newFakeProxier(t, fresh, &now), c, true)
 			if k.Dump() != fresh.Dump() {
 				t.Errorf("did not converge:\n%s\n---\n%s", k.Dump(), fresh.Dump())
@@ -203,7 +223,7 @@ func TestFailureThenFullSyncConverges(t *testing.T) {
 // is deleted when they are gone or after DrainTimeout; UDP ones go at once.
 func TestGracefulDrain(t *testing.T) {
 	now := time.Unix(1000, 0)
-	k := NewFake()
+	k := nodeFake()
 	p := newFakeProxier(t, k, &now)
 	w := newWorld(makeNode("node1", "198.51.100.11"))
 	svc := makeService("default", "web", "10.96.0.10", []string{"80", "53/UDP"})
@@ -253,7 +273,7 @@ func TestGracefulDrain(t *testing.T) {
 // One changed Service among many costs a handful of kernel operations.
 func TestPartialSyncWritesOnlyTheChange(t *testing.T) {
 	now := time.Unix(1000, 0)
-	k := NewFake()
+	k := nodeFake()
 	p := newFakeProxier(t, k, &now)
 	w := newWorld(makeNode("node1", "198.51.100.11"))
 	for i := range 1000 {
@@ -265,7 +285,11 @@ func TestPartialSyncWritesOnlyTheChange(t *testing.T) {
 		t.Fatalf("rules = %v", res.Rules)
 	}
 	w.set(makeService("bench", "s7", "10.96.0.8", []string{"80"}), "10.244.0.8@node2", "10.244.9.9@node2")
+	before := p.want
 	res = syncOnce(t, p, w.checkout(), false)
+	if p.want != before || len(p.want.contrib) != 1000 {
+		t.Errorf("partial sync rebuilt the desired state instead of updating one Service")
+	}
 	total := 0
 	for _, n := range res.Written {
 		total += n
@@ -279,7 +303,7 @@ func TestPartialSyncWritesOnlyTheChange(t *testing.T) {
 
 func TestFakeBehavesLikeKernel(t *testing.T) {
 	ctx := context.Background()
-	k := NewFake()
+	k := nodeFake()
 	v := &VirtualServer{VSKey: VSKey{"TCP", netip.MustParseAddr("10.96.0.1"), 80}, Scheduler: "rr"}
 	if err := k.AddVirtualServer(ctx, v); err != nil {
 		t.Fatal(err)
@@ -305,5 +329,42 @@ func TestFakeBehavesLikeKernel(t *testing.T) {
 	}
 	if err := k.AddEntries(ctx, "S", "hash:ip", []string{"10.0.0.1,tcp:80"}); err == nil {
 		t.Error("entry of the wrong type accepted")
+	}
+}
+
+// With empty --nodeport-addresses NodePorts answer on every local address
+// but kube-ipvs0's (the kernel's list), not only the Node object's; a
+// filter picks among them.
+func TestNodePortAddresses(t *testing.T) {
+	now := time.Unix(1000, 0)
+	w := newWorld(makeNode("node1", "198.51.100.11"))
+	w.set(makeService("default", "np", "10.96.0.40", []string{"80"}, nodePort(30080)), "10.244.2.12@node2")
+	c := w.checkout()
+	for _, tc := range []struct {
+		filter []string
+		want   []string
+	}{
+		{nil, []string{"192.0.2.7", "198.51.100.11"}},
+		{[]string{"192.0.2.0/24"}, []string{"192.0.2.7"}},
+		{[]string{"primary"}, []string{"198.51.100.11"}},
+	} {
+		k := nodeFake()
+		k.NodeAddrs = append(k.NodeAddrs, netip.MustParseAddr("192.0.2.7"))
+		p, err := New(Options{Kernel: k, NodePortAddresses: tc.filter, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		syncOnce(t, p, c, true)
+		vss, _ := k.ListVirtualServers(context.Background())
+		var got []string
+		for key := range vss {
+			if key.Port == 30080 {
+				got = append(got, key.Addr.String())
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("--nodeport-addresses=%v: NodePort on %v, want %v", tc.filter, got, tc.want)
+		}
 	}
 }
