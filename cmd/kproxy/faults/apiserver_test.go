@@ -1,0 +1,185 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+// compactEtcd compacts etcd at its current revision through its JSON
+// gateway (inside the rig's net namespace), so that every watch resuming
+// from an older resourceVersion gets "410 Gone" and must relist.
+func (r *rig) compactEtcd() (int64, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return testrig.DialContextInNetns(ctx, r.topo.Net, network, addr)
+		}}}
+	post := func(path string, body any, out any) error {
+		b, _ := json.Marshal(body)
+		resp, err := c.Post("http://127.0.0.1:2379"+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: HTTP %d", path, resp.StatusCode)
+		}
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	var rng struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	if err := post("/v3/kv/range", map[string]string{"key": "Lw=="}, &rng); err != nil { // key "/"
+		return 0, err
+	}
+	var rev int64
+	if _, err := fmt.Sscan(rng.Header.Revision, &rev); err != nil {
+		return 0, fmt.Errorf("etcd revision %q: %w", rng.Header.Revision, err)
+	}
+	var out map[string]any
+	return rev, post("/v3/kv/compaction", map[string]any{"revision": rng.Header.Revision, "physical": true}, &out)
+}
+
+// TestAPIServerOutage kills kube-apiserver during churn and starts it
+// again after etcd was compacted: traffic to unchanged Services never
+// fails, the rules are never flushed (kproxy keeps them through the
+// outage and relists without a flush), and kproxy converges afterwards.
+func TestAPIServerOutage(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	pods := r.pods()
+	const stable, churned = 8, 8
+	for i := range stable + churned {
+		if err := r.service(ctx, fmt.Sprintf("o%d", i), fmt.Sprintf("10.96.15.%d", i+1), pods[i%4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start(nil, "--iptables-sync-period=5s")
+	r.waitServicesConverged(ctx, 60*time.Second)
+	for i := range stable {
+		r.waitAnswer(fmt.Sprintf("10.96.15.%d", i+1), []string{pods[i%4]}, 10*time.Second)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var probes, failures, minRules atomic.Int64
+	minRules.Store(1 << 30)
+	var failMsgs sync.Map
+	wg.Add(3)
+	go func() { // continuous traffic to the Services that do not change
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := i % stable
+			name, err := r.probe(fmt.Sprintf("10.96.15.%d", k+1), 2*time.Second)
+			probes.Add(1)
+			if err != nil || name != pods[k%4] {
+				failures.Add(1)
+				failMsgs.Store(fmt.Sprintf("o%d: %s %v", k, name, err), true)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	go func() { // the rules are never flushed
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			out, err := testrig.Exec(r.node.Netns, "iptables-save", "-t", "nat")
+			if err != nil {
+				continue
+			}
+			n := int64(strings.Count(out, "\n-A KUBE-SERVICES "))
+			if n < minRules.Load() {
+				minRules.Store(n)
+			}
+		}
+	}()
+	var churnOK, churnErr atomic.Int64
+	go func() { // churn: the other Services' endpoints move around
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			k := stable + i%churned
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			if err := r.endpoints(cctx, fmt.Sprintf("o%d", k), pods[i%4]); err != nil {
+				churnErr.Add(1)
+			} else {
+				churnOK.Add(1)
+			}
+			cancel()
+		}
+	}()
+
+	time.Sleep(3 * time.Second)
+	if err := r.cp.KillAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	time.Sleep(2 * time.Second)
+	rev, err := r.compactEtcd()
+	if err != nil {
+		t.Fatalf("compact etcd: %v", err)
+	}
+	time.Sleep(8 * time.Second) // longer than a sync period: periodic syncs run without the apiserver
+	r.failIfExited()
+	if err := r.cp.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cp.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	outage := time.Since(killed)
+	back := time.Now()
+	time.Sleep(5 * time.Second) // churn goes on against the new apiserver
+	close(stop)
+	wg.Wait()
+
+	// One last change that kproxy must pick up through the new watches.
+	if err := r.service(ctx, "after", "10.96.15.200", pods[3]); err != nil {
+		t.Fatal(err)
+	}
+	r.waitAnswer("10.96.15.200", []string{pods[3]}, 60*time.Second)
+	converged := time.Since(back)
+	for i := range churned {
+		k := stable + i
+		r.waitServicesConverged(ctx, 30*time.Second)
+		if _, err := r.probe(fmt.Sprintf("10.96.15.%d", k+1), 2*time.Second); err != nil {
+			t.Errorf("o%d after the outage: %v", k, err)
+		}
+	}
+	if f := failures.Load(); f > 0 {
+		var msgs []string
+		failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
+		t.Errorf("%d of %d probes to unchanged Services failed: %q", f, probes.Load(), msgs)
+	}
+	if m := minRules.Load(); m < stable+churned {
+		t.Errorf("nat KUBE-SERVICES dropped to %d rules during the outage (want >= %d): rules were flushed", m, stable+churned)
+	}
+	relisted := strings.Contains(r.kp.Log(), "too old resource version") || strings.Contains(r.kp.Log(), "Gone")
+	t.Logf("FIGURE apiserver-outage: outage %.1fs (etcd compacted at revision %d, relist seen in log: %v), %d probes, %d failed; churn writes %d ok / %d refused; min KUBE-SERVICES rules %d; converged %.1fs after the apiserver was back",
+		outage.Seconds(), rev, relisted, probes.Load(), failures.Load(), churnOK.Load(), churnErr.Load(), minRules.Load(), converged.Seconds())
+}

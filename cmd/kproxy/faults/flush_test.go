@@ -1,0 +1,79 @@
+package faults
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+// TestFlushedRulesRestored: an admin (or a firewall reload) flushes the
+// nat table and deletes its chains, then deletes our filter chains too;
+// the canary notices and kproxy restores everything within one sync
+// period.
+func TestFlushedRulesRestored(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	const period = 3 * time.Second
+	r.start(nil, "--iptables-sync-period="+period.String())
+	pods := r.pods()
+	if err := r.service(ctx, "web", "10.96.11.1", pods[0], pods[3]); err != nil {
+		t.Fatal(err)
+	}
+	r.waitAnswer("10.96.11.1", []string{pods[0], pods[3]}, 30*time.Second)
+	r.waitMetric(`kubeproxy_sync_proxy_rules_service_changes_pending`, func(v float64) bool { return v == 0 }, 10*time.Second)
+	want := serviceComments(t, r.node.Netns)
+
+	for _, step := range []struct {
+		name, table string
+		cmds        [][]string
+	}{
+		{"flush nat", "nat", [][]string{{"iptables", "-t", "nat", "-F"}, {"iptables", "-t", "nat", "-X"}}},
+		{"delete filter chains", "filter", [][]string{{"iptables", "-t", "filter", "-F"}, {"iptables", "-t", "filter", "-X"}}},
+	} {
+		for _, c := range step.cmds {
+			testrig.Run(t, r.node.Netns, c...)
+		}
+		flushed := time.Now()
+		if step.name == "flush nat" {
+			if _, err := r.probe("10.96.11.1", 500*time.Millisecond); err == nil {
+				t.Fatalf("%s: the Service still answers with an empty nat table", step.name)
+			}
+		}
+		r.waitAnswer("10.96.11.1", []string{pods[0], pods[3]}, 2*period+5*time.Second)
+		for !strings.Contains(save(t, r.node.Netns, step.table), ":KUBE-PROXY-CANARY") && time.Since(flushed) < 2*period+5*time.Second {
+			time.Sleep(50 * time.Millisecond)
+		}
+		took := time.Since(flushed)
+		deadline := time.Now().Add(period)
+		for !equal(serviceComments(t, r.node.Netns), want) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := serviceComments(t, r.node.Netns); !equal(got, want) {
+			t.Fatalf("%s: Services after restore %v, want %v", step.name, got, want)
+		}
+		if took > period+2*time.Second {
+			t.Errorf("%s: restored after %v, want within one sync period (%v)", step.name, took, period)
+		}
+		t.Logf("FIGURE flush (%s): rules and traffic restored %.1fs after the flush (sync period %v)", step.name, took.Seconds(), period)
+	}
+	if !contains(r.kp.Log(), "Our rules were flushed by someone else") {
+		t.Error("the canary did not report the flush")
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

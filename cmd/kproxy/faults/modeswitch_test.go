@@ -1,0 +1,106 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+// nodeState is everything a mode may leave in a node: the full
+// iptables-save of every table, ipsets, interfaces and addresses.
+func nodeState(t *testing.T, ns string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(save(t, ns, allTables...))
+	sets, err := testrig.Exec(ns, "ipset", "list", "-n")
+	if err != nil {
+		t.Fatalf("ipset list: %v", err)
+	}
+	b.WriteString("--- ipsets\n" + sets)
+	links := testrig.Run(t, ns, "ip", "-o", "link", "show")
+	// Counters and link state flags are not state a mode leaves behind.
+	b.WriteString("--- links\n" + regexp.MustCompile(`(?m)^\d+: (\S+).*$`).ReplaceAllString(links, "$1"))
+	b.WriteString("--- addresses\n" + testrig.Run(t, ns, "ip", "-o", "addr", "show"))
+	return b.String()
+}
+
+// kubeletFirewall is the one thing kproxy leaves on purpose: iptables/
+// creates kubelet's KUBE-FIREWALL chain and its INPUT/OUTPUT jumps (empty
+// while localhost NodePorts are off) and, as kube-proxy, never deletes it
+// (see iptables/README.md). withoutKubeletFirewall drops those lines from a
+// state after checking that the chain holds no rule.
+func withoutKubeletFirewall(t *testing.T, state string) string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(state, "\n") {
+		if strings.HasPrefix(l, "-A KUBE-FIREWALL ") {
+			t.Errorf("KUBE-FIREWALL is not empty: %s", l)
+		}
+		if l == ":KUBE-FIREWALL - [0:0]" || l == "-A INPUT -j KUBE-FIREWALL" || l == "-A OUTPUT -j KUBE-FIREWALL" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+var iptablesModeChain = regexp.MustCompile(`(?m)^:KUBE-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|FORWARD|PROXY-FIREWALL|EXTERNAL-SERVICES)\b`)
+var userspaceModeChain = regexp.MustCompile(`(?m)^:KPROXY-US-`)
+
+// TestModeSwitch runs iptables → userspace → iptables on one node, each
+// mode started over the previous one's leftovers (as a DaemonSet update
+// does): traffic works in every phase, the userspace phase holds nothing
+// of the iptables mode, the second iptables phase equals the first, and
+// --cleanup returns the node to where it started. The ipvs legs need a
+// VM (no ip_vs on this host) and are covered by the ipvs VM tests.
+func TestModeSwitch(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	baseline := withoutKubeletFirewall(t, nodeState(t, r.node.Netns))
+	pods := r.pods()
+	for i := range 5 {
+		if err := r.service(ctx, fmt.Sprintf("m%d", i), fmt.Sprintf("10.96.13.%d", i+1), pods[i%4], pods[(i+1)%4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	phase := func(mode string) string {
+		t.Helper()
+		r.start(nil, "--proxy-mode="+mode)
+		for i := range 5 {
+			r.waitAnswer(fmt.Sprintf("10.96.13.%d", i+1), []string{pods[i%4], pods[(i+1)%4]}, 30*time.Second)
+		}
+		r.waitMetric(`kubeproxy_sync_proxy_rules_service_changes_pending`, func(v float64) bool { return v == 0 }, 10*time.Second)
+		time.Sleep(500 * time.Millisecond) // let the sync that answered finish its bookkeeping
+		st := nodeState(t, r.node.Netns)
+		if err := r.kp.Stop(); err != nil {
+			t.Logf("stop %s: %v", mode, err)
+		}
+		return st
+	}
+	first := phase("iptables")
+	if userspaceModeChain.MatchString(first) {
+		t.Errorf("iptables phase holds userspace chains")
+	}
+	user := phase("userspace")
+	if m := iptablesModeChain.FindAllString(user, -1); len(m) > 0 {
+		t.Errorf("userspace phase still holds iptables-mode chains %q", m)
+	}
+	second := phase("iptables")
+	if userspaceModeChain.MatchString(second) {
+		t.Errorf("second iptables phase still holds userspace chains:\n%s", lineDiff(first, second))
+	}
+	if withoutKubeletFirewall(t, second) != withoutKubeletFirewall(t, first) {
+		t.Errorf("second iptables phase differs from the first:\n%s", lineDiff(first, second))
+	}
+	if out, err := r.cleanupKproxy(); err != nil {
+		t.Fatalf("--cleanup: %v\n%s", err, out)
+	}
+	if got := withoutKubeletFirewall(t, nodeState(t, r.node.Netns)); got != baseline {
+		t.Errorf("after --cleanup the node differs from before kproxy:\n%s", lineDiff(baseline, got))
+	}
+}
