@@ -131,6 +131,10 @@ func runProxy(o *Options) error {
 	serve("metrics", c.MetricsBindAddress, metricsHandler(reg))
 	serve("healthz", c.HealthzBindAddress, health.Handler())
 
+	if o.ConfigFile != "" {
+		go watchConfigFile(ctx, o.ConfigFile, configPollInterval, func() { errc <- errConfigChanged })
+	}
+
 	loopDone := make(chan struct{})
 	go func() { loop.Run(ctx); close(loopDone) }()
 	go func() {
