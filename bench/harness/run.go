@@ -85,7 +85,9 @@ func (h *harness) loadOpts(verb string) loadgen.Options {
 // specs resolves the binaries and selects the proxies.
 func (h *harness) specs() ([]Spec, error) {
 	kbin, kwhy := h.cfg.KproxyBinary, ""
-	if kbin == "" {
+	if kbin != "" {
+		h.res.Machine.Kproxy = "prebuilt " + kbin
+	} else {
 		h.log.logf("building ./cmd/kproxy")
 		var err error
 		if kbin, err = BuildKproxy(h.s.TempDir()); err != nil {
