@@ -1,63 +1,71 @@
 package iptables
 
 import (
-	"bytes"
-	"slices"
+	"math"
 	"strconv"
+	"strings"
 )
 
-// tableBuf accumulates one table's part of an iptables-restore input: the
-// chains to declare and the rules. Buffers are reused between syncs.
-type tableBuf struct {
-	name   string
-	chains []string
-	rules  bytes.Buffer
-	nrules int
+// body is one chain's rules as iptables-restore lines ("-A CHAIN ...\n"),
+// in exactly the form iptables-save prints them, so that a chain read back
+// from the kernel compares equal byte for byte.
+type body struct {
+	text  []byte
+	rules int
 }
 
-func (t *tableBuf) reset() {
-	t.chains = t.chains[:0]
-	t.rules.Reset()
-	t.nrules = 0
+// add appends one rule "-A chain words...".
+func (b *body) add(chain string, words ...string) {
+	b.text = append(b.text, "-A "...)
+	b.text = append(b.text, chain...)
+	for _, w := range words {
+		b.text = append(b.text, ' ')
+		b.text = append(b.text, w...)
+	}
+	b.text = append(b.text, '\n')
+	b.rules++
 }
 
-// chain declares a chain (which flushes it on restore).
-func (t *tableBuf) chain(name string) { t.chains = append(t.chains, name) }
+// addRest appends "-A chain rest" where rest is a prebuilt rule tail.
+func (b *body) addRest(chain, rest string) {
+	b.text = append(b.text, "-A "...)
+	b.text = append(b.text, chain...)
+	b.text = append(b.text, ' ')
+	b.text = append(b.text, rest...)
+	b.text = append(b.text, '\n')
+	b.rules++
+}
 
-// line writes one line made of words separated by spaces; lines starting
-// with "-A" count as rules.
-func (t *tableBuf) line(words ...string) {
-	for i, w := range words {
-		if i > 0 {
-			t.rules.WriteByte(' ')
+// saveQuote quotes a string argument as iptables-save does: bare when it
+// is made only of letters, digits, '-' and '_', else in double quotes with
+// '"', '\' and '\” escaped.
+func saveQuote(s string) string {
+	bare := s != ""
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			bare = false
+			break
 		}
-		t.rules.WriteString(w)
 	}
-	t.rules.WriteByte('\n')
-	if len(words) > 0 && words[0] == "-A" {
-		t.nrules++
+	if bare {
+		return s
 	}
-}
-
-// writeTo appends "*table", the sorted chain declarations, the rules and
-// COMMIT to out. Sorted declarations make iptables-nft restores much
-// faster and the output deterministic.
-func (t *tableBuf) writeTo(out *bytes.Buffer) {
-	out.WriteString("*")
-	out.WriteString(t.name)
-	out.WriteByte('\n')
-	slices.Sort(t.chains)
-	for _, c := range t.chains {
-		out.WriteByte(':')
-		out.WriteString(c)
-		out.WriteString(" - [0:0]\n")
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' || r == '\'' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
 	}
-	out.Write(t.rules.Bytes())
-	out.WriteString("COMMIT\n")
+	b.WriteByte('"')
+	return b.String()
 }
 
 // probabilities caches the "--probability" strings for 1/n: formatting
-// floats is expensive and the same few values recur.
+// floats is expensive and the same few values recur. The value is the one
+// the kernel stores (a fraction of 2^31) printed as iptables-save prints it
+// (%.11f), so that rules read back compare equal.
 type probabilities []string
 
 func (p *probabilities) get(n int) string {
@@ -65,7 +73,8 @@ func (p *probabilities) get(n int) string {
 		i := len(*p)
 		s := "<bad value>"
 		if i > 0 {
-			s = strconv.FormatFloat(1.0/float64(i), 'f', 10, 64)
+			v := uint32(math.Round(float64(0x80000000) / float64(i)))
+			s = strconv.FormatFloat(float64(v)/float64(0x80000000), 'f', 11, 64)
 		}
 		*p = append(*p, s)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -120,7 +121,9 @@ func (k *ExecKernel) Restore(ctx context.Context, data []byte, counters bool) er
 	if counters {
 		args = append(args, "--counters")
 	}
-	out, err := k.run(ctx, data, k.restoreBin, args...)
+	// stdout is dropped: a "-S" in the input (see listAllMin) lists the
+	// table there.
+	out, err := k.runQuiet(ctx, data, k.restoreBin, args...)
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -255,6 +258,21 @@ func (k *ExecKernel) run(ctx context.Context, stdin []byte, bin string, args ...
 		}
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
+		err := cmd.Run()
+		out = buf.Bytes()
+		return err
+	})
+	return out, err
+}
+
+// runQuiet is run with stdout discarded; it returns stderr.
+func (k *ExecKernel) runQuiet(ctx context.Context, stdin []byte, bin string, args ...string) ([]byte, error) {
+	var out []byte
+	err := k.inNetns(func() error {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &buf
 		err := cmd.Run()
 		out = buf.Bytes()
 		return err

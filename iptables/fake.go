@@ -30,7 +30,21 @@ type Fake struct {
 }
 
 type fakeTable struct {
-	chains map[string][][]string // chain → rules (words after "-A chain")
+	chains map[string][]fakeRule
+}
+
+// fakeRule is one rule: its words after "-A chain" and, for Save, its text
+// as it was given (kproxy writes rules in iptables-save's form).
+type fakeRule struct {
+	words []string
+	raw   string
+}
+
+func newFakeRule(words []string, raw string) fakeRule {
+	if raw == "" {
+		raw = joinQuoted(words)
+	}
+	return fakeRule{words: words, raw: raw}
 }
 
 var builtinChains = map[string][]string{
@@ -45,7 +59,7 @@ var _ Kernel = (*Fake)(nil)
 func NewFake() *Fake {
 	f := &Fake{tables: map[string]*fakeTable{}, Sysctls: map[string]string{}}
 	for t, cs := range builtinChains {
-		ft := &fakeTable{chains: map[string][][]string{}}
+		ft := &fakeTable{chains: map[string][]fakeRule{}}
 		for _, c := range cs {
 			ft.chains[c] = nil
 		}
@@ -57,7 +71,7 @@ func NewFake() *Fake {
 func isBuiltin(table, chain string) bool { return slices.Contains(builtinChains[table], chain) }
 
 func (t *fakeTable) clone() *fakeTable {
-	c := &fakeTable{chains: make(map[string][][]string, len(t.chains))}
+	c := &fakeTable{chains: make(map[string][]fakeRule, len(t.chains))}
 	for k, v := range t.chains {
 		c.chains[k] = slices.Clone(v)
 	}
@@ -66,7 +80,8 @@ func (t *fakeTable) clone() *fakeTable {
 
 func (t *fakeTable) referenced(chain string) bool {
 	for _, rules := range t.chains {
-		for _, r := range rules {
+		for _, fr := range rules {
+			r := fr.words
 			if i := slices.Index(r, "-j"); i >= 0 && i+1 < len(r) && r[i+1] == chain {
 				return true
 			}
@@ -116,7 +131,7 @@ func (f *Fake) Restore(_ context.Context, data []byte, _ bool) error {
 			next.chains[c] = nil // declaring flushes (or creates)
 		}
 		for _, l := range in.lines {
-			if err := next.apply(in.name, l.words); err != nil {
+			if err := next.apply(in.name, l.words, l.raw); err != nil {
 				msg := fmt.Sprintf("iptables-restore: line %d failed: %v", l.lineNo, err)
 				return &RestoreError{Line: l.lineNo, Output: msg, Err: errors.New("exit status 1")}
 			}
@@ -127,7 +142,10 @@ func (f *Fake) Restore(_ context.Context, data []byte, _ bool) error {
 	return nil
 }
 
-func (t *fakeTable) apply(table string, w []string) error {
+func (t *fakeTable) apply(table string, w []string, raw string) error {
+	if len(w) == 1 && w[0] == "-S" {
+		return nil // a listing: changes nothing
+	}
 	if len(w) < 2 {
 		return fmt.Errorf("bad line %q", strings.Join(w, " "))
 	}
@@ -141,10 +159,16 @@ func (t *fakeTable) apply(table string, w []string) error {
 		if err := t.checkJump(w[2:]); err != nil {
 			return err
 		}
+		// The rule's own text: the line without "-A CHAIN ".
+		rest := ""
+		if f := strings.SplitN(raw, " ", 3); len(f) == 3 && w[0] == "-A" {
+			rest = f[2]
+		}
+		r := newFakeRule(w[2:], rest)
 		if w[0] == "-A" {
-			t.chains[chain] = append(t.chains[chain], w[2:])
+			t.chains[chain] = append(t.chains[chain], r)
 		} else {
-			t.chains[chain] = append([][]string{w[2:]}, t.chains[chain]...)
+			t.chains[chain] = append([]fakeRule{r}, t.chains[chain]...)
 		}
 	case "-X":
 		switch {
@@ -204,7 +228,7 @@ func (f *Fake) Save(_ context.Context, table string) ([]byte, error) {
 	}
 	for _, c := range names {
 		for _, r := range t.chains[c] {
-			b.WriteString("-A " + c + " " + joinQuoted(r) + "\n")
+			b.WriteString("-A " + c + " " + r.raw + "\n")
 		}
 	}
 	b.WriteString("COMMIT\n")
@@ -249,14 +273,14 @@ func (f *Fake) EnsureRule(_ context.Context, table, chain string, rule ...string
 		return false, fmt.Errorf("chain %s/%s does not exist", table, chain)
 	}
 	for _, r := range rules {
-		if slices.Equal(r, rule) {
+		if slices.Equal(r.words, rule) {
 			return false, nil
 		}
 	}
 	if err := t.checkJump(rule); err != nil {
 		return false, err
 	}
-	t.chains[chain] = append([][]string{slices.Clone(rule)}, rules...)
+	t.chains[chain] = append([]fakeRule{newFakeRule(slices.Clone(rule), "")}, rules...)
 	return true, nil
 }
 
@@ -270,7 +294,7 @@ func (f *Fake) DeleteRule(_ context.Context, table, chain string, rule ...string
 	}
 	rules := t.chains[chain]
 	for i, r := range rules {
-		if slices.Equal(r, rule) {
+		if slices.Equal(r.words, rule) {
 			t.chains[chain] = slices.Delete(rules, i, i+1)
 			return nil
 		}
@@ -324,7 +348,7 @@ func (f *Fake) HasRandomFully() bool { return !f.NoRandomFully }
 func (f *Fake) Flush(table string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ft := &fakeTable{chains: map[string][][]string{}}
+	ft := &fakeTable{chains: map[string][]fakeRule{}}
 	for _, c := range builtinChains[table] {
 		ft.chains[c] = nil
 	}

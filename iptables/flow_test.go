@@ -18,11 +18,28 @@ func flowOptions() Options {
 	return Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix(flowtest.ClusterCIDR)}}
 }
 
-// TestFlowTable runs the shared packet-flow table against Render's output.
+// bucketedOptions force the two-level dispatch layout.
+func bucketedOptions() Options {
+	o := flowOptions()
+	o.bucketMin = 1
+	return o
+}
+
+// TestFlowTable runs the shared packet-flow table against Render's output,
+// in the flat and in the bucketed layout.
 func TestFlowTable(t *testing.T) {
+	for _, layout := range []struct {
+		name string
+		opts Options
+	}{{"flat", flowOptions()}, {"bucketed", bucketedOptions()}} {
+		t.Run(layout.name, func(t *testing.T) { testFlowTable(t, layout.opts) })
+	}
+}
+
+func testFlowTable(t *testing.T, opts Options) {
 	for _, sc := range flowtest.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
-			out, err := Render(sc.Snapshot(), flowOptions())
+			out, err := Render(sc.Snapshot(), opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,6 +54,34 @@ func isServiceChain(chain string) bool {
 	return false
 }
 
+// fixedChains are the chains with fixed names kproxy writes, by table.
+var fixedChains = map[string][]string{
+	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq},
+	tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainKubeletFirewall},
+}
+
+// deletableChain reports whether chain is one kproxy creates per Service,
+// per endpoint or per dispatch bucket: one it deletes when it no longer
+// wants it.
+func deletableChain(chain string) bool {
+	return isServiceChain(chain) || strings.HasPrefix(chain, prefixBucket)
+}
+
+// ownedChain reports whether chain is one kproxy writes (in any table).
+func ownedChain(chain string) bool {
+	if deletableChain(chain) {
+		return true
+	}
+	for _, cs := range fixedChains {
+		for _, c := range cs {
+			if c == chain {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // portChains are the chain names of one service port.
 type portChains struct {
 	name              string // "ns/name:port", used in comments

@@ -41,6 +41,10 @@ type Options struct {
 	// the process's own network namespace (NewExecKernel). Tests pass a
 	// Fake, or an ExecKernel bound to a test namespace.
 	Kernel Kernel
+
+	// bucketMin overrides defaultBucketMin (tests force the bucketed
+	// layout with 1).
+	bucketMin int
 }
 
 // DefaultMasqueradeBit is kube-proxy's default --iptables-masquerade-bit.
@@ -78,6 +82,9 @@ func (o Options) normalized() (Options, error) {
 	case "", "legacy", "nft":
 	default:
 		return o, fmt.Errorf("iptables: unknown backend %q (want legacy, nft or empty)", o.Backend)
+	}
+	if o.bucketMin <= 0 {
+		o.bucketMin = defaultBucketMin
 	}
 	if o.Family == proxier.IPv6 {
 		o.LocalhostNodePorts = false // IPv6 has no route_localnet

@@ -16,6 +16,7 @@ type restoreTable struct {
 type ruleLine struct {
 	lineNo int
 	words  []string
+	raw    string // the line as written
 }
 
 // parseRestore splits iptables-restore input into tables. It understands
@@ -52,7 +53,7 @@ func parseRestore(data string) ([]restoreTable, error) {
 			if err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
-			cur.lines = append(cur.lines, ruleLine{lineNo: n, words: words})
+			cur.lines = append(cur.lines, ruleLine{lineNo: n, words: words, raw: line})
 		}
 	}
 	if cur != nil {

@@ -1,9 +1,11 @@
 package iptables
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"maps"
+	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +21,12 @@ type Proxier struct {
 
 	mu       sync.Mutex
 	renderer *renderer
-	// owned are the chains (by table) of the last successful write; nil
-	// until the first one, which makes the first Sync full.
-	owned map[string]map[string]bool
+	seed     maphash.Seed
+	// written holds the content of every chain kproxy owns as of the last
+	// successful sync; nil until the first one and after a failure, which
+	// makes the next Sync full.
+	written chainSums
+	buf     bytes.Buffer
 }
 
 var (
@@ -40,12 +45,16 @@ func New(opts Options) (*Proxier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxier{opts: opts, kernel: k}, nil
+	return &Proxier{opts: opts, kernel: k, seed: maphash.MakeSeed()}, nil
 }
 
-// Sync implements proxier.Proxier: a full sync rewrites every chain and
-// ensures the jump rules; a partial one rewrites the dispatch chains and
-// the chains of req.Changed only. Either is one iptables-restore.
+// Sync implements proxier.Proxier. Both kinds of sync render the snapshot
+// (only the Services that changed are rendered again) and write, in one
+// iptables-restore --noflush, only the chains whose content differs from
+// the kernel's: a full sync reads the kernel's chains back (iptables-save)
+// and also ensures the jump rules and deletes stale chains; a partial sync
+// trusts what it wrote last and compares only the shared chains and the
+// chains of the Services that changed.
 func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.SyncResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -54,40 +63,57 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	if snap == nil || snap.Family != p.opts.Family {
 		return proxier.SyncResult{}, fmt.Errorf("iptables %s: sync: snapshot of the wrong family", p.opts.Family)
 	}
-	full := req.Full || p.owned == nil
+	full := req.Full || p.written == nil
 	if p.renderer == nil {
 		p.renderer = newRenderer(p.opts, p.kernel.HasRandomFully())
 	}
 	if full {
 		if err := p.ensureStatic(ctx); err != nil {
-			p.countFailure(full)
+			p.fail(full)
 			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
 		}
 	}
-	var write proxier.NameSet
-	if !full {
-		write = req.Changed
+	res := p.renderer.render(snap)
+	var cur chainSums
+	var stale map[string][]string
+	if full {
+		var err error
+		if cur, err = p.readKernel(ctx); err != nil {
+			// Without the kernel's state, write everything; stale chains
+			// are harmless (nothing jumps to them) and go next time.
+			klog.ErrorS(err, "Cannot read the existing chains; rewriting all of them", "family", p.opts.Family)
+			cur = chainSums{}
+		}
+		stale = fullStale(res, cur)
+	} else {
+		cur = p.written
+		stale = partialStale(res, cur)
 	}
-	p.renderer.build(snap, write)
-	stale, err := p.staleChains(ctx, full, p.renderer.owned)
-	if err != nil {
-		// Stale chains are harmless (nothing jumps to them): go on.
-		klog.ErrorS(err, "Cannot list existing chains; stale chains are kept until the next full sync", "family", p.opts.Family)
+	tx := newTxn(res, full, cur, p.seed, stale)
+	if !tx.empty() {
+		data := tx.restoreInput(&p.buf)
+		if klog.V(9).Enabled() {
+			klog.V(9).InfoS("Restoring iptables rules", "family", p.opts.Family, "rules", string(data))
+		}
+		if err := p.kernel.Restore(ctx, data, true); err != nil {
+			p.fail(full)
+			logRestoreFailure(err, data, p.opts.Family)
+			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
+		}
 	}
-	res := p.renderer.finish(stale)
-	klog.V(9).InfoS("Restoring iptables rules", "family", p.opts.Family, "rules", string(res.data))
-	if err := p.kernel.Restore(ctx, res.data, true); err != nil {
-		p.countFailure(full)
-		logRestoreFailure(err, res.data, p.opts.Family)
-		return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
-	}
-	p.owned = res.owned
+	tx.apply(cur, p.seed)
+	p.written = cur
 	klog.V(2).InfoS("Synced iptables rules", "family", p.opts.Family, "full", full, "services", len(snap.Services),
-		"natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter], "written", res.written, "elapsed", time.Since(start))
-	return proxier.SyncResult{Full: full, Rules: res.rules, Written: res.written, NoLocalEndpoints: res.noLocal}, nil
+		"rendered", len(res.changed), "natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter],
+		"chainsWritten", len(tx.write[tableNAT])+len(tx.write[tableFilter]), "chainsDeleted", len(tx.del[tableNAT])+len(tx.del[tableFilter]),
+		"written", tx.written, "elapsed", time.Since(start))
+	return proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}, nil
 }
 
-func (p *Proxier) countFailure(full bool) {
+// fail counts a failed sync and forgets the kernel state, so that the
+// next sync is full.
+func (p *Proxier) fail(full bool) {
+	p.written = nil
 	if p.opts.Metrics == nil {
 		return
 	}
@@ -98,45 +124,76 @@ func (p *Proxier) countFailure(full bool) {
 	}
 }
 
-// staleChains lists, by table, our per-Service chains that exist (full
-// sync: as listed by iptables-save, which finds leftovers of a previous
-// run or of kube-proxy) or that we wrote last time (partial sync) but are
-// no longer wanted.
-func (p *Proxier) staleChains(ctx context.Context, full bool, want map[string]map[string]bool) (map[string][]string, error) {
+// readKernel reads back the content of kproxy's chains (iptables-save of
+// nat and filter).
+func (p *Proxier) readKernel(ctx context.Context) (chainSums, error) {
+	cur := chainSums{}
+	for _, table := range tables {
+		out, err := p.kernel.Save(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		if cur[table], err = readSums(out, p.seed); err != nil {
+			return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
+		}
+	}
+	return cur, nil
+}
+
+// fullStale lists the chains of kproxy's per-Service, per-endpoint and
+// bucket kinds that exist in the kernel (left by a previous run, by
+// kube-proxy, or no longer wanted) and that res does not want.
+func fullStale(res *rendered, cur chainSums) map[string][]string {
+	want := map[string]bool{}
+	for _, s := range res.services {
+		for _, c := range s.own {
+			want[c.name] = true
+		}
+	}
 	stale := map[string][]string{}
-	if !full {
-		for _, table := range []string{tableFilter, tableNAT} {
-			for c := range p.owned[table] {
-				if !want[table][c] && isServiceChain(c) {
-					stale[table] = append(stale[table], c)
-				}
-			}
-		}
-		return stale, nil
-	}
-	out, err := p.kernel.Save(ctx, tableNAT)
-	if err != nil {
-		return stale, err
-	}
-	tables, err := parseRestore(string(out))
-	if err != nil {
-		return stale, fmt.Errorf("parse iptables-save output: %w", err)
-	}
-	for _, t := range tables {
-		for _, c := range t.chains {
-			if isServiceChain(c) && !want[t.name][c] {
-				stale[t.name] = append(stale[t.name], c)
+	for _, table := range tables {
+		for c := range cur[table] {
+			if deletableChain(c) && res.shared[table][c] == nil && !(table == tableNAT && want[c]) {
+				stale[table] = append(stale[table], c)
 			}
 		}
 	}
-	return stale, nil
+	return stale
+}
+
+// partialStale lists the chains of the replaced or removed renderings that
+// the new ones do not have, and the bucket chains when bucketing stopped.
+func partialStale(res *rendered, cur chainSums) map[string][]string {
+	now := map[string]bool{}
+	for _, s := range res.changed {
+		for _, c := range s.own {
+			now[c.name] = true
+		}
+	}
+	var stale []string
+	for _, s := range res.gone {
+		for _, c := range s.own {
+			if !now[c.name] {
+				stale = append(stale, c.name)
+			}
+		}
+	}
+	first := level1Chain(0)
+	if _, had := cur[tableNAT][first]; had && res.shared[tableNAT][first] == nil {
+		for c := range cur[tableNAT] {
+			if strings.HasPrefix(c, prefixBucket) {
+				stale = append(stale, c)
+			}
+		}
+	}
+	return map[string][]string{tableNAT: stale}
 }
 
 // Cleanup implements proxier.Proxier.
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.owned = nil
+	p.written = nil
 	return cleanup(ctx, p.kernel)
 }
 
@@ -154,16 +211,4 @@ func (p *Proxier) Flushed(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// Owned returns a copy of the chains kproxy wrote in its last successful
-// sync, by table (for tests and debugging).
-func (p *Proxier) Owned() map[string]map[string]bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]map[string]bool{}
-	for t, cs := range p.owned {
-		out[t] = maps.Clone(cs)
-	}
-	return out
 }

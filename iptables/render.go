@@ -1,59 +1,78 @@
 package iptables
 
 import (
-	"bytes"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
+	"reflect"
 	"strconv"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// renderer turns snapshots into iptables-restore input. It keeps its
-// buffers between syncs; it is not safe for concurrent use.
+// largeClusterEndpoints is kube-proxy's threshold above which the
+// per-endpoint comments are left out (fewer bytes to write and to keep).
+const largeClusterEndpoints = 1000
+
+// defaultBucketMin is the number of nat KUBE-SERVICES entries from which
+// they are spread over dispatch buckets (see dispatch.go). Below it the
+// chain is flat, as kube-proxy writes it.
+const defaultBucketMin = 1000
+
+// renderer turns snapshots into chains. It keeps each Service's rendering
+// between syncs and renders again only the Services whose *Service changed
+// (or all of them when a setting they depend on changed). It is pure: no
+// I/O. It is not safe for concurrent use.
 type renderer struct {
 	opts        Options // normalized
 	randomFully bool
-	masqMark    string // "0x004000", as kube-proxy writes it
+	masqMark    string // "0x4000", as iptables-save prints it
+	fullMask    string // the address mask of "recent" matches
 	probs       probabilities
+	bucketMin   int
 
-	filter, nat tableBuf
-	// skipped receives the per-Service chains of unchanged Services on a
-	// partial sync, so that rule counts stay right without writing them.
-	skipped tableBuf
-	out     bytes.Buffer
-
-	// owned collects, by table, every chain of the desired state (written
-	// or skipped).
-	owned                            map[string]map[string]bool
-	noLocalInternal, noLocalExternal int
+	// Settings every cached rendering depends on.
+	node  proxier.NodeInfo
+	large bool
+	cache map[types.NamespacedName]*svcRender
 }
 
-// renderResult is one render's output and bookkeeping.
-type renderResult struct {
-	data    []byte // owned by the renderer until its next run
-	owned   map[string]map[string]bool
-	rules   map[string]int // rules kproxy owns after the sync, by table
-	written map[string]int // rules in data, by table
-	noLocal map[string]int
+// rendered is one render's output.
+type rendered struct {
+	// shared are the chains shared by all Services, static ones included,
+	// by table.
+	shared map[string]map[string]*body
+	// services are all Services' renderings, in name order.
+	services []*svcRender
+	// changed were rendered in this run; gone are the renderings they
+	// replaced and those of removed Services.
+	changed, gone []*svcRender
+	rules         map[string]int
+	noLocal       map[string]int
 }
 
 func newRenderer(opts Options, randomFully bool) *renderer {
+	full := "255.255.255.255"
+	if opts.Family == proxier.IPv6 {
+		full = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+	}
 	return &renderer{
 		opts:        opts,
 		randomFully: randomFully,
-		masqMark:    fmt.Sprintf("%#08x", 1<<uint(opts.MasqueradeBit)),
-		filter:      tableBuf{name: tableFilter},
-		nat:         tableBuf{name: tableNAT},
-		skipped:     tableBuf{name: tableNAT},
+		masqMark:    "0x" + strconv.FormatUint(1<<uint(opts.MasqueradeBit), 16),
+		fullMask:    full,
+		bucketMin:   opts.bucketMin,
+		cache:       map[types.NamespacedName]*svcRender{},
 	}
 }
 
 // Render returns exactly the iptables-restore input a full sync of snap
-// writes (without the jump rules in built-in chains, which are ensured one
-// by one, and without deletions of stale chains). It does no I/O; it
-// assumes MASQUERADE --random-fully is available, as on every kernel and
-// iptables of the last decade.
+// writes into a namespace with none of kproxy's chains (without the jump
+// rules in built-in chains, which are ensured one by one). It does no I/O;
+// it assumes MASQUERADE --random-fully is available, as on every kernel
+// and iptables of the last decade.
 func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	opts, err := opts.normalized()
 	if err != nil {
@@ -63,74 +82,98 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 		return "", fmt.Errorf("iptables: render: snapshot is not of family %s", opts.Family)
 	}
 	r := newRenderer(opts, true)
-	res := r.render(snap, nil, nil)
-	return string(res.data), nil
+	res := r.render(snap)
+	tx := newTxn(res, true, nil, maphash.MakeSeed(), nil)
+	return string(tx.restoreInput(nil)), nil
 }
 
-// render builds the restore input of a full sync with no stale chains.
-func (r *renderer) render(snap *proxier.Snapshot, write proxier.NameSet, stale map[string][]string) renderResult {
-	r.build(snap, write)
-	return r.finish(stale)
-}
-
-// build renders snap into the table buffers and records the chains of the
-// desired state. write, when not nil, limits the per-Service chains
-// written to those Services (a partial sync); the others are rendered
-// into a scratch buffer only to count their rules.
-func (r *renderer) build(snap *proxier.Snapshot, write proxier.NameSet) {
-	r.filter.reset()
-	r.nat.reset()
-	r.skipped.reset()
-	r.out.Reset()
-	r.owned = map[string]map[string]bool{tableFilter: {}, tableNAT: {}}
-	r.noLocalInternal, r.noLocalExternal = 0, 0
-
-	r.writeStaticHead(snap)
-	for _, name := range snap.SortedNames() {
+// render renders snap, reusing the cached rendering of every Service
+// whose *Service is unchanged.
+func (r *renderer) render(snap *proxier.Snapshot) *rendered {
+	out := &rendered{rules: map[string]int{}, noLocal: map[string]int{}}
+	large := countEndpoints(snap) > largeClusterEndpoints
+	if large != r.large || !reflect.DeepEqual(snap.Node, r.node) {
+		for _, s := range r.cache {
+			out.gone = append(out.gone, s)
+		}
+		r.cache = map[types.NamespacedName]*svcRender{}
+		r.large, r.node = large, snap.Node
+	}
+	for name, s := range r.cache {
+		if _, ok := snap.Services[name]; !ok {
+			out.gone = append(out.gone, s)
+			delete(r.cache, name)
+		}
+	}
+	names := snap.SortedNames()
+	out.services = make([]*svcRender, 0, len(names))
+	for _, name := range names {
 		svc := snap.Services[name]
-		out := &r.nat
-		if write != nil && !write.Has(name) {
-			out = &r.skipped
+		s := r.cache[name]
+		if s == nil || s.svc != svc {
+			if s != nil {
+				out.gone = append(out.gone, s)
+			}
+			s = r.renderService(snap, svc)
+			r.cache[name] = s
+			out.changed = append(out.changed, s)
 		}
-		for i := range svc.Ports {
-			r.writePort(snap, &svc.Ports[i], out)
+		out.services = append(out.services, s)
+		out.rules[tableNAT] += s.rules
+		out.noLocal["internal"] += s.noLocalInternal
+		out.noLocal["external"] += s.noLocalExternal
+	}
+	out.shared = r.sharedChains(snap, out.services)
+	for table, chains := range out.shared {
+		for _, b := range chains {
+			out.rules[table] += b.rules
 		}
 	}
-	r.writeStaticTail(snap)
-
-	for _, c := range r.filter.chains {
-		r.owned[tableFilter][c] = true
-	}
-	for _, c := range r.nat.chains {
-		r.owned[tableNAT][c] = true
-	}
-	for _, c := range r.skipped.chains {
-		r.owned[tableNAT][c] = true
-	}
+	return out
 }
 
-// finish appends the deletion of stale chains (by table) and produces the
-// restore input.
-func (r *renderer) finish(stale map[string][]string) renderResult {
-	written := map[string]int{tableFilter: r.filter.nrules, tableNAT: r.nat.nrules}
-	rules := map[string]int{tableFilter: r.filter.nrules, tableNAT: r.nat.nrules + r.skipped.nrules}
-	for _, tb := range []*tableBuf{&r.filter, &r.nat} {
-		for _, c := range stale[tb.name] {
-			// Declaring flushes the chain; then it can be deleted.
-			tb.chain(c)
-			tb.line("-X", c)
+// countEndpoints counts the endpoint chains snap needs.
+func countEndpoints(snap *proxier.Snapshot) int {
+	n := 0
+	for _, svc := range snap.Services {
+		for i := range svc.Ports {
+			n += len(svc.Ports[i].Usable.AllReachable)
 		}
 	}
-	r.out.Reset()
-	r.filter.writeTo(&r.out)
-	r.nat.writeTo(&r.out)
-	return renderResult{
-		data:    r.out.Bytes(),
-		owned:   r.owned,
-		rules:   rules,
-		written: written,
-		noLocal: map[string]int{"internal": r.noLocalInternal, "external": r.noLocalExternal},
+	return n
+}
+
+// sharedChains assembles the chains every Service writes into, from the
+// Services' renderings in name order, plus the static ones.
+func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender) map[string]map[string]*body {
+	out := map[string]map[string]*body{tableFilter: {}, tableNAT: {}}
+	for _, c := range []string{chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall} {
+		out[tableFilter][c] = &body{}
 	}
+	for _, c := range []string{chainServices, chainNodePorts, chainPostrouting, chainMarkMasq} {
+		out[tableNAT][c] = &body{}
+	}
+	r.writeStatic(out)
+	ndisp := 0
+	for _, s := range services {
+		ndisp += len(s.disp)
+		for _, l := range s.shared {
+			out[l.table][l.chain].addRest(l.chain, l.rest)
+		}
+	}
+	nat := out[tableNAT]
+	if ndisp >= r.bucketMin {
+		r.writeBuckets(nat, services)
+	} else {
+		for _, s := range services {
+			for _, d := range s.disp {
+				nat[chainServices].addRest(chainServices, d.rest)
+			}
+		}
+	}
+	r.writeNodePortsJump(snap, nat[chainServices])
+	r.writeForward(out[tableFilter][chainForward])
+	return out
 }
 
 // nodeIP is the node's primary IP of this family, if known.
@@ -140,7 +183,5 @@ func nodeIP(snap *proxier.Snapshot) netip.Addr {
 	}
 	return netip.Addr{}
 }
-
-func quote(s string) string { return `"` + s + `"` }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

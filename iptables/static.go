@@ -66,7 +66,7 @@ func cleanup(ctx context.Context, k Kernel) error {
 		var del []string
 		for _, t := range tables {
 			for _, c := range t.chains {
-				if isServiceChain(c) || contains(fixed[table], c) {
+				if deletableChain(c) || contains(fixed[table], c) {
 					del = append(del, c)
 				}
 			}

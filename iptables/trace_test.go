@@ -49,6 +49,9 @@ func newTracer(t testing.TB, restore string, nodeIP string) *tracer {
 			m[c] = nil
 		}
 		for _, l := range tb.lines {
+			if len(l.words) == 1 && l.words[0] == "-S" {
+				continue // a listing, see listAllMin
+			}
 			if l.words[0] != "-A" {
 				t.Fatalf("line %d: tracer only understands -A: %v", l.lineNo, l.words)
 			}
@@ -144,22 +147,30 @@ func (tr *tracer) target(table, target string, args []string, p tpkt) []tres {
 	switch target {
 	case "":
 		return []tres{{p: p}}
-	case "ACCEPT", "DROP", "REJECT":
+	case "ACCEPT", "DROP":
+		return []tres{{p: p, verdict: target}}
+	case "REJECT":
+		if len(args) != 2 || args[0] != "--reject-with" || !strings.HasSuffix(args[1], "-port-unreachable") {
+			tr.t.Fatalf("unexpected REJECT options %v", args)
+		}
 		return []tres{{p: p, verdict: target}}
 	case "RETURN":
 		return []tres{{p: p, verdict: "RETURN"}}
 	case "MASQUERADE":
 		return []tres{{p: p, verdict: "MASQUERADE"}}
 	case "MARK":
-		v, err := strconv.ParseUint(args[1], 0, 32)
-		if err != nil {
-			tr.t.Fatalf("bad mark %v", args)
-		}
 		switch args[0] {
-		case "--or-mark":
-			p.mark |= uint32(v)
-		case "--xor-mark":
-			p.mark ^= uint32(v)
+		case "--set-xmark": // mark = (mark & ^mask) ^ value
+			val, mask, ok := strings.Cut(args[1], "/")
+			if !ok {
+				tr.t.Fatalf("bad --set-xmark %v", args)
+			}
+			vv, err1 := strconv.ParseUint(val, 0, 32)
+			mm, err2 := strconv.ParseUint(mask, 0, 32)
+			if err1 != nil || err2 != nil {
+				tr.t.Fatalf("bad --set-xmark %v", args)
+			}
+			p.mark = (p.mark &^ uint32(mm)) ^ uint32(vv)
 		default:
 			tr.t.Fatalf("unknown MARK option %v", args)
 		}
@@ -209,13 +220,17 @@ func (tr *tracer) match(words []string, p tpkt) (matched, random bool, target st
 			neg = true
 		case "-m", "--comment", "--name", "--seconds":
 			next()
-		case "--reap":
+		case "--mask":
+			if m := next(); m != "255.255.255.255" && m != "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
+				tr.t.Fatalf("recent --mask %s not supported", m)
+			}
+		case "--reap", "--rsource":
 		case "-p":
 			check(next() == p.proto)
 		case "-s":
-			check(prefixOf(tr.t, next()).Contains(p.src))
+			check(addrMatches(tr.t, next(), p.src))
 		case "-d":
-			check(prefixOf(tr.t, next()).Contains(p.dst))
+			check(addrMatches(tr.t, next(), p.dst))
 		case "--dport":
 			check(next() == strconv.Itoa(p.dport))
 		case "--dst-type", "--src-type":
@@ -256,6 +271,30 @@ func (tr *tracer) match(words []string, p tpkt) (matched, random bool, target st
 		}
 	}
 	return matched, random && matched, "", nil
+}
+
+// addrMatches evaluates "-s/-d spec": an address, a CIDR, or an address
+// with a dotted (possibly non-contiguous) mask.
+func addrMatches(t testing.TB, spec string, a netip.Addr) bool {
+	val, mask, ok := strings.Cut(spec, "/")
+	if !ok || !strings.ContainsAny(mask, ".:") {
+		return prefixOf(t, spec).Contains(a)
+	}
+	v, err1 := netip.ParseAddr(val)
+	m, err2 := netip.ParseAddr(mask)
+	if err1 != nil || err2 != nil || v.BitLen() != m.BitLen() {
+		t.Fatalf("bad address/mask %q", spec)
+	}
+	if a.BitLen() != v.BitLen() {
+		return false
+	}
+	av, vv, mv := a.As16(), v.As16(), m.As16()
+	for i := range av {
+		if av[i]&mv[i] != vv[i]&mv[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func prefixOf(t testing.TB, s string) netip.Prefix {

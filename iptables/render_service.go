@@ -1,0 +1,76 @@
+package iptables
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// svcRender is one Service rendered: its own nat chains (SVC, SVL, EXT,
+// FW, SEP) and its lines in the shared chains. It depends only on the
+// Service and the renderer's settings, so it is kept between syncs while
+// the Service (same *proxier.Service) and the settings are unchanged:
+// a partial sync renders only the Services that changed.
+type svcRender struct {
+	svc    *proxier.Service
+	own    []*ownChain
+	disp   []dispLine   // nat KUBE-SERVICES entries, placed by destination
+	shared []sharedLine // entries of the other shared chains, in order
+	rules  int          // rules in own chains
+
+	noLocalInternal, noLocalExternal int
+}
+
+// ownChain is a chain that belongs to one Service.
+type ownChain struct {
+	name string
+	body body
+}
+
+// dispLine is a rule of nat KUBE-SERVICES (or of the dispatch bucket of
+// dst): everything after "-A CHAIN ".
+type dispLine struct {
+	dst  netip.Addr
+	rest string
+}
+
+// sharedLine is a rule of a shared chain other than nat KUBE-SERVICES.
+type sharedLine struct {
+	table, chain, rest string
+}
+
+func (s *svcRender) chain(name string) *body {
+	c := &ownChain{name: name}
+	s.own = append(s.own, c)
+	return &c.body
+}
+
+func (s *svcRender) dispatch(dst netip.Addr, words ...string) {
+	s.disp = append(s.disp, dispLine{dst: dst, rest: strings.Join(words, " ")})
+}
+
+func (s *svcRender) share(table, chain string, words ...string) {
+	s.shared = append(s.shared, sharedLine{table: table, chain: chain, rest: strings.Join(words, " ")})
+}
+
+// renderService renders one Service with the renderer's settings.
+func (r *renderer) renderService(snap *proxier.Snapshot, svc *proxier.Service) *svcRender {
+	s := &svcRender{svc: svc}
+	for i := range svc.Ports {
+		r.writePort(snap, &svc.Ports[i], s)
+	}
+	for _, c := range s.own {
+		s.rules += c.body.rules
+	}
+	return s
+}
+
+// host is an address as iptables-save prints a single host: "a/32" or
+// "a/128".
+func host(a netip.Addr) string {
+	if a.Is4() {
+		return a.String() + "/32"
+	}
+	return a.String() + "/128"
+}
