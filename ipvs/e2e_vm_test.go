@@ -115,6 +115,10 @@ func TestVMEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var upstream string
+	if compareUpstream() {
+		upstream = bootUpstreamVM(t, cp.Netns, n, kubeconfig, admin)
+	}
 	out := bootVM(t, vmRun{
 		args:    []string{"-test.v", "-test.run", "'^TestGuestEndToEnd$'", "-test.timeout", "10m"},
 		files:   map[string][]byte{guestKubeconfig: kubeconfig, guestAdmin: admin},
@@ -128,6 +132,9 @@ func TestVMEndToEnd(t *testing.T) {
 	}
 	for _, m := range regexp.MustCompile(`KPROXY-BENCH .*`).FindAllString(out, -1) {
 		t.Log(m)
+	}
+	if upstream != "" {
+		logRatios(t, upstream, out)
 	}
 }
 

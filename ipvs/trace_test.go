@@ -24,7 +24,7 @@ type tracer struct {
 	s      *State
 	fam    proxier.Family
 	chains map[string]map[string][][]string // table → chain → rules (words after "-A chain")
-	local  map[netip.Addr]bool               // the node's addresses (interfaces and kube-ipvs0)
+	local  map[netip.Addr]bool              // the node's addresses (interfaces and kube-ipvs0)
 }
 
 type tpkt struct {
