@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -164,10 +166,15 @@ func TestScale(t *testing.T) {
 	}
 	d, res := sync(p, snap, nil, true)
 	t.Logf("first full sync (empty netns): %v (nat rules %d, filter %d)", d, res.Rules[tableNAT], res.Rules[tableFilter])
-	d, _ = sync(p, snap, nil, true)
-	t.Logf("full sync over the same rules (same process): %v", d)
-	d, _ = sync(newProxier(), snap, nil, true)
-	t.Logf("full sync over the same rules (restart): %v", d)
+	d, res = sync(p, snap, nil, true)
+	t.Logf("full sync over the same rules (same process): %v (wrote %v rules)", d, res.Written)
+	d, res = sync(newProxier(), snap, nil, true)
+	t.Logf("full sync over the same rules (restart): %v (wrote %v rules)", d, res.Written)
+	start = time.Now()
+	if _, err := k.Save(ctx, tableNAT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("iptables-save -t nat alone: %v", time.Since(start))
 
 	var partial []time.Duration
 	var written int
@@ -189,6 +196,52 @@ func TestScale(t *testing.T) {
 		added = append(added, d)
 	}
 	t.Logf("partial sync, one Service added: median %v of %v", median(added), added)
+
+	var removed []time.Duration
+	for range *scaleReps {
+		i := w.rng.IntN(len(w.services))
+		w.tr.OnService(w.services[i], nil)
+		w.tr.OnEndpointSlice(w.slices[i], nil)
+		w.services = slices.Delete(w.services, i, i+1)
+		w.slices = slices.Delete(w.slices, i, i+1)
+		snap, changed := w.checkout()
+		d, _ := sync(p, snap, changed, false)
+		removed = append(removed, d)
+	}
+	t.Logf("partial sync, one Service removed: median %v of %v", median(removed), removed)
+
+	var noop []time.Duration
+	for range *scaleReps {
+		snap, changed := w.checkout()
+		d, _ := sync(p, snap, changed, false)
+		noop = append(noop, d)
+	}
+	t.Logf("partial sync, nothing changed: median %v of %v", median(noop), noop)
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("Go heap in use after GC (snapshot, tracker and Proxier): %.1f MB", float64(ms.HeapInuse)/1e6)
+
+	// Partial syncs left what a full sync writes.
+	snap, _ = w.checkout()
+	ref := testrig.NewNetns(t, "scaleref")
+	rk, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := flowOptions()
+	opts.Kernel = rk
+	rp, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = sync(rp, snap, nil, true)
+	t.Logf("reference full sync into an empty netns: %v", d)
+	if got, want := ourRules(t, k), ourRules(t, rk); got != want {
+		t.Errorf("after partial syncs the rules differ from a full sync's")
+	}
+	_ = testrig.DeleteNetns(ref)
 
 	// The floor: the same ruleset restored by a bare iptables-restore.
 	dump, err := testrig.Exec(ns, "iptables-save")
