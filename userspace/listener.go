@@ -85,17 +85,22 @@ func (l *listener) update(s *listenerSpec, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.src = s.Src
-	keep := map[netip.AddrPort]*backend{}
-	b := newBalancer(s, keep)
+	// keep: the endpoints of the new version, with the *backend of those
+	// already known (health and counters survive), new ones fresh.
+	keep := make(map[netip.AddrPort]*backend, len(s.Src.Usable.Cluster)+len(s.Src.Usable.Local))
+	for _, set := range [][]proxier.Endpoint{s.Src.Usable.Cluster, s.Src.Usable.Local} {
+		for _, e := range set {
+			if be := l.backends[e.AddrPort()]; be != nil {
+				keep[e.AddrPort()] = be
+			}
+		}
+	}
 	for ap, be := range l.backends {
 		if keep[ap] == nil {
 			be.removedAt.Store(now.UnixNano())
-		} else {
-			keep[ap] = be // the same *backend: health and counters survive
 		}
 	}
-	// Rebuild the balancer's slices with the surviving *backend values.
-	b = newBalancer(s, keep)
+	b := newBalancer(s, keep) // adds the new endpoints to keep
 	l.backends = keep
 	l.state.Store(b)
 	for client, sess := range l.sessions {

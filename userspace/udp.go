@@ -58,20 +58,37 @@ type udpSession struct {
 	once     sync.Once
 }
 
+// datagramReader is the listener socket as serveUDP reads it.
+type datagramReader interface {
+	ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error)
+}
+
 // serveUDP reads every datagram sent to the listener (one goroutine, one
 // buffer) and forwards it on its client's session.
 func (l *listener) serveUDP() {
 	defer close(l.done)
+	l.readDatagrams(l.udp, time.Sleep)
+}
+
+// readDatagrams is serveUDP's loop; it returns when r is closed. A read
+// error pauses the loop (doubling, up to a second, reset by the next good
+// read), so that a persistent error cannot spin a CPU.
+func (l *listener) readDatagrams(r datagramReader, pause func(time.Duration)) {
 	buf := make([]byte, maxDatagram)
 	oob := make([]byte, 128)
+	var backoff time.Duration
 	for {
-		n, oobn, _, from, err := l.udp.ReadMsgUDPAddrPort(buf, oob)
+		n, oobn, _, from, err := r.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			backoff = acceptBackoff(backoff)
+			klog.V(2).InfoS("UDP read failed, pausing", "servicePort", l.key.Name, "err", err, "pause", backoff)
+			pause(backoff)
 			continue
 		}
+		backoff = 0
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		l.mu.Lock()
 		s := l.sessions[from]
@@ -134,6 +151,7 @@ func (s *udpSession) relayReplies() {
 	defer s.l.m.active.Dec()
 	idle := s.l.p.opts.UDPIdleTimeout
 	buf := make([]byte, maxDatagram)
+	var backoff time.Duration
 	for {
 		_ = s.conn.SetReadDeadline(time.Now().Add(idle))
 		n, err := s.conn.Read(buf)
@@ -144,12 +162,16 @@ func (s *udpSession) relayReplies() {
 			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				// e.g. ECONNREFUSED from an ICMP port unreachable: keep going,
 				// the endpoint may come back; idle expiry ends the session.
+				// Pause first, in case the error persists.
+				backoff = acceptBackoff(backoff)
+				time.Sleep(backoff)
 				continue
 			}
 			s.l.forget(s)
 			s.close()
 			return
 		}
+		backoff = 0
 		s.l.m.bytesOut.Add(float64(n))
 		if _, _, err := s.l.udp.WriteMsgUDPAddrPort(buf[:n], s.oob, s.client); err != nil {
 			klog.V(4).InfoS("UDP reply to client failed", "servicePort", s.l.key.Name, "client", s.client, "err", err)
