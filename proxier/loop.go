@@ -54,6 +54,7 @@ type Loop struct {
 	mu       sync.Mutex
 	ctx      context.Context
 	needFull map[Family]bool
+	synced   map[Family]bool // families with at least one successful sync
 	lastFull time.Time
 	onSync   []func()
 }
@@ -69,7 +70,7 @@ func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	l := &Loop{opts: opts, tracker: tracker, ctx: context.Background(), needFull: map[Family]bool{}}
+	l := &Loop{opts: opts, tracker: tracker, ctx: context.Background(), needFull: map[Family]bool{}, synced: map[Family]bool{}}
 	for f := range opts.Backends {
 		l.needFull[f] = true // the first sync of every family is full
 	}
@@ -149,10 +150,18 @@ func (l *Loop) monitorCanaries(ctx context.Context, t clock.Ticker) {
 		}
 		for f, b := range l.opts.Backends {
 			c, ok := b.(Canary)
-			if !ok {
+			l.mu.Lock()
+			synced := l.synced[f]
+			l.mu.Unlock()
+			if !ok || !synced {
+				continue // before the first sync there is no canary yet
+			}
+			flushed, err := c.Flushed(ctx)
+			if err != nil {
+				klog.V(2).InfoS("Could not check the canary", "ipFamily", f, "err", err)
 				continue
 			}
-			if flushed, err := c.Flushed(ctx); err == nil && flushed {
+			if flushed {
 				klog.InfoS("Our rules were flushed by someone else, forcing a full resync", "ipFamily", f)
 				l.mu.Lock()
 				l.needFull[f] = true
@@ -228,6 +237,9 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) 
 		klog.ErrorS(err, "Sync failed, keeping the previous rules and retrying", "ipFamily", f, "full", full)
 		return fmt.Errorf("sync %s: %w", f, err)
 	}
+	l.mu.Lock()
+	l.synced[f] = true
+	l.mu.Unlock()
 	done := l.opts.Clock.Now()
 	m.LastSync.WithLabelValues(fam).Set(float64(done.UnixNano()) / 1e9)
 	for table, n := range res.Rules {

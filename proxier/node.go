@@ -18,7 +18,6 @@ func NodeInfoFromAPI(node *v1.Node, name string, family Family) NodeInfo {
 	if node == nil {
 		return n
 	}
-	n.Labels = node.Labels
 	n.Zone = node.Labels[LabelZone]
 	for _, want := range []v1.NodeAddressType{v1.NodeInternalIP, v1.NodeExternalIP} {
 		for _, a := range node.Status.Addresses {

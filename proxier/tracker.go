@@ -83,13 +83,16 @@ func (t *Tracker) OnService(old, cur *v1.Service) {
 			errs = append(errs, e...)
 		}
 		t.report("Service", name.String(), errs)
+		if len(ports) == 0 {
+			ports = nil // skipped or wholly invalid: same as absent
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if reflect.DeepEqual(t.services[name], ports) {
 		return
 	}
-	if cur == nil || len(ports) == 0 {
+	if ports == nil {
 		delete(t.services, name)
 	} else {
 		t.services[name] = ports
@@ -110,6 +113,11 @@ func (t *Tracker) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	obj := cur
 	if obj == nil {
 		obj = old
+	}
+	if old != nil && cur != nil && old.Labels[discovery.LabelServiceName] != cur.Labels[discovery.LabelServiceName] {
+		// The slice moved to another Service: remove it from the old one.
+		t.OnEndpointSlice(old, nil)
+		old = nil
 	}
 	svcName := obj.Labels[discovery.LabelServiceName]
 	if svcName == "" {

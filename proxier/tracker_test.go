@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -158,5 +159,54 @@ func TestTrackerReportsInvalidOncePerChange(t *testing.T) {
 	c := tr.Checkout()
 	if p := c.Snapshots[IPv4].Services[types.NamespacedName{Namespace: "ns", Name: "a"}].Ports[0]; len(p.Usable.Cluster) != 1 {
 		t.Fatalf("valid endpoint lost: %+v", p)
+	}
+}
+
+func TestTrackerSliceMovesBetweenServices(t *testing.T) {
+	tr := newTestTracker(nil)
+	tr.OnService(nil, svc("ns", "a", "10.96.0.1"))
+	tr.OnService(nil, svc("ns", "b", "10.96.0.2"))
+	es := slice("ns", "a", "s-1", epSpec{ip: "10.244.1.10"})
+	tr.OnEndpointSlice(nil, es)
+	tr.Checkout()
+	moved := es.DeepCopy()
+	moved.ResourceVersion = "2"
+	moved.Labels[discovery.LabelServiceName] = "b"
+	tr.OnEndpointSlice(es, moved)
+	c := tr.Checkout()
+	if got := changedNames(c, IPv4); got != "ns/a,ns/b" {
+		t.Fatalf("changed = %q", got)
+	}
+	if eps := c.Snapshots[IPv4].Services[key("ns", "a")].Ports[0].Endpoints; len(eps) != 0 {
+		t.Errorf("the old Service kept the moved slice's endpoints: %v", eps)
+	}
+	if eps := c.Snapshots[IPv4].Services[key("ns", "b")].Ports[0].Endpoints; len(eps) != 1 {
+		t.Errorf("the new Service lacks the moved slice's endpoints: %v", eps)
+	}
+}
+
+func TestTrackerSkippedServiceUpdatesAreNoOps(t *testing.T) {
+	tr := newTestTracker(nil)
+	h := svc("ns", "h", "None")
+	tr.OnService(nil, h)
+	h2 := h.DeepCopy()
+	h2.ResourceVersion = "2"
+	h2.Annotations = map[string]string{"x": "y"}
+	tr.OnService(h, h2)
+	if s, _ := tr.Pending(); s != 0 {
+		t.Fatalf("a headless Service counted %d changes", s)
+	}
+}
+
+func TestTrackerNodeLabelChangeWithoutTopologyIsNoOp(t *testing.T) {
+	tr := newTestTracker(nil)
+	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "me", Labels: map[string]string{"a": "1"}}}
+	tr.OnNode(node)
+	tr.Checkout()
+	node2 := node.DeepCopy()
+	node2.Labels["a"] = "2"
+	tr.OnNode(node2)
+	if c := tr.Checkout(); c.NodeChanged {
+		t.Fatal("a label kproxy does not use forced a full rebuild")
 	}
 }

@@ -95,9 +95,8 @@ func (e Endpoint) String() string { return e.AddrPort().String() }
 
 // NodeInfo is what the proxy needs of its own Node object.
 type NodeInfo struct {
-	Name   string
-	Zone   string // topology.kubernetes.io/zone
-	Labels map[string]string
+	Name string
+	Zone string // topology.kubernetes.io/zone
 	// IPs are the node's InternalIP and ExternalIP addresses of this family,
 	// InternalIP first (the first one is the node's primary IP).
 	IPs []netip.Addr

@@ -36,9 +36,6 @@ var modes = []string{ModeIPTables, ModeIPVS, ModeUserspace}
 // ipvsSchedulers are the schedulers the Linux IPVS module offers.
 var ipvsSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
-// detectLocalModes are kube-proxy's local-traffic detectors.
-var detectLocalModes = []string{"ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"}
-
 func ptr[T any](v T) *T { return &v }
 
 // defaultConfig returns a config with kube-proxy's defaults.

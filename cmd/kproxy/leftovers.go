@@ -26,7 +26,10 @@ import (
 // shared chains are never cleaned here: the iptables mode removes ipvs
 // leftovers only when kube-ipvs0 (the sign of a previous ipvs run) exists, and the first full sync rewrites
 // the shared chains anyway.
-func cleanupLeftovers(ctx context.Context, s modeSettings, families []proxier.Family) error {
+//
+// cleanDisabled is false when the families were guessed (no Node object):
+// the rules of a family that may be real are then left alone.
+func cleanupLeftovers(ctx context.Context, s modeSettings, families []proxier.Family, cleanDisabled bool) error {
 	var errs []error
 	run := func(mode string, f proxier.Family, cleanup func() error) {
 		err := cleanup()
@@ -42,6 +45,9 @@ func cleanupLeftovers(ctx context.Context, s modeSettings, families []proxier.Fa
 	ipvsPresent := err == nil
 	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
 		enabled := slices.Contains(families, f)
+		if !enabled && !cleanDisabled {
+			continue
+		}
 		if !enabled || mode == ModeUserspace {
 			run(ModeIPTables, f, func() error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) })
 		}

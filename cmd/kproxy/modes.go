@@ -24,6 +24,7 @@ type modeSettings struct {
 	clusterCIDRs []netip.Prefix
 	metrics      *proxier.Metrics
 	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
+	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
 }
 
 // syncPeriods returns the mode's (minimum, maximum) sync interval.
@@ -43,8 +44,9 @@ func iptablesOptions(s modeSettings, f proxier.Family) iptables.Options {
 		MasqueradeBit:      int(*s.cfg.IPTables.MasqueradeBit),
 		MasqueradeAll:      s.cfg.IPTables.MasqueradeAll,
 		ClusterCIDRs:       s.clusterCIDRs,
-		NodePortAddresses:  s.cfg.NodePortAddresses,
+		NodePortAddresses:  proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
 		LocalhostNodePorts: *s.cfg.IPTables.LocalhostNodePorts,
+		TCPBeLiberal:       s.tcpBeLiberal,
 		Metrics:            s.metrics,
 	}
 }
@@ -66,7 +68,7 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 		UDPTimeout:        v.UDPTimeout.Duration,
 		StrictARP:         v.StrictARP,
 		ExcludeCIDRs:      exclude,
-		NodePortAddresses: s.cfg.NodePortAddresses,
+		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
 		ClusterCIDRs:      s.clusterCIDRs,
 		MasqueradeAll:     s.cfg.IPTables.MasqueradeAll,
 		MasqueradeBit:     int(*s.cfg.IPTables.MasqueradeBit),
@@ -77,7 +79,7 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 	return userspace.Options{
 		Family:            f,
-		NodePortAddresses: s.cfg.NodePortAddresses,
+		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
 		ClusterCIDRs:      s.clusterCIDRs,
 		Registerer:        s.registerer,
 	}

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,9 +47,6 @@ func runProxy(o *Options) error {
 	if err != nil {
 		return err
 	}
-	if c.DetectLocalMode != "ClusterCIDR" {
-		klog.InfoS("Warning: only detectLocalMode ClusterCIDR is implemented; using --cluster-cidr", "detectLocalMode", c.DetectLocalMode)
-	}
 	applyOOMScoreAdj(*c.OOMScoreAdj)
 	rc, err := restConfig(c, o.Master)
 	if err != nil {
@@ -59,7 +58,7 @@ func runProxy(o *Options) error {
 	}
 	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR) // validated
 	node := waitForNode(ctx, client, name)
-	families := chooseFamilies(clusterCIDRs, node)
+	families := withTools(chooseFamilies(clusterCIDRs, node), exec.LookPath)
 	klog.InfoS("Starting kproxy", "version", version(), "mode", c.Mode, "node", name, "families", families)
 
 	reg := prometheus.NewRegistry()
@@ -72,8 +71,13 @@ func runProxy(o *Options) error {
 		klog.ErrorS(err, "Could not apply all conntrack sysctls")
 	}
 
-	settings := modeSettings{cfg: c, clusterCIDRs: clusterCIDRs, metrics: metrics, registerer: reg}
-	if err := cleanupLeftovers(ctx, settings, families); err != nil {
+	local, err := localCIDRs(c, clusterCIDRs, node)
+	if err != nil {
+		return err
+	}
+	settings := modeSettings{cfg: c, clusterCIDRs: local, metrics: metrics, registerer: reg,
+		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet()}
+	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
 		// Leftovers are untidy, not fatal: the current mode still works.
 		klog.ErrorS(err, "Could not remove all leftovers of other modes and families")
 	}
@@ -245,6 +249,25 @@ func chooseFamilies(clusterCIDRs []netip.Prefix, node *v1.Node) []proxier.Family
 	return order
 }
 
+// withTools drops IPv6 when ip6tables is not installed (every mode needs
+// it), as kube-proxy falls back to single stack; it logs why.
+func withTools(families []proxier.Family, lookPath func(string) (string, error)) []proxier.Family {
+	out := families[:0:0]
+	for _, f := range families {
+		if f == proxier.IPv6 {
+			if _, err := lookPath("ip6tables"); err != nil {
+				klog.InfoS("Warning: ip6tables is not installed, IPv6 Services are not proxied", "err", err)
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		out = append(out, proxier.IPv4)
+	}
+	return out
+}
+
 // applyOOMScoreAdj sets the process's oom_score_adj; failures (e.g. no
 // privilege) are only logged, as kube-proxy does.
 func applyOOMScoreAdj(v int32) {
@@ -254,3 +277,11 @@ func applyOOMScoreAdj(v int32) {
 }
 
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// tcpBeLiberalSet reports whether nf_conntrack_tcp_be_liberal is on in
+// this network namespace (whoever set it): then out-of-window packets are
+// not INVALID and the rule dropping INVALID packets must not be written.
+func tcpBeLiberalSet() bool {
+	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}

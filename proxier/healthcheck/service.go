@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
@@ -155,7 +156,10 @@ func (s *ServiceHealth) Sync(want map[int32]Want) {
 			continue
 		}
 		srv := &serviceServer{name: w.Name, local: w.LocalEndpoints, listener: l}
-		srv.srv = &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { s.serve(rw, port) })}
+		// These ports face load balancers and the internet: bound the time
+		// a slow client may hold a connection.
+		srv.srv = &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { s.serve(rw, port) }),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		s.servers[port] = srv
 		go func() { _ = srv.srv.Serve(l) }()
 		klog.V(2).InfoS("Opened health check node port", "ipFamily", s.family, "port", port, "service", w.Name)

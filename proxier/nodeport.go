@@ -1,0 +1,35 @@
+package proxier
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// NodePortAddressPrimary is the --nodeport-addresses keyword for the
+// node's primary IP of each family.
+const NodePortAddressPrimary = "primary"
+
+// NodePortAddressesFor returns the --nodeport-addresses entries that apply
+// to one IP family, as kube-proxy reads them: CIDRs of that family and the
+// "primary" keyword are kept, other families' CIDRs dropped. An empty
+// result, or one with a zero CIDR (0.0.0.0/0, ::/0), means every local
+// address and is returned as nil. Entries are assumed validated.
+func NodePortAddressesFor(family Family, entries []string) []string {
+	var out []string
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == NodePortAddressPrimary {
+			out = append(out, e)
+			continue
+		}
+		p, err := netip.ParsePrefix(e)
+		if err != nil || FamilyOf(p.Addr()) != family {
+			continue
+		}
+		if p.Bits() == 0 {
+			return nil
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out
+}
