@@ -26,7 +26,10 @@ type Proxier struct {
 	applied   string // the rules last restored successfully
 	hooked    bool   // the jump rules are in place
 	reported  map[string]bool
-	stop      chan struct{}
+	// listenFailed: service ports whose listener could not be opened
+	// (logged and counted once until it opens or the port goes away).
+	listenFailed map[listenerKey]bool
+	stop         chan struct{}
 }
 
 var _ proxier.Proxier = (*Proxier)(nil)
@@ -44,6 +47,8 @@ func New(opts Options) (*Proxier, error) {
 		metrics:   newMetrics(o.Registerer, o.MaxServiceLabels),
 		listeners: map[listenerKey]*listener{},
 		reported:  map[string]bool{},
+
+		listenFailed: map[listenerKey]bool{},
 	}
 	p.src.Store(&sourceClassifier{cidrs: o.ClusterCIDRs})
 	return p, nil
@@ -74,7 +79,6 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	p.report(skipped)
 
 	now := p.opts.Clock.Now()
-	var errs []error
 	want := make(map[listenerKey]bool, len(specs))
 	ports := make(map[listenerKey]int, len(specs))
 	for i := range specs {
@@ -84,10 +88,17 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		if l == nil {
 			var err error
 			if l, err = p.openListener(s); err != nil {
-				klog.ErrorS(err, "Cannot open proxy listener, the service port is not proxied", "servicePort", s.Key.Name)
-				errs = append(errs, err)
+				// Not a sync failure: the other service ports are
+				// programmed, this one is rejected until a later sync
+				// opens its listener.
+				if !p.listenFailed[s.Key] {
+					p.listenFailed[s.Key] = true
+					klog.ErrorS(err, "Cannot open proxy listener, the service port is rejected until a later sync opens it", "servicePort", s.Key.Name, "class", s.Key.Class)
+					p.metrics.skipped.WithLabelValues("listen failed").Inc()
+				}
 				continue
 			}
+			delete(p.listenFailed, s.Key)
 			p.listeners[s.Key] = l
 		} else if l.src != s.Src {
 			l.update(s, now)
@@ -119,7 +130,12 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		}
 	}
 	klog.V(2).InfoS("Userspace sync done", "family", p.opts.Family, "listeners", len(p.listeners), "natRules", rs.Counts["nat"], "filterRules", rs.Counts["filter"], "written", res.Written["nat"]+res.Written["filter"] > 0)
-	return res, errors.Join(errs...)
+	for k := range p.listenFailed {
+		if !want[k] {
+			delete(p.listenFailed, k)
+		}
+	}
+	return res, nil
 }
 
 // hook ensures the jump rules into our chains.

@@ -55,23 +55,26 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 	for i := range specs {
 		s := &specs[i]
 		port, ok := ports[s.Key]
-		if !ok {
-			continue // its listener could not be opened: logged by Sync
-		}
 		proto := strings.ToLower(string(s.Protocol))
 		svcPort := fmt.Sprintf("-p %s --dport %d", proto, s.Port)
 		comment := func(what string) string { return fmt.Sprintf("-m comment --comment \"%s %s\"", s.Key.Name, what) }
-		if s.Reject {
+		reject, why := s.Reject, "has no endpoints"
+		if !ok && !reject && s.Drop != dropAll {
+			// Its listener could not be opened (logged by Sync): refuse
+			// at once rather than let the traffic be routed on.
+			reject, why = true, "has no proxy listener"
+		}
+		if reject {
 			rej := "-j REJECT"
 			if s.Protocol == v1.ProtocolTCP {
 				rej = "-j REJECT --reject-with tcp-reset"
 			}
 			for _, d := range append(append([]netip.Addr{}, s.Dests...), s.LBIPs...) {
-				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment("has no endpoints"), hostPrefix(d), svcPort, rej))
+				filter = append(filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment(why), hostPrefix(d), svcPort, rej))
 			}
 			if s.NodePort != 0 {
 				for _, m := range nodeMatches {
-					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainFilter, comment("has no endpoints"), m, proto, s.NodePort, rej))
+					filter = append(filter, fmt.Sprintf("-A %s %s %s -p %s --dport %d %s", chainFilter, comment(why), m, proto, s.NodePort, rej))
 				}
 			}
 			continue
