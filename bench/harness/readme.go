@@ -37,9 +37,13 @@ func UpdateReadme(readme string, runs ...RunDir) error {
 	s.WriteString(readmeBegin + "\n")
 	for _, run := range runs {
 		res := run.Results
-		rel, err := filepath.Rel(filepath.Dir(readme), run.Dir)
-		if err != nil {
-			rel = run.Dir
+		rel := run.Dir
+		if abs, err := filepath.Abs(run.Dir); err == nil {
+			if absReadme, err := filepath.Abs(readme); err == nil {
+				if r, err := filepath.Rel(filepath.Dir(absReadme), abs); err == nil {
+					rel = r
+				}
+			}
 		}
 		fmt.Fprintf(&s, "Run [%s](%s/results.md), %s ([machine](%s/machine.md)): `%s`\n\n",
 			filepath.Base(run.Dir), rel, res.Started.Format("2006-01-02 15:04 MST"), rel, res.Command)
