@@ -69,7 +69,10 @@ func (b *balancer) candidates(client netip.Addr, src *sourceClassifier) ([]*back
 	}
 	if b.external && src.inCluster(client) {
 		// kube-proxy short-circuits pod and node traffic to external
-		// destinations of an ETP=Local Service to the Cluster endpoints.
+		// destinations of an ETP=Local Service to the Cluster endpoints
+		// (Port.Usable.Cluster is set for every externally reachable
+		// port). As upstream, there is no short-circuit when Cluster is
+		// empty (e.g. topology hints exclude every endpoint).
 		if len(b.cluster) > 0 {
 			return b.cluster, &b.rrCluster
 		}

@@ -143,3 +143,33 @@ func TestInternalLocalPolicyWithoutLocalEndpoint(t *testing.T) {
 		t.Errorf("ITP=Local with no local endpoint chose %v", o[0].addr)
 	}
 }
+
+// Both policies Local and no local endpoint: the ClusterIP drops
+// everything, the external destinations drop outside clients, and pods and
+// the node reaching an external destination use Port.Usable.Cluster (every
+// externally reachable port has Cluster endpoints, for the short-circuit).
+func TestBothPoliciesLocalShortCircuitUsesCluster(t *testing.T) {
+	node := proxier.NodeInfo{Name: "node1", IPs: []netip.Addr{addr("198.51.100.11")}}
+	b := newSnap(node).add(proxier.ServicePort{Name: spName("default", "both", "", ""), ClusterIP: addr("10.96.0.41"), Port: 80, NodePort: 30041,
+		InternalPolicyLocal: true, ExternalPolicyLocal: true},
+		ep("10.244.2.10", 8080, "node2"), ep("10.244.2.11", 8080, "node2"))
+	in, ext := specFor(t, b, "default", "both", internal), specFor(t, b, "default", "both", external)
+	if in.Drop != dropAll || ext.Drop != dropOutside || in.Reject || ext.Reject {
+		t.Fatalf("drop modes internal=%v external=%v (reject %v/%v), want dropAll/dropOutside", in.Drop, ext.Drop, in.Reject, ext.Reject)
+	}
+	bal := newBalancer(ext, map[netip.AddrPort]*backend{})
+	src := &sourceClassifier{cidrs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}, nodeIPs: node.IPs}
+	now := time.Unix(1000, 0)
+	for _, client := range []string{"10.244.1.10", "198.51.100.11"} {
+		seen := map[string]bool{}
+		for range 4 {
+			seen[firstChoice(bal, client, src, &affinityTable{}, now).String()] = true
+		}
+		if len(seen) != 2 || seen["invalid AddrPort"] {
+			t.Errorf("client %s on an external destination used %v, want both Cluster endpoints", client, seen)
+		}
+	}
+	if got := firstChoice(bal, "198.51.100.100", src, &affinityTable{}, now); got.IsValid() {
+		t.Errorf("outside client got %s, want no endpoint", got)
+	}
+}

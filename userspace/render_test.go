@@ -69,7 +69,7 @@ func TestRulesRestoreIntoFake(t *testing.T) {
 	if got := len(f.Chain("nat", chainServices)) + len(f.Chain("nat", chainNodePorts)); got != rs.Counts["nat"] {
 		t.Errorf("nat rules in kernel %d, counted %d", got, rs.Counts["nat"])
 	}
-	if got := len(f.Chain("filter", chainFilter)); got != rs.Counts["filter"] || got != 3 {
-		t.Errorf("filter rules in kernel %d, counted %d, want 3 (reject ClusterIP and node port of default/empty, drop blocked LB sources)", got, rs.Counts["filter"])
+	if got := len(f.Chain("filter", chainFilter)); got != rs.Counts["filter"] || got != 5 {
+		t.Errorf("filter rules in kernel %d, counted %d, want 5 (reject ClusterIP and node port of default/empty, drop blocked LB sources, guard TCP and UDP proxy ports)", got, rs.Counts["filter"])
 	}
 }

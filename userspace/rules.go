@@ -3,6 +3,8 @@ package userspace
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -95,11 +97,11 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 		}
 		// srcs are the source matches that are redirected: all, or only pods
 		// and the node itself when outside traffic is dropped.
-		srcs := []string{""}
+		srcs := []srcMatch{{}}
 		if s.Drop == dropOutside {
-			srcs = []string{" -m addrtype --src-type LOCAL"}
+			srcs = []srcMatch{{local: true}}
 			for _, c := range opts.ClusterCIDRs {
-				srcs = append(srcs, " -s "+c.String())
+				srcs = append(srcs, srcMatch{cidr: c})
 			}
 		}
 		redirect := fmt.Sprintf("-j REDIRECT --to-ports %d", port)
@@ -112,12 +114,17 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 				nat = append(nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, comment(what), src, hostPrefix(d), svcPort, redirect))
 			}
 			for _, d := range s.LBIPs {
-				if !s.RangesSet || s.Drop == dropOutside {
+				if !s.RangesSet {
 					nat = append(nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, comment("loadbalancer IP"), src, hostPrefix(d), svcPort, redirect))
 					continue
 				}
+				// The ranges apply to every source, also to the pods and
+				// the node that the Local policy short-circuits (upstream's
+				// firewall chain comes before the short-circuit).
 				for _, r := range s.SourceRanges {
-					nat = append(nat, fmt.Sprintf("-A %s %s -s %s -d %s %s %s", chainServices, comment("loadbalancer IP"), r, hostPrefix(d), svcPort, redirect))
+					if m, ok := src.within(r); ok {
+						nat = append(nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, comment("loadbalancer IP"), m, hostPrefix(d), svcPort, redirect))
+					}
 				}
 			}
 			if s.NodePort != 0 {
@@ -132,6 +139,7 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 			}
 		}
 	}
+	filter = append(filter, proxyPortGuards(specs, ports)...)
 	// Node ports last: a ClusterIP or external IP rule must win over a
 	// node port that happens to share the port number.
 	for _, m := range nodeMatches {
@@ -147,6 +155,74 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 	writeLines(&b, filter)
 	b.WriteString("COMMIT\n")
 	return ruleSet{Text: b.String(), Counts: map[string]int{"nat": len(nat) + len(nodePorts), "filter": len(filter)}}
+}
+
+// srcMatch is a source condition of a redirect: any source (zero value),
+// the node's own addresses, or a CIDR.
+type srcMatch struct {
+	local bool
+	cidr  netip.Prefix
+}
+
+func (m srcMatch) String() string {
+	switch {
+	case m.local && m.cidr.IsValid():
+		return " -m addrtype --src-type LOCAL -s " + m.cidr.String()
+	case m.local:
+		return " -m addrtype --src-type LOCAL"
+	case m.cidr.IsValid():
+		return " -s " + m.cidr.String()
+	}
+	return ""
+}
+
+// within narrows m to the sources in r; false if none is left. (iptables
+// takes one -s per rule: two nested CIDRs intersect to the smaller one,
+// others not at all.)
+func (m srcMatch) within(r netip.Prefix) (srcMatch, bool) {
+	r = r.Masked()
+	switch {
+	case !m.cidr.IsValid() || m.cidr.Bits() <= r.Bits() && m.cidr.Contains(r.Addr()):
+		m.cidr = r
+	case r.Bits() <= m.cidr.Bits() && r.Contains(m.cidr.Addr()):
+	default:
+		return m, false
+	}
+	return m, true
+}
+
+// multiportMax is how many ports one multiport match takes.
+const multiportMax = 15
+
+// proxyPortGuards drops new connections that reach a proxy port directly
+// rather than through a redirect (the listeners are bound to the wildcard
+// address): without them, the ports would bypass loadBalancerSourceRanges
+// and the Local-policy drops, and expose ClusterIP-only Services outside
+// the node. REDIRECT sets the connection's DNAT status; --dst-type LOCAL
+// keeps forwarded traffic that merely uses the same port number out.
+func proxyPortGuards(specs []listenerSpec, ports map[listenerKey]int) []string {
+	byProto := map[string][]int{}
+	for i := range specs {
+		if p, ok := ports[specs[i].Key]; ok {
+			proto := strings.ToLower(string(specs[i].Protocol))
+			byProto[proto] = append(byProto[proto], p)
+		}
+	}
+	var out []string
+	for _, proto := range []string{"tcp", "udp"} {
+		ps := byProto[proto]
+		slices.Sort(ps)
+		for len(ps) > 0 {
+			n := min(len(ps), multiportMax)
+			list := make([]string, n)
+			for i, p := range ps[:n] {
+				list[i] = strconv.Itoa(p)
+			}
+			out = append(out, fmt.Sprintf("-A %s -m comment --comment \"proxy ports only through service addresses\" -p %s -m multiport --dports %s -m addrtype --dst-type LOCAL -m conntrack ! --ctstate DNAT -j DROP", chainFilter, proto, strings.Join(list, ",")))
+			ps = ps[n:]
+		}
+	}
+	return out
 }
 
 func writeLines(b *strings.Builder, lines []string) {
