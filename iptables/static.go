@@ -16,7 +16,14 @@ import (
 // built-in chains and the canary chains exist, and sets route_localnet
 // when localhost NodePorts are on.
 func (p *Proxier) ensureStatic(ctx context.Context) error {
-	for _, j := range append(append([]jumpRule{}, jumpRules...), kubeletJumpRules...) {
+	rules := jumpRules
+	if p.opts.LocalhostNodePorts && p.opts.Family == proxier.IPv4 {
+		// KUBE-FIREWALL only carries the anti-martian rule, needed only
+		// with localhost NodePorts: otherwise kproxy does not create it
+		// (and so leaves nothing of it behind).
+		rules = append(append([]jumpRule{}, jumpRules...), kubeletJumpRules...)
+	}
+	for _, j := range rules {
 		if err := p.kernel.EnsureChain(ctx, j.table, j.to); err != nil {
 			return fmt.Errorf("ensure chain %s/%s: %w", j.table, j.to, err)
 		}

@@ -29,26 +29,6 @@ func nodeState(t *testing.T, ns string) string {
 	return b.String()
 }
 
-// kubeletFirewall is the one thing kproxy leaves on purpose: iptables/
-// creates kubelet's KUBE-FIREWALL chain and its INPUT/OUTPUT jumps (empty
-// while localhost NodePorts are off) and, as kube-proxy, never deletes it
-// (see iptables/README.md). withoutKubeletFirewall drops those lines from a
-// state after checking that the chain holds no rule.
-func withoutKubeletFirewall(t *testing.T, state string) string {
-	t.Helper()
-	var out []string
-	for _, l := range strings.Split(state, "\n") {
-		if strings.HasPrefix(l, "-A KUBE-FIREWALL ") {
-			t.Errorf("KUBE-FIREWALL is not empty: %s", l)
-		}
-		if l == ":KUBE-FIREWALL - [0:0]" || l == "-A INPUT -j KUBE-FIREWALL" || l == "-A OUTPUT -j KUBE-FIREWALL" {
-			continue
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
-}
-
 var iptablesModeChain = regexp.MustCompile(`(?m)^:KUBE-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|FORWARD|PROXY-FIREWALL|EXTERNAL-SERVICES)\b`)
 var userspaceModeChain = regexp.MustCompile(`(?m)^:KPROXY-US-`)
 
@@ -61,7 +41,7 @@ var userspaceModeChain = regexp.MustCompile(`(?m)^:KPROXY-US-`)
 func TestModeSwitch(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
-	baseline := withoutKubeletFirewall(t, nodeState(t, r.node.Netns))
+	baseline := nodeState(t, r.node.Netns)
 	pods := r.pods()
 	for i := range 5 {
 		if err := r.service(ctx, fmt.Sprintf("m%d", i), fmt.Sprintf("10.96.13.%d", i+1), pods[i%4], pods[(i+1)%4]); err != nil {
@@ -94,13 +74,13 @@ func TestModeSwitch(t *testing.T) {
 	if userspaceModeChain.MatchString(second) {
 		t.Errorf("second iptables phase still holds userspace chains:\n%s", lineDiff(first, second))
 	}
-	if withoutKubeletFirewall(t, second) != withoutKubeletFirewall(t, first) {
+	if second != first {
 		t.Errorf("second iptables phase differs from the first:\n%s", lineDiff(first, second))
 	}
 	if out, err := r.cleanupKproxy(); err != nil {
 		t.Fatalf("--cleanup: %v\n%s", err, out)
 	}
-	if got := withoutKubeletFirewall(t, nodeState(t, r.node.Netns)); got != baseline {
+	if got := nodeState(t, r.node.Netns); got != baseline {
 		t.Errorf("after --cleanup the node differs from before kproxy:\n%s", lineDiff(baseline, got))
 	}
 }
