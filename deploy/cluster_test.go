@@ -3,15 +3,11 @@ package deploy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,9 +49,6 @@ func TestMain(m *testing.M) {
 		shared.topo, shared.cp = topo, cp
 		return nil
 	})
-	if kproxyBuild.dir != "" {
-		os.RemoveAll(kproxyBuild.dir)
-	}
 	os.Exit(code)
 }
 
@@ -68,38 +61,6 @@ func cluster(t *testing.T) (*testrig.Topology, *testrig.ControlPlane) {
 		t.Fatal("the shared control plane did not start (see TestMain output)")
 	}
 	return shared.topo, shared.cp
-}
-
-var kproxyBuild struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// kproxyBinary builds ./cmd/kproxy once per test binary.
-func kproxyBinary(t *testing.T) string {
-	t.Helper()
-	kproxyBuild.once.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			kproxyBuild.err = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		if kproxyBuild.dir, err = os.MkdirTemp("", "kproxy-deploy-test-"); err != nil {
-			kproxyBuild.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(kproxyBuild.dir, "kproxy"), "./cmd/kproxy")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			kproxyBuild.err = fmt.Errorf("go build ./cmd/kproxy: %w\n%s", err, out)
-		}
-	})
-	if kproxyBuild.err != nil {
-		t.Fatal(kproxyBuild.err)
-	}
-	return filepath.Join(kproxyBuild.dir, "kproxy")
 }
 
 // applyFile runs "kubectl apply --server-side" (optionally as a server-side

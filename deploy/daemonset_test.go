@@ -152,7 +152,7 @@ var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 func TestDaemonSetPod(t *testing.T) {
 	topo, cp := cluster(t)
 	testrig.CheckRootNetnsUnchanged(t)
-	bin := kproxyBinary(t)
+	bin := testrig.RequireKproxyBinary(t)
 	m := deployIPTables(t, cp)
 	ds, c := m.daemonSet(t)
 	node := topo.Node(1)

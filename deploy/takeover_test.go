@@ -103,7 +103,7 @@ func kproxyArgs(cp *testrig.ControlPlane, node *testrig.Node) []string {
 func TestTakeOver(t *testing.T) {
 	topo, cp := cluster(t)
 	testrig.CheckRootNetnsUnchanged(t)
-	bin := kproxyBinary(t)
+	bin := testrig.RequireKproxyBinary(t)
 	upstream := testrig.RequireUpstream(t)
 	node, fresh := topo.Node(2), topo.Node(3)
 	b0, b1 := topo.Node(1).Pods[0], topo.Node(1).Pods[1]
