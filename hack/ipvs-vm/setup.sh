@@ -108,6 +108,8 @@ cp "$HERE/init" "$STAGE/init"; chmod 755 "$STAGE/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$STAGE/etc/passwd"
 printf 'hosts: files\n' > "$STAGE/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n' > "$STAGE/etc/hosts"
+# ipset (and iptables) resolve protocol names ("tcp") through /etc/protocols.
+for f in /etc/protocols /etc/services; do [[ -f $f ]] && cp "$f" "$STAGE$f"; done
 (cd "$STAGE" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet | gzip -1) > "$CACHE/base.cpio.gz.tmp"
 mv "$CACHE/base.cpio.gz.tmp" "$CACHE/base.cpio.gz"
 rm -rf "$CACHE/kroot"
