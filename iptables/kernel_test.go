@@ -142,9 +142,21 @@ func TestKernelFlowTable(t *testing.T) {
 // checkReadBack compares the kernel's chains with what was written.
 func (r *kernelRig) checkReadBack(t *testing.T) {
 	t.Helper()
-	cur, err := r.p.readKernel(context.Background())
+	cur, saved, err := r.p.readKernel(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Full syncs find the jump rules and canaries in the save output they
+	// read, instead of asking iptables rule by rule.
+	for _, j := range jumpRules {
+		if !saved.hasJump(j) || !saved.hasChain(j.table, j.to) {
+			t.Errorf("jump rule not found in iptables-save output as %q", j.saveLine())
+		}
+	}
+	for _, table := range canaryTables {
+		if !saved.hasChain(table, chainCanary) {
+			t.Errorf("canary chain not found in iptables-save -t %s", table)
+		}
 	}
 	for table, chains := range r.p.written {
 		for c, sum := range chains {

@@ -14,6 +14,10 @@ import (
 	"github.com/kproxy/kproxy/proxier"
 )
 
+// keepBufferMax is the largest restore buffer kept for the next sync
+// (partial syncs write a few chains; a full sync at 10,000 Services ~10 MB).
+const keepBufferMax = 1 << 20
+
 // Proxier is the iptables mode for one IP family.
 type Proxier struct {
 	opts   Options
@@ -68,25 +72,30 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		p.renderer = newRenderer(p.opts, p.kernel.HasRandomFully())
 	}
 	if full {
-		if err := p.ensureStatic(ctx); err != nil {
-			p.fail(full)
-			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
-		}
-	}
-	res := p.renderer.render(snap)
-	var cur chainSums
-	var stale map[string][]string
-	if full {
-		var err error
-		if cur, err = p.readKernel(ctx); err != nil {
+		cur, saved, err := p.readKernel(ctx)
+		if err != nil {
 			// Without the kernel's state, write everything; stale chains
 			// are harmless (nothing jumps to them) and go next time.
 			klog.ErrorS(err, "Cannot read the existing chains; rewriting all of them", "family", p.opts.Family)
-			cur = chainSums{}
+			cur, saved = chainSums{}, nil
 		}
+		if err := p.ensureStatic(ctx, saved); err != nil {
+			p.fail(full)
+			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
+		}
+		return p.syncRules(ctx, snap, full, cur, start)
+	}
+	return p.syncRules(ctx, snap, full, p.written, start)
+}
+
+// syncRules renders snap and writes what differs from cur (the kernel's
+// chains on a full sync, what was last written on a partial one).
+func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bool, cur chainSums, start time.Time) (proxier.SyncResult, error) {
+	res := p.renderer.render(snap)
+	var stale map[string][]string
+	if full {
 		stale = fullStale(res, cur)
 	} else {
-		cur = p.written
 		stale = partialStale(res, cur)
 	}
 	tx := newTxn(res, full, cur, p.seed, stale)
@@ -99,6 +108,9 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 			p.fail(full)
 			logRestoreFailure(err, data, p.opts.Family)
 			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
+		}
+		if p.buf.Cap() > keepBufferMax {
+			p.buf = bytes.Buffer{} // a full sync's input: not worth keeping until the next one
 		}
 	}
 	tx.apply(cur, p.seed)
@@ -125,19 +137,24 @@ func (p *Proxier) fail(full bool) {
 }
 
 // readKernel reads back the content of kproxy's chains (iptables-save of
-// nat and filter).
-func (p *Proxier) readKernel(ctx context.Context) (chainSums, error) {
-	cur := chainSums{}
-	for _, table := range tables {
+// nat and filter) and, from the same output and mangle's, the chains and
+// jump rules ensureStatic needs. Each table's output is dropped once parsed.
+func (p *Proxier) readKernel(ctx context.Context) (chainSums, savedStatic, error) {
+	cur, saved := chainSums{}, savedStatic{}
+	for _, table := range append([]string{tableMangle}, tables...) {
 		out, err := p.kernel.Save(ctx, table)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		saved[table] = readStatic(out)
+		if table == tableMangle {
+			continue
 		}
 		if cur[table], err = readSums(out, p.seed); err != nil {
-			return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
+			return nil, nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
 		}
 	}
-	return cur, nil
+	return cur, saved, nil
 }
 
 // fullStale lists the chains of kproxy's per-Service, per-endpoint and

@@ -14,8 +14,10 @@ import (
 
 // ensureStatic makes sure, on a full sync, that the jump rules from the
 // built-in chains and the canary chains exist, and sets route_localnet
-// when localhost NodePorts are on.
-func (p *Proxier) ensureStatic(ctx context.Context) error {
+// when localhost NodePorts are on. What saved (the tables just read) shows
+// in place is not asked again; the rest goes through single iptables
+// commands (with a nil saved, all of it).
+func (p *Proxier) ensureStatic(ctx context.Context, saved savedStatic) error {
 	rules := jumpRules
 	if p.opts.LocalhostNodePorts && p.opts.Family == proxier.IPv4 {
 		// KUBE-FIREWALL only carries the anti-martian rule, needed only
@@ -24,14 +26,22 @@ func (p *Proxier) ensureStatic(ctx context.Context) error {
 		rules = append(append([]jumpRule{}, jumpRules...), kubeletJumpRules...)
 	}
 	for _, j := range rules {
-		if err := p.kernel.EnsureChain(ctx, j.table, j.to); err != nil {
-			return fmt.Errorf("ensure chain %s/%s: %w", j.table, j.to, err)
+		if !saved.hasChain(j.table, j.to) {
+			if err := p.kernel.EnsureChain(ctx, j.table, j.to); err != nil {
+				return fmt.Errorf("ensure chain %s/%s: %w", j.table, j.to, err)
+			}
+		}
+		if saved.hasJump(j) {
+			continue
 		}
 		if _, err := p.kernel.EnsureRule(ctx, j.table, j.from, j.args()...); err != nil {
 			return fmt.Errorf("ensure jump %s/%s -> %s: %w", j.table, j.from, j.to, err)
 		}
 	}
 	for _, table := range canaryTables {
+		if saved.hasChain(table, chainCanary) {
+			continue
+		}
 		if err := p.kernel.EnsureChain(ctx, table, chainCanary); err != nil {
 			return fmt.Errorf("ensure canary chain in %s: %w", table, err)
 		}
