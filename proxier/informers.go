@@ -21,9 +21,9 @@ const ServiceLabelSelector = "!" + LabelServiceProxyName + ",!" + LabelHeadless
 // StartInformers starts the Service, EndpointSlice and Node informers that
 // feed the loop, waits until their caches are synced and tells the loop.
 func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
-	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync,
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ServiceLabelSelector }))
-	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync,
+	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
 		}))

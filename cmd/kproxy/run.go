@@ -132,7 +132,7 @@ func runProxy(o *Options) error {
 			klog.ErrorS(err, "Server failed; going on without it (see --bind-address-hard-fail)")
 		}()
 	}
-	serve("metrics", c.MetricsBindAddress, metricsHandler(reg))
+	serve("metrics", c.MetricsBindAddress, withProfiling(metricsHandler(reg), c.EnableProfiling))
 	serve("healthz", c.HealthzBindAddress, health.Handler())
 
 	if o.ConfigFile != "" {
