@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,16 @@ import (
 var write = flag.Bool("write", false, "write the figures to RESULTS.md")
 
 const serverIP = "10.244.1.11" // node1-pod1; the client is node1-pod0
+
+// sinkBuf is the bulk receiver's read size.
+var sinkBuf = envInt("KPROXY_BENCH_SINKBUF", 256<<10)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envProxy) != "" {
@@ -48,8 +59,18 @@ func startServers(t *testing.T, ns string) {
 		}
 	}
 	go serve(bulk, func(c net.Conn) {
-		if _, err := io.Copy(io.Discard, c); err == nil {
-			_, _ = c.Write([]byte("ok"))
+		// Read in 256 KiB chunks like a real bulk receiver (iperf3 reads
+		// 128 KiB); io.Copy to io.Discard would read 8 KiB at a time.
+		buf := make([]byte, sinkBuf)
+		for {
+			_, err := c.Read(buf)
+			if err == io.EOF {
+				_, _ = c.Write([]byte("ok"))
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
 	})
 	go serve(echo, func(c net.Conn) {
@@ -69,6 +90,20 @@ func startServers(t *testing.T, ns string) {
 // bulk sends for d and returns the goodput in Gbit/s, measured until the
 // sink has read everything.
 func bulk(ns, addr string, d time.Duration) (float64, error) {
+	s, err := bulkCPU(ns, addr, d, 0)
+	return s.gbps, err
+}
+
+// bulkCPU is bulk with the CPU accounting of the transfer (the proxy's
+// when proxyPID is not 0).
+func bulkCPU(ns, addr string, d time.Duration, proxyPID int) (cpuSample, error) {
+	var s cpuSample
+	var p0 time.Duration
+	if proxyPID != 0 {
+		p0, _ = procCPU(proxyPID)
+	}
+	s0, m0 := selfCPU(), time.Duration(0)
+	m0, _ = machineCPU()
 	var gbps float64
 	err := testrig.DoInNetns(ns, func() error {
 		c, err := net.Dial("tcp4", addr)
@@ -92,9 +127,18 @@ func bulk(ns, addr string, d time.Duration) (float64, error) {
 			return fmt.Errorf("no ack: %w", err)
 		}
 		gbps = float64(sent*8) / time.Since(start).Seconds() / 1e9
+		s.bytes = float64(sent)
 		return nil
 	})
-	return gbps, err
+	s.gbps = gbps
+	s.self = selfCPU() - s0
+	m1, _ := machineCPU()
+	s.all = m1 - m0
+	if proxyPID != 0 {
+		p1, _ := procCPU(proxyPID)
+		s.proxy = p1 - p0
+	}
+	return s, err
 }
 
 // pingPong measures n round trips of a 64-byte request on one connection.
@@ -190,16 +234,22 @@ func TestUserspaceBench(t *testing.T) {
 	const rounds = 3
 	bulkD := 3 * time.Second
 	tput := map[string][]float64{}
+	cpu := map[string][]cpuSample{}
 	pp := map[string][]time.Duration{}
 	cr := map[string][]time.Duration{}
 	// Interleave the paths, so that both see the same machine conditions.
 	for r := 0; r < rounds; r++ {
 		for _, p := range paths {
-			g, err := bulk(client, p.bulk, bulkD)
+			pid := 0
+			if p.name == "userspace" {
+				pid = proxy.PID()
+			}
+			g, err := bulkCPU(client, p.bulk, bulkD, pid)
 			if err != nil {
 				t.Fatalf("%s bulk: %v", p.name, err)
 			}
-			tput[p.name] = append(tput[p.name], g)
+			tput[p.name] = append(tput[p.name], g.gbps)
+			cpu[p.name] = append(cpu[p.name], g)
 			l, err := pingPong(client, p.echo, 10000)
 			if err != nil {
 				t.Fatalf("%s ping-pong: %v", p.name, err)
@@ -221,6 +271,20 @@ func TestUserspaceBench(t *testing.T) {
 	fmt.Fprintf(&b, "the proxy is a separate process in the node namespace. Reproduce with\n`KPROXY_BENCH=1 go test ./bench/userspace/ -run TestUserspaceBench -v -write` (as root).\n\n")
 	fmt.Fprintf(&b, "| measure | direct | userspace | userspace vs direct |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| bulk TCP throughput (median of %d × %s) | %.2f Gbit/s | %.2f Gbit/s | %.0f%% |\n", rounds, bulkD, d, u, 100*u/d)
+	cpuPerGB := func(path string, f func(cpuSample) time.Duration) float64 {
+		var v []float64
+		for _, s := range cpu[path] {
+			v = append(v, perGB(f(s), s.bytes))
+		}
+		return median(v)
+	}
+	proxyCPU := cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.proxy })
+	benchD, benchU := cpuPerGB("direct", func(s cpuSample) time.Duration { return s.self }), cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.self })
+	fmt.Fprintf(&b, "| bulk: proxy process CPU-s per GB | – | %.3f | |\n", proxyCPU)
+	fmt.Fprintf(&b, "| bulk: client+server process CPU-s per GB | %.3f | %.3f | |\n", benchD, benchU)
+	fmt.Fprintf(&b, "| bulk: CPU-s per GB, all three | %.3f | %.3f | %.2f× |\n", benchD, benchU+proxyCPU, (benchU+proxyCPU)/benchD)
+	fmt.Fprintf(&b, "| bulk: whole machine busy CPU-s per GB (includes other load) | %.3f | %.3f | |\n",
+		cpuPerGB("direct", func(s cpuSample) time.Duration { return s.all }), cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.all }))
 	for _, m := range []struct {
 		name string
 		lat  map[string][]time.Duration
@@ -239,8 +303,29 @@ func TestUserspaceBench(t *testing.T) {
 	fmt.Fprintf(&b, "Both paths cross the same veths; the proxied one also crosses the node's TCP stack twice more, on a machine with %d CPUs shared by client, server and proxy.\n", runtime.NumCPU())
 	t.Log("\n" + b.String())
 	if *write {
-		if err := os.WriteFile("RESULTS.md", []byte(b.String()), 0o644); err != nil {
+		if err := writeResults("RESULTS.md", b.String()); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Markers around the generated part of RESULTS.md; the text outside them
+// (the analysis) is kept.
+const (
+	beginMark = "<!-- generated by TestUserspaceBench: begin -->\n"
+	endMark   = "<!-- generated by TestUserspaceBench: end -->\n"
+)
+
+// writeResults replaces the generated part of path with gen.
+func writeResults(path, gen string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	before, rest, ok := strings.Cut(string(old), beginMark)
+	_, after, ok2 := strings.Cut(rest, endMark)
+	if !ok || !ok2 {
+		before, after = "", "\n"+string(old)
+	}
+	return os.WriteFile(path, []byte(before+beginMark+gen+endMark+after), 0o644)
 }

@@ -47,7 +47,11 @@ func benchSnapshot() *proxier.Snapshot {
 
 // runProxy is the proxy process's main.
 func runProxy() int {
-	p, err := userspace.New(userspace.Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}})
+	opts := userspace.Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}
+	if ts := tunedFromEnv(); ts != nil {
+		opts.Sockets = ts
+	}
+	p, err := userspace.New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
