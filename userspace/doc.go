@@ -4,7 +4,9 @@
 // (an "internal" one for the ClusterIP, an "external" one for NodePorts,
 // externalIPs and LoadBalancer IPs) on a kernel-chosen port of the wildcard
 // address, and programs nat rules (our own KPROXY-US-* chains, hooked from
-// PREROUTING and OUTPUT) that REDIRECT the service destinations to it. The
+// PREROUTING and OUTPUT) that REDIRECT the service destinations to it; a
+// filter rule drops connections that reach a proxy port without that
+// redirect. The
 // listener accepts the client, picks an endpoint (round robin, ClientIP
 // affinity, passive health), dials it with a bounded, backed-off retry over
 // the other endpoints, and splices bytes in both directions in the kernel
