@@ -28,7 +28,9 @@ func badServices(c *corpus) {
 		s.Spec.ClusterIP, s.Spec.ClusterIPs = "fd00:96::99", []string{"fd00:96::99"} // IPFamilies says IPv4
 	})
 	c.simple("svc-clusterip-cidr", true, false, false, func(s *v1.Service) { s.Spec.ClusterIPs = []string{s.Spec.ClusterIP + "/32"} })
-	c.simple("svc-ipv6-only", false, false, true, func(s *v1.Service) {
+	// Refused by a single-stack IPv4 apiserver ("IPv6: not configured on
+	// this cluster"); a dual-stack cluster accepts it.
+	c.simple("svc-ipv6-only", false, false, false, func(s *v1.Service) {
 		s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.IPFamilies = "fd00:96::10", []string{"fd00:96::10"}, []v1.IPFamily{v1.IPv6Protocol}
 	})
 	for _, bad := range []struct {
@@ -102,6 +104,7 @@ func extremeServices(c *corpus) {
 	}{
 		{"svc-externalname", func(s *v1.Service) {
 			s.Spec.Type, s.Spec.ExternalName, s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ServiceTypeExternalName, "example.org", "", nil
+			s.Spec.IPFamilies = nil // the apiserver forbids them on ExternalName Services
 		}},
 		{"svc-headless", func(s *v1.Service) {
 			s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ClusterIPNone, []string{v1.ClusterIPNone}
@@ -110,11 +113,14 @@ func extremeServices(c *corpus) {
 		{"svc-other-proxy", func(s *v1.Service) { s.Labels = map[string]string{"service.kubernetes.io/service-proxy-name": "other"} }},
 		{"svc-no-ports", func(s *v1.Service) { s.Spec.Ports = nil }},
 	} {
-		c.simple(skip.name, false, false, skip.name != "svc-no-clusterip", skip.opt)
+		// The apiserver allocates a ClusterIP when none is given and
+		// requires ports on a ClusterIP Service.
+		c.simple(skip.name, false, false, skip.name != "svc-no-clusterip" && skip.name != "svc-no-ports", skip.opt)
 	}
 	c.simple("svc-tcp-and-udp-same-port", false, true, true, addPort("dns", udp, 80, 0))
 	c.simple("svc-unknown-type", false, true, false, withType("Weird"))
-	c.simple("svc-local-policy-on-clusterip", false, true, true, ExternalLocal)
+	// Refused by the apiserver: "may only be set for externally-accessible services".
+	c.simple("svc-local-policy-on-clusterip", false, true, false, ExternalLocal)
 	c.simple("svc-nodeport-without-nodeport", false, true, false, NodePortType)
 	c.simple("svc-many-externalips", false, true, true, func(s *v1.Service) {
 		for i := range 100 {

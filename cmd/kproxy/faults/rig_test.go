@@ -270,12 +270,13 @@ func save(t *testing.T, ns string, tables ...string) string {
 var allTables = []string{"raw", "mangle", "nat", "filter"}
 
 // serviceComments lists the "ns/name:port cluster IP" rules in nat
-// KUBE-SERVICES: which Services the node's rules serve.
+// KUBE-SERVICES (and in its KPROXY-SVCS-* dispatch buckets, used from
+// 1,000 entries on): which Services the node's rules serve.
 func serviceComments(t *testing.T, ns string) []string {
 	t.Helper()
 	var out []string
 	for _, l := range strings.Split(save(t, ns, "nat"), "\n") {
-		if strings.HasPrefix(l, "-A KUBE-SERVICES ") && strings.Contains(l, "cluster IP") {
+		if (strings.HasPrefix(l, "-A KUBE-SERVICES ") || strings.HasPrefix(l, "-A KPROXY-SVCS-")) && strings.Contains(l, "cluster IP") {
 			i := strings.Index(l, `--comment "`)
 			j := strings.Index(l[i+11:], `"`)
 			out = append(out, strings.TrimSuffix(l[i+11:i+11+j], " cluster IP"))
