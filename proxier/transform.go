@@ -8,42 +8,57 @@ import (
 
 // StripObject is the informers' cache.TransformFunc: it drops, before an
 // object enters the informer cache, every field the Tracker never reads
-// (managedFields, annotations other than the EndpointSlice trigger time,
-// owner references, a Node's status other than its addresses, a Service's
-// selector, endpoint target references and hostnames). At 10,000 Services
-// the cached objects are then a fraction of their API size. It changes
-// objects in place (they are freshly decoded), keeps any other type as it
-// is, and is idempotent, as client-go requires.
+// (managedFields, labels and annotations other than the ones it reads,
+// owner references, a Service's selector, endpoint target references and
+// hostnames, a Node's status other than its addresses). The label and
+// annotation keys kept are the package's constants, so the cached maps do
+// not hold a copy of the key per object. At 10,000 Services this roughly
+// halves what the informer caches hold. It changes objects in place (they
+// are freshly decoded), keeps any other type as it is, and is idempotent,
+// as client-go requires.
 func StripObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1.Service:
-		stripMeta(&o.ObjectMeta, "")
+		stripMeta(&o.ObjectMeta)
+		o.Labels = keepOnly(o.Labels, LabelServiceProxyName, LabelHeadless)
 		o.Spec.Selector = nil
 	case *discovery.EndpointSlice:
-		stripMeta(&o.ObjectMeta, AnnotationTriggerTime)
+		trigger := keepOnly(o.Annotations, AnnotationTriggerTime)
+		stripMeta(&o.ObjectMeta)
+		o.Labels = keepOnly(o.Labels, discovery.LabelServiceName)
+		o.Annotations = trigger
 		for i := range o.Endpoints {
 			o.Endpoints[i].TargetRef = nil
 			o.Endpoints[i].Hostname = nil
 			o.Endpoints[i].DeprecatedTopology = nil
 		}
 	case *v1.Node:
-		stripMeta(&o.ObjectMeta, "")
+		stripMeta(&o.ObjectMeta)
+		o.Labels = keepOnly(o.Labels, LabelZone)
 		o.Status = v1.NodeStatus{Addresses: o.Status.Addresses}
 	}
 	return obj, nil
 }
 
-// stripMeta drops managedFields, owner references, finalizers and every
-// annotation but keep ("" keeps none).
-func stripMeta(m *metav1.ObjectMeta, keep string) {
+// stripMeta drops managedFields, owner references, finalizers and all
+// annotations.
+func stripMeta(m *metav1.ObjectMeta) {
 	m.ManagedFields = nil
 	m.OwnerReferences = nil
 	m.Finalizers = nil
-	if v, ok := m.Annotations[keep]; ok && keep != "" {
-		if len(m.Annotations) > 1 {
-			m.Annotations = map[string]string{keep: v}
-		}
-		return
-	}
 	m.Annotations = nil
+}
+
+// keepOnly returns a map with only the given keys of m (nil if none).
+func keepOnly(m map[string]string, keys ...string) map[string]string {
+	var out map[string]string
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			if out == nil {
+				out = make(map[string]string, len(keys))
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

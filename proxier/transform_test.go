@@ -61,13 +61,16 @@ func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
 		gotSlice, _ := SliceFromAPI(es)
 		if !reflect.DeepEqual(gotPorts, wantPorts) || !reflect.DeepEqual(gotSlice, wantSlice) ||
 			!reflect.DeepEqual(NodeInfoFromAPI(n, "n1", IPv4), wantNode) {
-			t.Fatalf("pass %d: stripping changed what the tracker sees", pass)
+			t.Fatalf("pass %d: stripping changed what the tracker sees:\nports %+v\n want %+v\nslice %+v\n want %+v", pass, gotPorts, wantPorts, gotSlice, wantSlice)
 		}
 	}
 	if s.ManagedFields != nil || s.Annotations != nil || s.Spec.Selector != nil || s.OwnerReferences != nil || s.ResourceVersion != "7" {
 		t.Errorf("service not stripped as expected: %+v", s.ObjectMeta)
 	}
-	if len(es.Annotations) != 1 || es.Annotations[AnnotationTriggerTime] == "" || es.ManagedFields != nil || es.Endpoints[0].TargetRef != nil {
+	if s.Labels != nil {
+		t.Errorf("service labels not read by the tracker kept: %v", s.Labels)
+	}
+	if len(es.Labels) != 1 || len(es.Annotations) != 1 || es.Annotations[AnnotationTriggerTime] == "" || es.ManagedFields != nil || es.Endpoints[0].TargetRef != nil {
 		t.Errorf("slice not stripped as expected: %+v", es)
 	}
 	if n.Status.Images != nil || n.Annotations != nil || len(n.Status.Addresses) != 1 {
