@@ -45,7 +45,7 @@ func TestBulkVariants(t *testing.T) {
 		}
 		vs = append(vs, variant{name, e})
 	}
-	rounds, d := 3, 3*time.Second
+	rounds, d := envInt("KPROXY_BENCH_ROUNDS", 3), 3*time.Second
 	res := map[string][]cpuSample{}
 	for r := 0; r < rounds; r++ {
 		for _, v := range vs {
