@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,9 @@ func TestBulkVariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop = perfRecord(t, r, v.name)
+			stopStat := perfStat(t, r, v.name, proxy.PID())
 			px, err := bulkCPU(client, "10.96.0.100:9000", d, proxy.PID())
+			stopStat()
 			stop()
 			if err != nil {
 				t.Fatal(err)
@@ -119,6 +122,23 @@ func perfRecord(t *testing.T, round int, name string) (stop func()) {
 	cmd := exec.Command("perf", "record", "-q", "-e", "cpu-clock", "-a", "-g", "-o", filepath.Join(dir, name+".data"), "--", "sleep", "2")
 	if err := cmd.Start(); err != nil {
 		t.Logf("perf: %v", err)
+		return func() {}
+	}
+	return func() { _ = cmd.Wait() }
+}
+
+// perfStat counts the proxy's system calls (splice, epoll, futex) and
+// context switches for 2 s of the first round when KPROXY_BENCH_PERF
+// names a directory.
+func perfStat(t *testing.T, round int, name string, pid int) (stop func()) {
+	dir := os.Getenv("KPROXY_BENCH_PERF")
+	if dir == "" || round != 0 {
+		return func() {}
+	}
+	cmd := exec.Command("perf", "stat", "-o", filepath.Join(dir, name+".stat"), "-p", strconv.Itoa(pid),
+		"-e", "syscalls:sys_enter_splice,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,context-switches,cpu-clock", "--", "sleep", "2")
+	if err := cmd.Start(); err != nil {
+		t.Logf("perf stat: %v", err)
 		return func() {}
 	}
 	return func() { _ = cmd.Wait() }
