@@ -31,6 +31,7 @@ var (
 	scaleN    = flag.Int("scale", 0, "TestScale: number of Services (0 skips)")
 	scaleEPs  = flag.Int("scale-eps", 2, "TestScale: endpoints per Service")
 	scaleReps = flag.Int("scale-reps", 5, "TestScale: repetitions of each partial sync")
+	scaleDump = flag.String("scale-dump", "", "TestScale: write the rendered ruleset to this file")
 )
 
 // scaleWorld is n Services of one port with eps endpoints each, with
@@ -140,6 +141,11 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("render: %v, %d bytes, %d lines", time.Since(start), len(text), strings.Count(text, "\n"))
+	if *scaleDump != "" {
+		if err := os.WriteFile(*scaleDump, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	ns := testrig.NewNetns(t, "scale")
 	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: ns})

@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"bytes"
+	"cmp"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -87,8 +88,9 @@ func (tx *txn) empty() bool {
 
 // restoreInput is the iptables-restore --noflush input: per table, the
 // declarations (which create or flush) of the chains to write and delete
-// in descending name order (iptables-nft inserts each name into a sorted
-// list, and descending input makes that cheap), their rules, then the
+// — in descending name order for small inputs (iptables-nft inserts each
+// name into a sorted list, and descending input makes that cheap), in
+// scrambled order after "-S" for large ones —, their rules, then the
 // deletions.
 func (tx *txn) restoreInput(buf *bytes.Buffer) []byte {
 	if buf == nil {
@@ -103,10 +105,12 @@ func (tx *txn) restoreInput(buf *bytes.Buffer) []byte {
 		slices.SortFunc(write, descending)
 		slices.SortFunc(del, descending)
 		decl := slices.Concat(write, del)
-		slices.SortFunc(decl, descending)
 		buf.WriteString("*" + table + "\n")
 		if len(decl) >= listAllMin {
 			buf.WriteString("-S\n")
+			slices.SortFunc(decl, scrambled)
+		} else {
+			slices.SortFunc(decl, descending)
 		}
 		for _, c := range decl {
 			buf.WriteString(":" + c + " - [0:0]\n")
@@ -123,6 +127,31 @@ func (tx *txn) restoreInput(buf *bytes.Buffer) []byte {
 }
 
 func descending(a, b string) int { return strings.Compare(b, a) }
+
+// scrambled orders chain names by a fixed hash of the name. The chains a
+// large restore creates end up in the kernel in declaration order, and
+// iptables-nft-save (1.8.x) sorts the chains it reads in a way that is
+// quadratic on sorted input: 8.4 s of CPU for 30,000 chains created in
+// name order (ascending or descending), 0.3 s for the same chains in
+// scrambled order. Full syncs read the table back with iptables-save, so
+// this is the cost of every restart. With "-S" first (see listAllMin) the
+// restore itself does not care about the order.
+func scrambled(a, b string) int {
+	if ha, hb := fnv32a(a), fnv32a(b); ha != hb {
+		return cmp.Compare(ha, hb)
+	}
+	return strings.Compare(a, b)
+}
+
+// fnv32a is FNV-1a of s, without allocating.
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
 
 // sums returns the hashes of the chains the transaction writes.
 func (tx *txn) apply(cur chainSums, seed maphash.Seed) {
