@@ -81,6 +81,13 @@ func probeFlowCase(t *testing.T, topo *testrig.Topology, c *flowtest.Case, pk fl
 	for range tries {
 		reply, err := testrig.Probe(ns, proto, addr, timeout)
 		got := testrig.Classify(err)
+		if c.Want == flowtest.Forward && got == testrig.Timeout {
+			// Under software emulation on a loaded host a SYN can miss the
+			// 2 s window; a path that drops would time out again with a
+			// longer one, so one slower retry tells load from a rule bug.
+			reply, err = testrig.Probe(ns, proto, addr, 6*time.Second)
+			got = testrig.Classify(err)
+		}
 		switch c.Want {
 		case flowtest.Forward:
 			if got != testrig.Answered {
