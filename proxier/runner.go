@@ -7,8 +7,8 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Runner calls a function when asked, at most once per minInterval and at
-// least once per maxInterval, coalescing bursts of requests into one run.
+// Runner calls a function when asked, starting runs at most once per
+// minInterval and at least once per maxInterval, coalescing bursts of requests into one run.
 // When the function fails it is retried with exponential backoff, from
 // retryMin up to maxInterval.
 type Runner struct {
@@ -61,6 +61,7 @@ func (r *Runner) Loop(ctx context.Context) {
 			retry.Stop()
 			retry = nil
 		}
+		start := r.clock.Now()
 		err := r.fn()
 		if err != nil {
 			retry = r.clock.NewTimer(backoff)
@@ -70,8 +71,11 @@ func (r *Runner) Loop(ctx context.Context) {
 		}
 		periodic.Stop()
 		periodic = r.clock.NewTimer(r.maxInterval)
-		if r.minInterval > 0 {
-			wait := r.clock.NewTimer(r.minInterval)
+		// minInterval is counted from the start of the run, as kube-proxy
+		// does: a Service and its EndpointSlice arriving together cost one
+		// minInterval plus a sync, not a sync, a minInterval and a sync.
+		if rest := r.minInterval - r.clock.Since(start); rest > 0 {
+			wait := r.clock.NewTimer(rest)
 			select {
 			case <-ctx.Done():
 				wait.Stop()

@@ -80,3 +80,24 @@ func TestRunnerRetriesWithBackoff(t *testing.T) {
 	clk.Step(time.Second)
 	waitFor(t, func() bool { return runs.Load() == 3 })
 }
+
+// minInterval counts from the start of a run: a run that took longer than
+// minInterval is followed at once by a requested one.
+func TestRunnerMinIntervalCountsFromRunStart(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(0, 0))
+	var runs atomic.Int32
+	r := NewRunner(func() error {
+		if runs.Add(1) == 1 {
+			clk.Step(2 * time.Second) // a slow first sync
+		}
+		return nil
+	}, time.Second, time.Hour, time.Second, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Loop(ctx)
+	r.Run()
+	waitFor(t, func() bool { return runs.Load() == 1 })
+	r.Run()
+	// No clock step: the second run must not wait another minInterval.
+	waitFor(t, func() bool { return runs.Load() == 2 })
+}
