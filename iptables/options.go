@@ -115,3 +115,35 @@ func Cleanup(ctx context.Context, opts Options) error {
 	}
 	return cleanup(ctx, k)
 }
+
+// HasLeftovers reports whether the iptables mode's own chains are there:
+// a per-Service chain or a KUBE-PROXY-CANARY in nat or filter (the ipvs
+// mode shares the other names, not these).
+func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
+	opts, err := opts.normalized()
+	if err != nil {
+		return false, err
+	}
+	k, err := opts.kernel()
+	if err != nil {
+		return false, err
+	}
+	for _, table := range []string{tableNAT, tableFilter} {
+		out, err := k.Save(ctx, table)
+		if err != nil {
+			return false, err
+		}
+		tables, err := parseRestore(string(out))
+		if err != nil {
+			return false, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
+		}
+		for _, t := range tables {
+			for _, c := range t.chains {
+				if deletableChain(c) || c == chainCanary {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}

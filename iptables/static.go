@@ -56,7 +56,7 @@ func (p *Proxier) ensureStatic(ctx context.Context, saved savedStatic) error {
 }
 
 // cleanup removes the jump rules, then every chain of ours (the fixed ones
-// and any per-Service chain), in one restore per table, then the canaries.
+// and any per-Service chain), in two restores per table, then the canaries.
 // kubelet's KUBE-FIREWALL and its jumps are left alone, as kube-proxy does.
 func cleanup(ctx context.Context, k Kernel) error {
 	var errs []error
@@ -91,16 +91,31 @@ func cleanup(ctx context.Context, k Kernel) error {
 		if len(del) == 0 {
 			continue
 		}
-		var b bytes.Buffer
-		b.WriteString("*" + table + "\n")
+		// Two restores: flushing every chain and deleting the per-Service
+		// ones cannot fail, but deleting a fixed chain still referenced
+		// from elsewhere (the ipvs mode's jump rules into the shared
+		// KUBE-SERVICES, say) can, and must not keep the rest in place.
+		var flush, rest bytes.Buffer
+		flush.WriteString("*" + table + "\n")
 		for _, c := range del {
-			b.WriteString(":" + c + " - [0:0]\n")
+			flush.WriteString(":" + c + " - [0:0]\n")
 		}
 		for _, c := range del {
-			b.WriteString("-X " + c + "\n")
+			if deletableChain(c) {
+				flush.WriteString("-X " + c + "\n")
+			} else {
+				rest.WriteString("-X " + c + "\n")
+			}
 		}
-		b.WriteString("COMMIT\n")
-		if err := k.Restore(ctx, b.Bytes(), false); err != nil {
+		flush.WriteString("COMMIT\n")
+		if err := k.Restore(ctx, flush.Bytes(), false); err != nil {
+			errs = append(errs, fmt.Errorf("delete chains in %s: %w", table, err))
+			continue
+		}
+		if rest.Len() == 0 {
+			continue
+		}
+		if err := k.Restore(ctx, []byte("*"+table+"\n"+rest.String()+"COMMIT\n"), false); err != nil {
 			errs = append(errs, fmt.Errorf("delete chains in %s: %w", table, err))
 		}
 	}

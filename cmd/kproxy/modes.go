@@ -119,6 +119,18 @@ func newBackends(s modeSettings, families []proxier.Family) (map[proxier.Family]
 // cleanupAll removes what every mode created, for both families, in this
 // network namespace. Each step runs even if an earlier one failed.
 func cleanupAll(ctx context.Context, s modeSettings) error {
+	// A second pass when the first failed: with both the iptables and the
+	// ipvs mode's rules in place, the first pass unties what references
+	// the other's chains (see cleanupLeftovers).
+	err := cleanupAllOnce(ctx, s)
+	if err != nil {
+		klog.V(1).InfoS("Cleanup incomplete, trying again", "err", err)
+		err = cleanupAllOnce(ctx, s)
+	}
+	return err
+}
+
+func cleanupAllOnce(ctx context.Context, s modeSettings) error {
 	var errs []error
 	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
 		for _, m := range []struct {
