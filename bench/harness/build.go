@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -27,19 +26,4 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// BuildKproxy builds ./cmd/kproxy into dir and returns the binary's path.
-func BuildKproxy(dir string) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "kproxy")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kproxy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/kproxy: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	return bin, nil
 }

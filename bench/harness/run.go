@@ -90,7 +90,7 @@ func (h *harness) specs() ([]Spec, error) {
 	} else {
 		h.log.logf("building ./cmd/kproxy")
 		var err error
-		if kbin, err = BuildKproxy(h.s.TempDir()); err != nil {
+		if kbin, err = testrig.KproxyBinary(); err != nil {
 			kwhy = oneLine(err.Error())
 			h.log.logf("kproxy unavailable: %s", kwhy)
 		}
