@@ -21,8 +21,9 @@ var errConfigChanged = errors.New("the --config file changed; exiting so that it
 const configPollInterval = 5 * time.Second
 
 // watchConfigFile calls changed once, when the file's content differs from
-// what it was when the watch started (a file that cannot be read is not a
-// change: a ConfigMap update may briefly remove it).
+// what it was when the watch started and reads the same on two polls in a
+// row: a file that cannot be read (a ConfigMap update may briefly remove
+// it) or is caught half-written is not a change.
 func watchConfigFile(ctx context.Context, path string, every time.Duration, changed func()) {
 	initial, err := os.ReadFile(path)
 	if err != nil {
@@ -31,6 +32,7 @@ func watchConfigFile(ctx context.Context, path string, every time.Duration, chan
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var last []byte // the previous poll's differing content, if any
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,6 +41,11 @@ func watchConfigFile(ctx context.Context, path string, every time.Duration, chan
 		}
 		now, err := os.ReadFile(path)
 		if err != nil || bytes.Equal(now, initial) {
+			last = nil
+			continue
+		}
+		if !bytes.Equal(now, last) {
+			last = now
 			continue
 		}
 		klog.InfoS("The --config file changed", "path", path)

@@ -18,9 +18,13 @@ func TestWatchConfigFile(t *testing.T) {
 	changed := make(chan struct{}, 1)
 	go watchConfigFile(ctx, path, time.Millisecond, func() { changed <- struct{}{} })
 
-	// Rewriting the same content, or a moment without the file, is no change.
+	// Replacing the file with the same content (atomically, as a ConfigMap
+	// volume update does), or a moment without the file, is no change.
 	time.Sleep(20 * time.Millisecond)
-	if err := os.WriteFile(path, []byte("mode: iptables\n"), 0o644); err != nil {
+	if err := os.WriteFile(path+".new", []byte("mode: iptables\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(path, path+".tmp"); err != nil {
