@@ -78,28 +78,11 @@ func TestAPIServerOutage(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var probes, failures, minRules atomic.Int64
+	var minRules atomic.Int64
 	minRules.Store(1 << 30)
-	var failMsgs sync.Map
+	var tally probeTally
 	wg.Add(3)
-	go func() { // continuous traffic to the Services that do not change
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := i % stable
-			name, err := r.probe(fmt.Sprintf("10.96.15.%d", k+1), 2*time.Second)
-			probes.Add(1)
-			if err != nil || name != pods[k%4] {
-				failures.Add(1)
-				failMsgs.Store(fmt.Sprintf("o%d: %s %v", k, name, err), true)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	go func() { defer wg.Done(); r.probeStable(stop, "10.96.15", stable, pods, "o", &tally) }()
 	go func() { // the rules are never flushed
 		defer wg.Done()
 		for {
@@ -176,15 +159,15 @@ func TestAPIServerOutage(t *testing.T) {
 			t.Errorf("o%d after the outage: %v", k, err)
 		}
 	}
-	if f := failures.Load(); f > 0 {
+	if f := tally.failures.Load(); f > 0 {
 		var msgs []string
-		failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
-		t.Errorf("%d of %d probes to unchanged Services failed: %q", f, probes.Load(), msgs)
+		tally.failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
+		t.Errorf("%d of %d probes to unchanged Services failed: %q", f, tally.probes.Load(), msgs)
 	}
 	if m := minRules.Load(); m < stable+churned {
 		t.Errorf("nat KUBE-SERVICES dropped to %d rules during the outage (want >= %d): rules were flushed", m, stable+churned)
 	}
 	checkRelisted(t, r.kp.Log()[logStart:], false)
 	t.Logf("FIGURE apiserver-outage: outage %.1fs (etcd compacted at revision %d, both informers relisted), %d probes, %d failed; churn writes %d ok / %d refused; min KUBE-SERVICES rules %d; a new Service programmed %.1fs after its creation",
-		outage.Seconds(), rev, probes.Load(), failures.Load(), churnOK.Load(), churnErr.Load(), minRules.Load(), converged.Seconds())
+		outage.Seconds(), rev, tally.probes.Load(), tally.failures.Load(), churnOK.Load(), churnErr.Load(), minRules.Load(), converged.Seconds())
 }

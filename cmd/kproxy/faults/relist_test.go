@@ -64,29 +64,12 @@ func TestWatchExpiredRelist(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var probes, failures, samples, missing atomic.Int64
+	var samples, missing atomic.Int64
 	var minRules atomic.Int64
 	minRules.Store(1 << 30)
-	var failMsgs sync.Map
+	var tally probeTally
 	wg.Add(2)
-	go func() { // traffic to the unchanged Services never fails
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			k := i % stable
-			name, err := r.probe(fmt.Sprintf("10.96.22.%d", k+1), 2*time.Second)
-			probes.Add(1)
-			if err != nil || name != pods[k%4] {
-				failures.Add(1)
-				failMsgs.Store(fmt.Sprintf("r%d: %q %v", k, name, err), true)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	go func() { defer wg.Done(); r.probeStable(stop, "10.96.22", stable, pods, "r", &tally) }()
 	go func() { // every unchanged Service keeps its rule in every sample
 		defer wg.Done()
 		for {
@@ -106,7 +89,7 @@ func TestWatchExpiredRelist(t *testing.T) {
 			for i := range stable {
 				if !strings.Contains(out, fmt.Sprintf(`"default/r%d:http cluster IP"`, i)) {
 					missing.Add(1)
-					failMsgs.Store(fmt.Sprintf("sample without r%d's rule", i), true)
+					tally.failMsgs.Store(fmt.Sprintf("sample without r%d's rule", i), true)
 				}
 			}
 		}
@@ -173,15 +156,15 @@ func TestWatchExpiredRelist(t *testing.T) {
 	wg.Wait()
 	r.failIfExited()
 
-	if f, n := failures.Load(), missing.Load(); f > 0 || n > 0 {
+	if f, n := tally.failures.Load(), missing.Load(); f > 0 || n > 0 {
 		var msgs []string
-		failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
+		tally.failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
 		t.Errorf("%d of %d probes to unchanged Services failed, %d of %d nat samples lacked one of their rules: %q",
-			f, probes.Load(), n, samples.Load(), msgs)
+			f, tally.probes.Load(), n, samples.Load(), msgs)
 	}
 	checkRelisted(t, r.kp.Log()[logStart:], true)
 	t.Logf("FIGURE watch-expired-relist: cut off %.1fs (apiserver restarted, etcd compacted at revision %d); relist converged %.1fs after the cut ended (deleted Service's rules gone, new Service programmed); %d probes to unchanged Services, %d failed; %d nat samples, %d without an unchanged Service's rule, min KUBE-SERVICES rules %d",
-		cut.Seconds(), rev, relisted.Seconds(), probes.Load(), failures.Load(), samples.Load(), missing.Load(), minRules.Load())
+		cut.Seconds(), rev, relisted.Seconds(), tally.probes.Load(), tally.failures.Load(), samples.Load(), missing.Load(), minRules.Load())
 }
 
 // checkRelisted checks kproxy's log since a fault (at -v=4 or more) for
