@@ -2,25 +2,23 @@ package iptables
 
 import (
 	"context"
-	"fmt"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/internal/testrig"
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// kernelRig is a 2-node topology with echo servers on every pod (named
-// "ip:port") and a Proxier programming node1 through the real binaries.
+// kernelRig is flowtest's 2-node topology (echo servers named "ip:port"
+// on every pod) and a Proxier programming node1 through the real binaries.
 type kernelRig struct {
 	topo   *testrig.Topology
 	kernel *ExecKernel
 	p      *Proxier
+	probe  flowtest.KernelProber
 }
 
 func newKernelRig(t *testing.T) *kernelRig {
@@ -32,15 +30,7 @@ func newKernelRigWith(t *testing.T, opts Options) *kernelRig {
 	t.Helper()
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 3})
-	for _, pod := range topo.Pods() {
-		for _, port := range flowtest.EchoPorts {
-			testrig.StartEchoServers(t, pod.Netns, fmt.Sprintf("%s:%d", pod.IP, port), pod.IP, []int{port}, testrig.TCPUDP)
-		}
-	}
-	if err := topo.AddClientRoute("10.96.0.0/16", 1); err != nil {
-		t.Fatal(err)
-	}
+	topo, _ := flowtest.NewKernelTopology(t)
 	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +40,7 @@ func newKernelRigWith(t *testing.T, opts Options) *kernelRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kernelRig{topo: topo, kernel: k, p: p}
+	return &kernelRig{topo: topo, kernel: k, p: p, probe: flowtest.KernelProber{Topo: topo}}
 }
 
 func (r *kernelRig) sync(t *testing.T, snap *proxier.Snapshot, changed proxier.NameSet, full bool) {
@@ -60,72 +50,11 @@ func (r *kernelRig) sync(t *testing.T, snap *proxier.Snapshot, changed proxier.N
 	}
 }
 
-// sourceNetns maps a case's source to the namespace that sends.
-func (r *kernelRig) sourceNetns(pk flowtest.Packet) (string, bool) {
-	switch pk.Source {
-	case flowtest.FromNode:
-		return r.topo.Node(1).Netns, true
-	case flowtest.FromOutside:
-		return r.topo.Client, true
-	}
-	for _, pod := range r.topo.Pods() {
-		if pod.IP == pk.Src.String() {
-			return pod.Netns, true
-		}
-	}
-	return "", false
-}
-
-func proto(p flowtest.Packet) testrig.Proto {
-	if p.Protocol == "UDP" {
-		return testrig.UDP
-	}
-	return testrig.TCP
-}
-
 // probeCase sends tries fresh connections and checks each against the case;
 // it returns the endpoints seen.
 func (r *kernelRig) probeCase(t *testing.T, c *flowtest.Case, pk flowtest.Packet, tries int) map[string]bool {
 	t.Helper()
-	ns, ok := r.sourceNetns(pk)
-	if !ok {
-		t.Fatalf("%s: no namespace for source %s", c.Name, pk.Src)
-	}
-	addr := netip.AddrPortFrom(pk.Dst, uint16(pk.DstPort)).String()
-	seen := map[string]bool{}
-	timeout := 2 * time.Second
-	if c.Want == flowtest.Drop {
-		tries, timeout = 1, time.Second
-	}
-	for range tries {
-		reply, err := testrig.Probe(ns, proto(pk), addr, timeout)
-		got := testrig.Classify(err)
-		switch c.Want {
-		case flowtest.Forward:
-			if got != testrig.Answered {
-				t.Errorf("%s: %s: %v, want an answer", c.Name, pk, err)
-				return seen
-			}
-			o := flowtest.Outcome{Verdict: flowtest.Forward, Endpoint: reply.Name, Masquerade: reply.SeenIP() != reply.LocalIP()}
-			if pk.Source == flowtest.FromNode {
-				o.Masquerade = c.Masquerade // the node's own address looks the same either way
-			}
-			if err := c.Check(o); err != nil {
-				t.Errorf("%s: %s: %v", c.Name, pk, err)
-				return seen
-			}
-			seen[reply.Name] = true
-		case flowtest.Reject:
-			if got != testrig.Refused {
-				t.Errorf("%s: %s: %s (%v), want refused", c.Name, pk, got, err)
-			}
-		case flowtest.Drop:
-			if got != testrig.Timeout {
-				t.Errorf("%s: %s: %s (%v), want a timeout", c.Name, pk, got, err)
-			}
-		}
-	}
-	return seen
+	return r.probe.Probe(t, c, pk, tries)
 }
 
 // TestKernelFlowTable runs the shared flow table against real
@@ -169,17 +98,10 @@ func (r *kernelRig) checkReadBack(t *testing.T) {
 }
 
 func testKernelFlowTable(t *testing.T, r *kernelRig) {
-	for _, sc := range flowtest.Scenarios() {
+	r.probe.RunScenarios(t, func(t *testing.T, sc *flowtest.Scenario) {
 		r.sync(t, sc.Snapshot(), nil, true)
 		r.checkReadBack(t)
-		for _, c := range sc.Cases {
-			pk, err := sc.Packet(&c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.probeCase(t, &c, pk, 3)
-		}
-	}
+	})
 }
 
 // TestKernelBalancingAndAffinity: every ready endpoint is reached; a
