@@ -48,6 +48,8 @@ type ControlPlane struct {
 	scope     Scope
 	etcd      *Process
 	apiserver *Process
+
+	serviceRange string // --service-cluster-ip-range: dual stack in an IPv6 topology
 }
 
 // StartControlPlane starts etcd and kube-apiserver in topo's net namespace and
@@ -93,6 +95,10 @@ func StartControlPlaneIn(s Scope, topo *Topology) (*ControlPlane, error) {
 		pki:                 p,
 		bin:                 bin,
 		scope:               s,
+		serviceRange:        ServiceCIDR,
+	}
+	if topo.IPv6 {
+		cp.serviceRange += "," + ServiceCIDRv6
 	}
 	if err := cp.writeKubeconfig(cp.AdminKubeconfig, "admin", p.AdminToken); err != nil {
 		return nil, err
@@ -185,7 +191,7 @@ func (cp *ControlPlane) StartAPIServer() error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+p.SAPubFile,
 		"--service-account-signing-key-file="+p.SAKeyFile,
-		"--service-cluster-ip-range="+ServiceCIDR,
+		"--service-cluster-ip-range="+cp.serviceRange,
 		"--authorization-mode=RBAC",
 		"--allow-privileged=true", // as kubeadm sets it: kube-proxy (and kproxy in ipvs mode) run privileged
 		"--profiling=false",

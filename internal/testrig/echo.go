@@ -32,8 +32,8 @@ type EchoServers struct {
 	wg     sync.WaitGroup
 }
 
-// StartEchoServers starts servers named name on ip:port inside network namespace
-// ns, for each port and each protocol in proto:
+// StartEchoServers starts servers named name on ip:port (IPv4 or IPv6) inside
+// network namespace ns, for each port and each protocol in proto:
 //   - TCP: on accept writes "<name> <remote-addr-it-saw>\n", then echoes
 //     everything it reads until EOF (for long-lived connection tests);
 //   - UDP: answers each datagram with "<name> <remote-addr-it-saw>\n".
@@ -47,14 +47,14 @@ func StartEchoServers(t testing.TB, ns, name, ip string, ports []int, proto Prot
 	for _, port := range ports {
 		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		if proto == TCP || proto == TCPUDP {
-			l, err := ListenInNetns(ns, "tcp4", addr)
+			l, err := ListenInNetns(ns, "tcp"+family(ip), addr)
 			if err != nil {
 				t.Fatalf("echo server %s: listen tcp %s in netns %s: %v", name, addr, ns, err)
 			}
 			e.add(l, nil)
 		}
 		if proto == UDP || proto == TCPUDP {
-			pc, err := ListenPacketInNetns(ns, "udp4", addr)
+			pc, err := ListenPacketInNetns(ns, "udp"+family(ip), addr)
 			if err != nil {
 				t.Fatalf("echo server %s: listen udp %s in netns %s: %v", name, addr, ns, err)
 			}

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// ICMPError is an ICMP destination-unreachable (type 3) that quoted a probe's
-// flow.
+// ICMPError is an ICMP destination-unreachable (type 3; ICMPv6 type 1) that
+// quoted a probe's flow.
 type ICMPError struct {
 	Type, Code int
 	From       string // who sent it
+	IPv6       bool   // an ICMPv6 message
 }
 
 // icmpUnreachCodes names the destination-unreachable codes a proxy produces.
@@ -21,25 +22,41 @@ var icmpUnreachCodes = map[int]string{
 }
 
 // PortUnreachable reports whether this is the ICMP error of a plain REJECT.
-func (e *ICMPError) PortUnreachable() bool { return e.Type == 3 && e.Code == 3 }
+func (e *ICMPError) PortUnreachable() bool {
+	if e.IPv6 {
+		return e.Type == icmp6DstUnreach && e.Code == icmp6PortUnreach
+	}
+	return e.Type == 3 && e.Code == 3
+}
 
 func (e *ICMPError) String() string {
-	name := icmpUnreachCodes[e.Code]
+	kind, names := "icmp", icmpUnreachCodes
+	if e.IPv6 {
+		kind, names = "icmpv6", icmp6UnreachCodes
+	}
+	name := names[e.Code]
 	if name == "" {
 		name = "code " + fmt.Sprint(e.Code)
 	}
-	return fmt.Sprintf("icmp type %d %s from %s", e.Type, name, e.From)
+	return fmt.Sprintf("%s type %d %s from %s", kind, e.Type, name, e.From)
 }
 
-// icmpSniffer is a raw ICMP socket in the probing namespace.
-type icmpSniffer struct{ pc net.PacketConn }
+// icmpSniffer is a raw ICMP (or ICMPv6) socket in the probing namespace.
+type icmpSniffer struct {
+	pc   net.PacketConn
+	ipv6 bool
+}
 
-func newICMPSniffer(ns string) (*icmpSniffer, error) {
-	pc, err := ListenPacketInNetns(ns, "ip4:icmp", "0.0.0.0")
+func newICMPSniffer(ns string, ipv6 bool) (*icmpSniffer, error) {
+	network, addr := "ip4:icmp", "0.0.0.0"
+	if ipv6 {
+		network, addr = "ip6:ipv6-icmp", "::"
+	}
+	pc, err := ListenPacketInNetns(ns, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return &icmpSniffer{pc: pc}, nil
+	return &icmpSniffer{pc: pc, ipv6: ipv6}, nil
 }
 
 func (s *icmpSniffer) Close() error { return s.pc.Close() }
@@ -61,6 +78,13 @@ func (s *icmpSniffer) find(proto Proto, localPort int) *ICMPError {
 			return nil
 		}
 		b := buf[:n]
+		if s.ipv6 {
+			if e := parseICMPv6Unreach(b, ipProto, localPort); e != nil {
+				e.From = from.String()
+				return e
+			}
+			continue
+		}
 		if len(b) < 8+20 || b[0] != 3 {
 			continue
 		}

@@ -10,9 +10,10 @@ import (
 )
 
 // NodeObject returns the Kubernetes Node for a topology node: name "node<i>",
-// podCIDR 10.244.<i>.0/24, InternalIP 198.51.100.(10+i), Ready.
+// podCIDR 10.244.<i>.0/24, InternalIP 198.51.100.(10+i), Ready; in a
+// dual-stack topology also the IPv6 pod CIDR and InternalIP.
 func NodeObject(n *Node) *corev1.Node {
-	return &corev1.Node{
+	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   n.Name,
 			Labels: map[string]string{corev1.LabelHostname: n.Name, corev1.LabelOSStable: "linux"},
@@ -32,6 +33,11 @@ func NodeObject(n *Node) *corev1.Node {
 			}},
 		},
 	}
+	if n.IPv6 != "" {
+		node.Spec.PodCIDRs = append(node.Spec.PodCIDRs, n.PodCIDRv6.String())
+		node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: n.IPv6})
+	}
+	return node
 }
 
 // CreateNodes creates (or updates) a Node object for every topology node, with

@@ -116,7 +116,8 @@ func classifyErr(err error) Outcome {
 	}
 }
 
-// ProbeTCP connects from network namespace ns to addr ("ip:port") on a fresh
+// ProbeTCP connects from network namespace ns to addr ("ip:port", IPv6 as
+// "[ip]:port") on a fresh
 // socket and reads the echo server's greeting. timeout bounds the whole probe
 // (keep it short, about 2 s: a drop costs the full timeout).
 func ProbeTCP(ns, addr string, timeout time.Duration) (Reply, error) {
@@ -146,7 +147,7 @@ func probe(ns string, proto Proto, addr string, timeout time.Duration) (Reply, e
 
 	// A raw ICMP socket opened before the probe sees any destination-unreachable
 	// the kernel receives for it (best effort: the probe works without it).
-	sniffer, _ := newICMPSniffer(ns)
+	sniffer, _ := newICMPSniffer(ns, isIPv6(addr))
 	if sniffer != nil {
 		defer sniffer.Close()
 	}
@@ -159,8 +160,8 @@ func probe(ns string, proto Proto, addr string, timeout time.Duration) (Reply, e
 	}
 
 	var localPort int
-	d := &net.Dialer{Control: bindEphemeral(&localPort)}
-	conn, err := dialInNetns(ctx, ns, d, string(proto)+"4", addr)
+	d := &net.Dialer{Control: bindEphemeral(&localPort, isIPv6(addr))}
+	conn, err := dialInNetns(ctx, ns, d, string(proto)+family(addr), addr)
 	if err != nil {
 		return fail(err, classifyErr(err), localPort)
 	}
@@ -201,11 +202,15 @@ func exchange(conn net.Conn, proto Proto, deadline time.Time) (string, error) {
 // bindEphemeral binds the socket to an ephemeral port before connect and stores
 // the port, so an ICMP error quoting the flow can be matched even when connect
 // fails.
-func bindEphemeral(port *int) func(network, address string, c syscall.RawConn) error {
+func bindEphemeral(port *int, ipv6 bool) func(network, address string, c syscall.RawConn) error {
+	var any syscall.Sockaddr = &syscall.SockaddrInet4{}
+	if ipv6 {
+		any = &syscall.SockaddrInet6{}
+	}
 	return func(network, address string, c syscall.RawConn) error {
 		var berr error
 		err := c.Control(func(fd uintptr) {
-			if berr = syscall.Bind(int(fd), &syscall.SockaddrInet4{}); berr != nil {
+			if berr = syscall.Bind(int(fd), any); berr != nil {
 				return
 			}
 			sa, err := syscall.Getsockname(int(fd))
@@ -213,8 +218,11 @@ func bindEphemeral(port *int) func(network, address string, c syscall.RawConn) e
 				berr = err
 				return
 			}
-			if sa4, ok := sa.(*syscall.SockaddrInet4); ok {
-				*port = sa4.Port
+			switch sa := sa.(type) {
+			case *syscall.SockaddrInet4:
+				*port = sa.Port
+			case *syscall.SockaddrInet6:
+				*port = sa.Port
 			}
 		})
 		if err != nil {

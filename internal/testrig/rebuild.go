@@ -79,14 +79,14 @@ func StartEchoServersIn(s Scope, ns, name, ip string, ports []int, proto Proto) 
 	for _, port := range ports {
 		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		if proto == TCP || proto == TCPUDP {
-			l, err := ListenInNetns(ns, "tcp4", addr)
+			l, err := ListenInNetns(ns, "tcp"+family(ip), addr)
 			if err != nil {
 				return e, fmt.Errorf("echo server %s: listen tcp %s in netns %s: %w", name, addr, ns, err)
 			}
 			e.add(l, nil)
 		}
 		if proto == UDP || proto == TCPUDP {
-			pc, err := ListenPacketInNetns(ns, "udp4", addr)
+			pc, err := ListenPacketInNetns(ns, "udp"+family(ip), addr)
 			if err != nil {
 				return e, fmt.Errorf("echo server %s: listen udp %s in netns %s: %w", name, addr, ns, err)
 			}

@@ -36,6 +36,9 @@ const (
 type TopologyOptions struct {
 	Nodes       int // node namespaces, at most 80 (default 1)
 	PodsPerNode int // pod namespaces per node, at most 200 (default 1)
+	// IPv6 also gives the net namespace, nodes, pods and the client IPv6
+	// addresses and routes (dual stack; see topology_v6.go).
+	IPv6 bool
 }
 
 // Topology is a set of namespaces wired as in README.md. All names and
@@ -45,6 +48,7 @@ type Topology struct {
 	Net    string  // net namespace: bridge, control plane
 	Client string  // client namespace outside the nodes
 	Nodes  []*Node // Nodes[i].Index == i+1
+	IPv6   bool    // dual stack: the IPv6 fields of nodes and pods are set
 }
 
 // Node is one node namespace and its pods.
@@ -56,6 +60,11 @@ type Node struct {
 	PodCIDR netip.Prefix // 10.244.<Index>.0/24
 	Gateway string       // 10.244.<Index>.1, the pods' default gateway
 	Pods    []*Pod
+
+	// With TopologyOptions.IPv6 (else empty):
+	IPv6        string       // fd00:198:51:100::(10+Index)
+	PodCIDRv6   netip.Prefix // fd00:10:244:<Index>::/64
+	GatewayIPv6 string       // fd00:10:244:<Index>::1
 }
 
 // Pod is one pod namespace.
@@ -67,6 +76,7 @@ type Pod struct {
 	IP    string // 10.244.<node>.(10+Index)
 	// HostVeth is the node-side interface name ("veth<Index>").
 	HostVeth string
+	IPv6     string // fd00:10:244:<node>::(10+Index), with TopologyOptions.IPv6
 }
 
 // NodeIP returns the address of node index (1-based).
@@ -97,7 +107,7 @@ func BuildTopology(s Scope, opts TopologyOptions) (*Topology, error) {
 	}
 	id := RandomID(6)
 	name := func(suffix string) string { return NetnsPrefix + id + "-" + suffix }
-	topo := &Topology{ID: id, Net: name("net"), Client: name("client")}
+	topo := &Topology{ID: id, Net: name("net"), Client: name("client"), IPv6: opts.IPv6}
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{
 			Index:   i,
@@ -118,6 +128,9 @@ func BuildTopology(s Scope, opts TopologyOptions) (*Topology, error) {
 			})
 		}
 		topo.Nodes = append(topo.Nodes, n)
+	}
+	if opts.IPv6 {
+		topo.planIPv6()
 	}
 	if err := topo.build(s); err != nil {
 		return nil, fmt.Errorf("build topology %s: %w", id, err)
@@ -151,11 +164,15 @@ func (t *Topology) Namespaces() []string {
 
 // AddClientRoute routes dst (a CIDR or an address) from the client namespace via
 // node index (1-based), e.g. for externalIPs and load-balancer IPs.
+// An IPv6 dst goes via the node's IPv6 address (needs TopologyOptions.IPv6).
 func (t *Topology) AddClientRoute(dst string, nodeIndex int) error {
-	if !strings.Contains(dst, "/") {
+	via := NodeIP(nodeIndex)
+	if strings.Contains(dst, ":") {
+		via = NodeIPv6(nodeIndex)
+	} else if !strings.Contains(dst, "/") {
 		dst += "/32"
 	}
-	if _, err := ip(t.Client, "route", "replace", dst, "via", NodeIP(nodeIndex)); err != nil {
+	if _, err := ip(t.Client, "route", "replace", dst, "via", via); err != nil {
 		return fmt.Errorf("add client route: %w", err)
 	}
 	return nil
@@ -180,6 +197,11 @@ func (t *Topology) build(s Scope) error {
 	for _, ns := range t.Namespaces() {
 		if err := CreateNetns(s, ns); err != nil {
 			return err
+		}
+		if t.IPv6 {
+			if err := disableDAD(ns); err != nil {
+				return err
+			}
 		}
 	}
 	prefix := fmt.Sprintf("/%d", BridgePrefixLen)
@@ -235,6 +257,9 @@ func (t *Topology) build(s Scope) error {
 		if err := SetSysctl(n.Netns, "net.ipv4.ip_forward", "1"); err != nil {
 			return err
 		}
+	}
+	if t.IPv6 {
+		return t.buildIPv6()
 	}
 	return nil
 }
