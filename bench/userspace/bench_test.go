@@ -216,96 +216,74 @@ func TestUserspaceBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := testrig.StartProcess(t, topo.Node(1).Netns, "env", envProxy+"=1", self, "-test.run=^$")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := pingPong(client, "10.96.0.101:9001", 1); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy not ready:\n%s", proxy.Tail(20))
-		}
-		time.Sleep(50 * time.Millisecond)
+	paths := []benchPath{
+		{name: pathDirect, bulk: serverIP + ":9000", echo: serverIP + ":9001"},
+		{name: pathKproxy, bulk: "10.96.0.100:9000", echo: "10.96.0.101:9001", proc: proxy},
 	}
+	if hap := startHAProxy(t, topo.Node(1).Netns); hap != nil {
+		paths = append(paths, benchPath{name: pathHAProxy, bulk: haproxyBulk, echo: haproxyEcho, proc: hap})
+	}
+	for _, p := range paths {
+		waitReady(t, client, p)
+	}
+	scenarios := []scenario{{name: scenarioShared}}
+	if runtime.NumCPU() >= 2 {
+		scenarios = append(scenarios, scenario{name: scenarioPinned, pin: true})
+	}
+	t.Cleanup(func() { _ = setAffinity(os.Getpid()) })
 
-	paths := []struct{ name, bulk, echo string }{
-		{"direct", serverIP + ":9000", serverIP + ":9001"},
-		{"userspace", "10.96.0.100:9000", "10.96.0.101:9001"},
-	}
+	res := newResults()
 	const rounds = 3
 	bulkD := 3 * time.Second
-	tput := map[string][]float64{}
-	cpu := map[string][]cpuSample{}
-	pp := map[string][]time.Duration{}
-	cr := map[string][]time.Duration{}
-	// Interleave the paths, so that both see the same machine conditions.
+	// Interleave scenarios and paths, so that all see the same machine
+	// conditions.
 	for r := 0; r < rounds; r++ {
-		for _, p := range paths {
-			pid := 0
-			if p.name == "userspace" {
-				pid = proxy.PID()
+		for _, sc := range scenarios {
+			if err := sc.apply(paths); err != nil {
+				t.Fatal(err)
 			}
-			g, err := bulkCPU(client, p.bulk, bulkD, pid)
-			if err != nil {
-				t.Fatalf("%s bulk: %v", p.name, err)
+			for _, p := range paths {
+				g, err := bulkCPU(client, p.bulk, bulkD, p.pid())
+				if err != nil {
+					t.Fatalf("%s/%s bulk: %v", sc.name, p.name, err)
+				}
+				l, err := pingPong(client, p.echo, 10000)
+				if err != nil {
+					t.Fatalf("%s/%s ping-pong: %v", sc.name, p.name, err)
+				}
+				c, err := connectRequest(client, p.echo, 2000)
+				if err != nil {
+					t.Fatalf("%s/%s connect+request: %v", sc.name, p.name, err)
+				}
+				res.add(sc.name, p.name, g, l, c)
+				t.Logf("round %d %-6s %-9s %.2f Gbit/s", r, sc.name, p.name, g.gbps)
 			}
-			tput[p.name] = append(tput[p.name], g.gbps)
-			cpu[p.name] = append(cpu[p.name], g)
-			l, err := pingPong(client, p.echo, 10000)
-			if err != nil {
-				t.Fatalf("%s ping-pong: %v", p.name, err)
-			}
-			pp[p.name] = append(pp[p.name], l...)
-			l, err = connectRequest(client, p.echo, 2000)
-			if err != nil {
-				t.Fatalf("%s connect+request: %v", p.name, err)
-			}
-			cr[p.name] = append(cr[p.name], l...)
 		}
 	}
-	median := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
-	d, u := median(tput["direct"]), median(tput["userspace"])
-	var b strings.Builder
-	fmt.Fprintf(&b, "# userspace proxy benchmark\n\n")
-	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s, %s), client and server pods on one node, %d interleaved rounds;\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds)
-	fmt.Fprintf(&b, "the proxy is a separate process in the node namespace. Reproduce with\n`KPROXY_BENCH=1 go test ./bench/userspace/ -run TestUserspaceBench -v -write` (as root).\n\n")
-	fmt.Fprintf(&b, "| measure | direct | userspace | userspace vs direct |\n|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| bulk TCP throughput (median of %d × %s) | %.2f Gbit/s | %.2f Gbit/s | %.0f%% |\n", rounds, bulkD, d, u, 100*u/d)
-	cpuPerGB := func(path string, f func(cpuSample) time.Duration) float64 {
-		var v []float64
-		for _, s := range cpu[path] {
-			v = append(v, perGB(f(s), s.bytes))
-		}
-		return median(v)
-	}
-	proxyCPU := cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.proxy })
-	benchD, benchU := cpuPerGB("direct", func(s cpuSample) time.Duration { return s.self }), cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.self })
-	fmt.Fprintf(&b, "| bulk: proxy process CPU-s per GB | – | %.3f | |\n", proxyCPU)
-	fmt.Fprintf(&b, "| bulk: client+server process CPU-s per GB | %.3f | %.3f | |\n", benchD, benchU)
-	fmt.Fprintf(&b, "| bulk: CPU-s per GB, all three | %.3f | %.3f | %.2f× |\n", benchD, benchU+proxyCPU, (benchU+proxyCPU)/benchD)
-	fmt.Fprintf(&b, "| bulk: whole machine busy CPU-s per GB (includes other load) | %.3f | %.3f | |\n",
-		cpuPerGB("direct", func(s cpuSample) time.Duration { return s.all }), cpuPerGB("userspace", func(s cpuSample) time.Duration { return s.all }))
-	for _, m := range []struct {
-		name string
-		lat  map[string][]time.Duration
-	}{{"64 B request/response, open connection", pp}, {"new connection + 64 B request/response", cr}} {
-		for _, q := range []struct {
-			label string
-			p     float64
-		}{{"p50", 0.5}, {"p99", 0.99}} {
-			dl, ul := pct(m.lat["direct"], q.p), pct(m.lat["userspace"], q.p)
-			fmt.Fprintf(&b, "| %s, %s (%d samples) | %s | %s | %+.1f µs |\n", m.name, q.label, len(m.lat["direct"]), us(dl), us(ul), float64((ul-dl).Nanoseconds())/1e3)
-		}
-	}
-	met := map[bool]string{true: "met", false: "NOT met"}
-	fmt.Fprintf(&b, "\nGoals: bulk throughput >= 90%% of direct: %s; p50 added latency on an open connection in the tens of microseconds: %s.\n",
-		met[u >= 0.9*d], met[pct(pp["userspace"], 0.5)-pct(pp["direct"], 0.5) < 100*time.Microsecond])
-	fmt.Fprintf(&b, "Both paths cross the same veths; the proxied one also crosses the node's TCP stack twice more, on a machine with %d CPUs shared by client, server and proxy.\n", runtime.NumCPU())
-	t.Log("\n" + b.String())
+	report := res.report(scenarios, paths, rounds, bulkD)
+	t.Log("\n" + report)
 	if *write {
-		if err := writeResults("RESULTS.md", b.String()); err != nil {
+		if err := writeResults("RESULTS.md", report); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// waitReady waits until path p answers an echo.
+func waitReady(t *testing.T, client string, p benchPath) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := pingPong(client, p.echo, 1); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tail := ""
+			if p.proc != nil {
+				tail = p.proc.Tail(20)
+			}
+			t.Fatalf("%s not ready:\n%s", p.name, tail)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

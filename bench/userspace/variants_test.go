@@ -52,16 +52,7 @@ func TestBulkVariants(t *testing.T) {
 		for _, v := range vs {
 			args := append(append([]string{"env", envProxy + "=1"}, v.env...), self, "-test.run=^$")
 			proxy := testrig.StartProcess(t, topo.Node(1).Netns, args...)
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				if _, err := pingPong(client, "10.96.0.101:9001", 1); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("proxy not ready:\n%s", proxy.Tail(20))
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitReady(t, client, benchPath{name: v.name, echo: "10.96.0.101:9001", proc: proxy})
 			stop := perfRecord(t, r, "direct-"+v.name)
 			dir, err := bulkCPU(client, serverIP+":9000", d, 0)
 			stop()
