@@ -17,8 +17,8 @@ import (
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// kernelRig is a 2-node topology with echo servers on every pod (named
-// "ip:port") and a Proxier serving node1 in-process: its sockets are opened
+// kernelRig is flowtest's 2-node topology (echo servers named "ip:port" on
+// every pod) and a Proxier serving node1 in-process: its sockets are opened
 // inside node1's namespace, its rules written there by the real binaries.
 type kernelRig struct {
 	topo *testrig.Topology
@@ -31,17 +31,8 @@ func newKernelRig(t *testing.T, mod func(*Options)) *kernelRig {
 	t.Helper()
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 3})
-	r := &kernelRig{topo: topo, reg: prometheus.NewRegistry(), echo: map[string]*testrig.EchoServers{}}
-	for _, pod := range topo.Pods() {
-		for _, port := range flowtest.EchoPorts {
-			name := fmt.Sprintf("%s:%d", pod.IP, port)
-			r.echo[name] = testrig.StartEchoServers(t, pod.Netns, name, pod.IP, []int{port}, testrig.TCPUDP)
-		}
-	}
-	if err := topo.AddClientRoute("10.96.0.0/16", 1); err != nil {
-		t.Fatal(err)
-	}
+	topo, echo := flowtest.NewKernelTopology(t)
+	r := &kernelRig{topo: topo, reg: prometheus.NewRegistry(), echo: echo}
 	n1 := topo.Node(1).Netns
 	opts := Options{
 		Family:       proxier.IPv4,
@@ -88,60 +79,13 @@ func (r *kernelRig) podNetns(t *testing.T, ip string) string {
 	return ""
 }
 
-func (r *kernelRig) sourceNetns(t *testing.T, pk flowtest.Packet) string {
-	switch pk.Source {
-	case flowtest.FromNode:
-		return r.topo.Node(1).Netns
-	case flowtest.FromOutside:
-		return r.topo.Client
-	}
-	return r.podNetns(t, pk.Src.String())
-}
-
 // TestKernelFlowTable runs the shared packet-flow table with real packets.
 // The endpoint always sees the node's address in this mode (the proxy
 // dials from the node), so the masquerade column does not apply.
 func TestKernelFlowTable(t *testing.T) {
 	r := newKernelRig(t, nil)
-	for _, sc := range flowtest.Scenarios() {
-		r.sync(t, sc.Snapshot())
-		for _, c := range sc.Cases {
-			pk, err := sc.Packet(&c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ns := r.sourceNetns(t, pk)
-			proto := testrig.TCP
-			if pk.Protocol == "UDP" {
-				proto = testrig.UDP
-			}
-			dst := netip.AddrPortFrom(pk.Dst, uint16(pk.DstPort)).String()
-			tries, timeout := 3, 2*time.Second
-			if c.Want == flowtest.Drop {
-				tries, timeout = 1, time.Second
-			}
-			for range tries {
-				reply, err := testrig.Probe(ns, proto, dst, timeout)
-				got := testrig.Classify(err)
-				switch c.Want {
-				case flowtest.Forward:
-					if got != testrig.Answered {
-						t.Errorf("%s/%s: %s: %v, want an answer", sc.Name, c.Name, pk, err)
-					} else if err := c.Check(flowtest.Outcome{Verdict: flowtest.Forward, Endpoint: reply.Name, Masquerade: c.Masquerade}); err != nil {
-						t.Errorf("%s/%s: %s: %v", sc.Name, c.Name, pk, err)
-					}
-				case flowtest.Reject:
-					if got != testrig.Refused {
-						t.Errorf("%s/%s: %s: %s (%v), want refused", sc.Name, c.Name, pk, got, err)
-					}
-				case flowtest.Drop:
-					if got != testrig.Timeout {
-						t.Errorf("%s/%s: %s: %s (%v), want a timeout", sc.Name, c.Name, pk, got, err)
-					}
-				}
-			}
-		}
-	}
+	prober := flowtest.KernelProber{Topo: r.topo, EndpointSeesNode: true}
+	prober.RunScenarios(t, func(t *testing.T, sc *flowtest.Scenario) { r.sync(t, sc.Snapshot()) })
 }
 
 const webIP = "10.96.0.10:80"
