@@ -63,9 +63,11 @@ func (t *Topology) planIPv6() {
 
 // disableDAD turns duplicate address detection off in a new namespace,
 // before its interfaces exist, so their link-local addresses are usable at
-// once (a tentative one delays neighbor discovery by a second or two).
+// once (a tentative one delays neighbor discovery by a second or two). It
+// also lifts the ICMPv6 rate limit (one error per second and destination),
+// as the IPv4 plan does for ICMP, so rejects answer at once.
 func disableDAD(ns string) error {
-	for _, key := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"} {
+	for _, key := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad", "net.ipv6.icmp.ratelimit"} {
 		if err := SetSysctl(ns, key, "0"); err != nil {
 			return err
 		}
@@ -143,4 +145,24 @@ func family(addr string) string {
 		return "6"
 	}
 	return "4"
+}
+
+// IPv6View returns a copy of a dual-stack topology whose IPv4 fields (Node.IP,
+// PodCIDR, Gateway, Pod.IP) hold the IPv6 addresses, for helpers written
+// against the IPv4 plan that look nodes and pods up by address. Namespaces
+// are the same; the view builds and deletes nothing.
+func (t *Topology) IPv6View() *Topology {
+	v := *t
+	v.Nodes = nil
+	for _, n := range t.Nodes {
+		nv := *n
+		nv.IP, nv.PodCIDR, nv.Gateway, nv.Pods = n.IPv6, n.PodCIDRv6, n.GatewayIPv6, nil
+		for _, p := range n.Pods {
+			pv := *p
+			pv.Node, pv.IP = &nv, p.IPv6
+			nv.Pods = append(nv.Pods, &pv)
+		}
+		v.Nodes = append(v.Nodes, &nv)
+	}
+	return &v
 }

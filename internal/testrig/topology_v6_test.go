@@ -59,3 +59,17 @@ func TestTopologyIPv6(t *testing.T) {
 		t.Errorf("udp to a closed IPv6 port: %v, want refused by an ICMPv6 port unreachable from %s", err, dst.IPv6)
 	}
 }
+
+func TestIPv6View(t *testing.T) {
+	topo := &Topology{IPv6: true, Nodes: []*Node{{Index: 1, IP: NodeIP(1), Gateway: "10.244.1.1"}}}
+	topo.Nodes[0].Pods = []*Pod{{Node: topo.Nodes[0], IP: "10.244.1.10"}}
+	topo.planIPv6()
+	v := topo.IPv6View()
+	n, p := v.Node(1), v.Pods()[0]
+	if n.IP != "fd00:198:51:100::11" || n.Gateway != "fd00:10:244:1::1" || n.PodCIDR.String() != "fd00:10:244:1::/64" || p.IP != "fd00:10:244:1::10" || p.Node != n {
+		t.Errorf("view: node %+v, pod %+v", n, p)
+	}
+	if topo.Node(1).IP != NodeIP(1) || topo.Pods()[0].IP != "10.244.1.10" {
+		t.Errorf("the view changed the topology")
+	}
+}
