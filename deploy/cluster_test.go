@@ -3,8 +3,6 @@ package deploy
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,33 +143,13 @@ func webSlice(ns string, backends []*testrig.Pod) *discovery.EndpointSlice {
 
 func ptr[T any](v T) *T { return &v }
 
-// httpGet does a GET from inside network namespace ns.
-func httpGet(ns, url string) (int, string, error) {
-	client := &http.Client{
-		Timeout: 2 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return testrig.DialContextInNetns(ctx, ns, network, addr)
-			},
-		},
-	}
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
-
 // waitHTTP200 polls url from ns until it answers 200 (bounded), failing early
 // if proc exits.
 func waitHTTP200(t *testing.T, ns, url string, proc *testrig.Process, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		code, body, err := httpGet(ns, url)
+		code, body, _, err := testrig.HTTPGet(ns, url, 2*time.Second)
 		if err == nil && code == http.StatusOK {
 			return
 		}

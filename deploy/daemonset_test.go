@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,7 +281,7 @@ func TestDaemonSetPod(t *testing.T) {
 	if hostMI, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(hostMI), "/run/secrets") {
 		t.Errorf("the ServiceAccount mount leaked into the host's mount namespace")
 	}
-	if hasArg(argv, "--kubeconfig") || strings.Contains(strings.Join(argv, " "), "--kubeconfig=") {
+	if slices.Contains(argv, "--kubeconfig") || strings.Contains(strings.Join(argv, " "), "--kubeconfig=") {
 		t.Errorf("the DaemonSet passes a kubeconfig: %q", argv)
 	}
 

@@ -94,7 +94,7 @@ func checkDeployment(t *testing.T, m *manifests, mode string) {
 	if v, _ := argValue(c.Args, "proxy-mode"); v != mode {
 		t.Errorf("--proxy-mode = %q, want %q (args %q)", v, mode, c.Args)
 	}
-	if !hasArg(c.Args, "--hostname-override=$(NODE_NAME)") {
+	if !slices.Contains(c.Args, "--hostname-override=$(NODE_NAME)") {
 		t.Errorf("no --hostname-override=$(NODE_NAME) in %q", c.Args)
 	}
 	if e := envVar(c, "NODE_NAME"); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {

@@ -100,35 +100,33 @@ func splitYAML(data []byte) [][]byte {
 	return docs
 }
 
+// appendNew appends a new zero object to list and returns it to decode into.
+func appendNew[T any](list *[]*T) any {
+	o := new(T)
+	*list = append(*list, o)
+	return o
+}
+
 func decodeManifests(t testing.TB, data []byte) *manifests {
 	t.Helper()
 	m := &manifests{}
+	kinds := map[string]func() any{
+		"v1 ServiceAccount":                               func() any { return appendNew(&m.ServiceAccounts) },
+		"rbac.authorization.k8s.io/v1 ClusterRole":        func() any { return appendNew(&m.ClusterRoles) },
+		"rbac.authorization.k8s.io/v1 ClusterRoleBinding": func() any { return appendNew(&m.Bindings) },
+		"v1 ConfigMap":                                    func() any { return appendNew(&m.ConfigMaps) },
+		"apps/v1 DaemonSet":                               func() any { return appendNew(&m.DaemonSets) },
+	}
 	for _, doc := range splitYAML(data) {
 		var tm metav1.TypeMeta
 		if err := yaml.Unmarshal(doc, &tm); err != nil {
 			t.Fatalf("not YAML: %v\n%s", err, doc)
 		}
-		var obj any
-		switch tm.APIVersion + " " + tm.Kind {
-		case "v1 ServiceAccount":
-			o := &corev1.ServiceAccount{}
-			m.ServiceAccounts, obj = append(m.ServiceAccounts, o), o
-		case "rbac.authorization.k8s.io/v1 ClusterRole":
-			o := &rbacv1.ClusterRole{}
-			m.ClusterRoles, obj = append(m.ClusterRoles, o), o
-		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
-			o := &rbacv1.ClusterRoleBinding{}
-			m.Bindings, obj = append(m.Bindings, o), o
-		case "v1 ConfigMap":
-			o := &corev1.ConfigMap{}
-			m.ConfigMaps, obj = append(m.ConfigMaps, o), o
-		case "apps/v1 DaemonSet":
-			o := &appsv1.DaemonSet{}
-			m.DaemonSets, obj = append(m.DaemonSets, o), o
-		default:
+		newObj, ok := kinds[tm.APIVersion+" "+tm.Kind]
+		if !ok {
 			t.Fatalf("unexpected object %s %s in the manifests", tm.APIVersion, tm.Kind)
 		}
-		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+		if err := yaml.UnmarshalStrict(doc, newObj()); err != nil {
 			t.Fatalf("strict decoding of %s: %v", tm.Kind, err)
 		}
 	}
@@ -199,16 +197,6 @@ func testConfig(t testing.TB, cm *corev1.ConfigMap) string {
 		t.Fatal(err)
 	}
 	return string(out)
-}
-
-// hasArg reports whether args contains arg exactly.
-func hasArg(args []string, arg string) bool {
-	for _, a := range args {
-		if a == arg {
-			return true
-		}
-	}
-	return false
 }
 
 // argValue returns the value of --name=value in args, the last one winning.

@@ -182,10 +182,10 @@ func TestTakeOver(t *testing.T) {
 		for _, d := range duplicateRules(got) {
 			t.Errorf("%s on %s after the take-over: duplicated rule %q", save, node.Name, d)
 		}
-		if g, w := chainSet(got), chainSet(want); !equalStrings(g, w) {
+		if g, w := chainSet(got), chainSet(want); !slices.Equal(g, w) {
 			t.Errorf("%s chains after the take-over differ from a fresh kproxy's:\n took over: %q\n fresh:     %q", save, g, w)
 		}
-		if !equalStrings(got, want) {
+		if !slices.Equal(got, want) {
 			t.Errorf("%s after the take-over differs from a fresh kproxy's:\n%s", save, lineDiff(got, want))
 		}
 	}
@@ -260,18 +260,6 @@ func chainSet(lines []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // lineDiff lists lines only in got (+) or only in want (-).

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,53 +51,9 @@ func (e *e2e) startKproxy() *testrig.Process {
 	return e.kp
 }
 
-// httpGet fetches url from inside network namespace ns.
-func httpGet(ns, url string) (int, string, http.Header, error) {
-	c := &http.Client{
-		Timeout: 3 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return testrig.DialContextInNetns(ctx, ns, network, addr)
-			},
-		},
-	}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, "", nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.Header, err
-}
-
 // metrics scrapes kproxy's /metrics into "name{labels}" -> value.
 func (e *e2e) metrics() (map[string]float64, error) {
-	code, body, _, err := httpGet(e.node.Netns, "http://"+metricsAddr+"/metrics")
-	if err != nil {
-		return nil, err
-	}
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("/metrics: HTTP %d", code)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, sc.Err()
+	return testrig.ScrapeMetrics(e.node.Netns, metricsAddr)
 }
 
 // synced reports whether kproxy has applied everything it has been told:

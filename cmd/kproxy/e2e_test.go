@@ -180,7 +180,7 @@ func TestE2EControlPlane(t *testing.T) {
 
 	t.Run("healthz and metrics", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/livez"} {
-			code, body, hdr, err := httpGet(e.node.Netns, "http://"+healthzAddr+path)
+			code, body, hdr, err := testrig.HTTPGet(e.node.Netns, "http://"+healthzAddr+path, 3*time.Second)
 			if err != nil || code != 200 || hdr.Get("Content-Type") != "application/json" {
 				t.Fatalf("%s: %d %q %v", path, code, body, err)
 			}
@@ -348,12 +348,7 @@ func createInvalidService(t *testing.T, cp *testrig.ControlPlane, name string) *
 		"key":   base64.StdEncoding.EncodeToString([]byte("/registry/services/specs/default/" + name)),
 		"value": base64.StdEncoding.EncodeToString(buf.Bytes()),
 	})
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return testrig.DialContextInNetns(ctx, cp.Netns, network, addr)
-		},
-	}}
-	resp, err := c.Post("http://127.0.0.1:2379/v3/kv/put", "application/json", bytes.NewReader(body))
+	resp, err := testrig.HTTPClient(cp.Netns, 5*time.Second).Post("http://127.0.0.1:2379/v3/kv/put", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("etcd put: %v", err)
 	}
@@ -382,7 +377,7 @@ func waitHealthCheck(t *testing.T, ns, url string, code, n int) {
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		got, body, hdr, err := httpGet(ns, url)
+		got, body, hdr, err := testrig.HTTPGet(ns, url, 3*time.Second)
 		if err == nil {
 			var b struct {
 				Service struct {
@@ -463,7 +458,7 @@ func waitHTTP(t *testing.T, ns, url string, code int, substr string) {
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		got, body, _, err := httpGet(ns, url)
+		got, body, _, err := testrig.HTTPGet(ns, url, 3*time.Second)
 		if err == nil && got == code && strings.Contains(body, substr) {
 			return
 		}
