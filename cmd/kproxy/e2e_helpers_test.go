@@ -33,27 +33,15 @@ func (e *e2e) trafficFlags() []string {
 	return []string{"--hostname-override=" + e.node.Name, "--cluster-cidr=" + testrig.ClusterCIDR}
 }
 
-const (
-	metricsAddr = "127.0.0.1:10249"
-	healthzAddr = "127.0.0.1:10256"
-)
-
+// startKproxy runs kproxy in the node; KproxyArgs has the traffic flags.
 func (e *e2e) startKproxy() *testrig.Process {
-	args := append([]string{e.bin,
-		"--kubeconfig=" + e.cp.KubeProxyKubeconfig,
-		"--conntrack-max-per-core=0",
-		"--metrics-bind-address=" + metricsAddr,
-		"--healthz-bind-address=" + healthzAddr,
-		"--iptables-min-sync-period=100ms",
-		"--v=2",
-	}, e.trafficFlags()...)
-	e.kp = testrig.StartProcess(e.t, e.node.Netns, args...)
+	e.kp = testrig.StartProcess(e.t, e.node.Netns, testrig.KproxyArgs(e.bin, e.cp, e.node)...)
 	return e.kp
 }
 
 // metrics scrapes kproxy's /metrics into "name{labels}" -> value.
 func (e *e2e) metrics() (map[string]float64, error) {
-	return testrig.ScrapeMetrics(e.node.Netns, metricsAddr)
+	return testrig.ScrapeMetrics(e.node.Netns, testrig.KproxyMetricsAddr)
 }
 
 // synced reports whether kproxy has applied everything it has been told:

@@ -180,7 +180,7 @@ func TestE2EControlPlane(t *testing.T) {
 
 	t.Run("healthz and metrics", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/livez"} {
-			code, body, hdr, err := testrig.HTTPGet(e.node.Netns, "http://"+healthzAddr+path, 3*time.Second)
+			code, body, hdr, err := testrig.HTTPGet(e.node.Netns, "http://"+testrig.KproxyHealthzAddr+path, 3*time.Second)
 			if err != nil || code != 200 || hdr.Get("Content-Type") != "application/json" {
 				t.Fatalf("%s: %d %q %v", path, code, body, err)
 			}
@@ -211,10 +211,10 @@ func TestE2EControlPlane(t *testing.T) {
 			}
 		}
 		setTaint(true)
-		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/healthz", 503, `"nodeEligible": false`)
-		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/livez", 200, `"lastUpdated"`)
+		waitHTTP(t, e.node.Netns, "http://"+testrig.KproxyHealthzAddr+"/healthz", 503, `"nodeEligible": false`)
+		waitHTTP(t, e.node.Netns, "http://"+testrig.KproxyHealthzAddr+"/livez", 200, `"lastUpdated"`)
 		setTaint(false)
-		waitHTTP(t, e.node.Netns, "http://"+healthzAddr+"/healthz", 200, `"nodeEligible": true`)
+		waitHTTP(t, e.node.Netns, "http://"+testrig.KproxyHealthzAddr+"/healthz", 200, `"nodeEligible": true`)
 
 		m, err := e.metrics()
 		if err != nil {
