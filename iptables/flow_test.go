@@ -15,7 +15,7 @@ import (
 
 // flowOptions are the options the flow table is written for.
 func flowOptions() Options {
-	return Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix(flowtest.ClusterCIDR)}}
+	return Options{Family: proxier.IPv4, LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDR))}
 }
 
 // bucketedOptions force the two-level dispatch layout.
@@ -26,17 +26,24 @@ func bucketedOptions() Options {
 }
 
 // TestFlowTable runs the shared packet-flow table against Render's output,
-// in the flat and in the bucketed layout.
+// in the flat and in the bucketed layout, and with local traffic detected
+// by interface (the table's local pods come in on podIface) instead of by
+// the cluster CIDR: the outcomes are the same.
 func TestFlowTable(t *testing.T) {
+	byPrefix, byBridge := flowOptions(), flowOptions()
+	byPrefix.LocalDetector = proxier.DetectLocalByInterfacePrefix("veth")
+	byBridge.LocalDetector = proxier.DetectLocalByBridge("cbr0")
 	for _, layout := range []struct {
-		name string
-		opts Options
-	}{{"flat", flowOptions()}, {"bucketed", bucketedOptions()}} {
-		t.Run(layout.name, func(t *testing.T) { testFlowTable(t, layout.opts) })
+		name     string
+		opts     Options
+		podIface string
+	}{{"flat", flowOptions(), "veth0"}, {"bucketed", bucketedOptions(), "veth0"},
+		{"interface-prefix", byPrefix, "veth3"}, {"bridge", byBridge, "cbr0"}} {
+		t.Run(layout.name, func(t *testing.T) { testFlowTable(t, layout.opts, layout.podIface) })
 	}
 }
 
-func testFlowTable(t *testing.T, opts Options) {
+func testFlowTable(t *testing.T, opts Options, podIface string) {
 	for _, sc := range flowtest.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
 			out, err := Render(sc.Snapshot(), opts)
@@ -44,6 +51,7 @@ func testFlowTable(t *testing.T, opts Options) {
 				t.Fatal(err)
 			}
 			tr := newTracer(t, out, flowtest.ThisNodeIP)
+			tr.podIface = podIface
 			for _, c := range sc.Cases {
 				pk, err := sc.Packet(&c)
 				if err != nil {
@@ -69,7 +77,7 @@ func TestRenderIPv6(t *testing.T) {
 	tr := proxier.NewTracker(flowtest.ThisNode, []proxier.Family{proxier.IPv6}, nil, time.Time{})
 	tr.OnService(nil, svc)
 	tr.OnEndpointSlice(nil, sl)
-	out, err := Render(tr.Checkout().Snapshots[proxier.IPv6], Options{Family: proxier.IPv6, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("fd00:244::/48"), netip.MustParsePrefix("10.244.0.0/16")}})
+	out, err := Render(tr.Checkout().Snapshots[proxier.IPv6], Options{Family: proxier.IPv6, LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("fd00:244::/48"), netip.MustParsePrefix("10.244.0.0/16"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,23 +21,29 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", sc.Name+".golden")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(want) != out {
-				t.Errorf("Render output differs from %s (run with -update and review the diff):\n%s", path, out)
-			}
+			compareGolden(t, sc.Name+".golden", out)
 		})
+	}
+}
+
+// compareGolden compares out with testdata/name, or rewrites it with -update.
+func compareGolden(t *testing.T, name, out string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != out {
+		t.Errorf("Render output differs from %s (run with -update and review the diff):\n%s", path, out)
 	}
 }

@@ -18,9 +18,9 @@ type Options struct {
 	MasqueradeBit int
 	// MasqueradeAll masquerades all traffic to ClusterIPs.
 	MasqueradeAll bool
-	// ClusterCIDRs of this family are used to tell pod traffic from
-	// off-cluster traffic (--cluster-cidr); empty means no detection.
-	ClusterCIDRs []netip.Prefix
+	// LocalDetector tells pod traffic from other traffic
+	// (--detect-local-mode); the zero value detects nothing.
+	LocalDetector proxier.LocalDetector
 	// NodePortAddresses restricts the addresses NodePorts answer on: CIDRs
 	// of this family or the keyword "primary" (the node's first IP). Empty
 	// means every local address (-m addrtype --dst-type LOCAL).
@@ -63,13 +63,7 @@ func (o Options) normalized() (Options, error) {
 	if b := o.MasqueradeBit; b < 0 || b > 31 {
 		return o, fmt.Errorf("iptables: masquerade bit %d out of range 0-31", b)
 	}
-	var cidrs []netip.Prefix
-	for _, c := range o.ClusterCIDRs {
-		if proxier.FamilyOf(c.Addr()) == o.Family {
-			cidrs = append(cidrs, c.Masked())
-		}
-	}
-	o.ClusterCIDRs = cidrs
+	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
 	for _, a := range o.NodePortAddresses {
 		if a == "primary" {
 			continue

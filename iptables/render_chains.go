@@ -10,11 +10,11 @@ func (r *renderer) writePortChains(snap *proxier.Snapshot, p *proxier.Port, pl *
 		if !p.ExternalPolicyLocal {
 			b.add(c.ext, "-m", "comment", "--comment", saveQuote("masquerade traffic for "+c.name+" external destinations"), "-j", chainMarkMasq)
 		} else {
-			if len(r.opts.ClusterCIDRs) > 0 {
+			if local := r.opts.LocalDetector.IfLocal(); local != nil {
 				// Pod traffic to an external destination behaves as if it
 				// went out to a load balancer and came back: Cluster policy.
-				b.add(c.ext, "-s", r.opts.ClusterCIDRs[0].String(), "-m", "comment", "--comment",
-					saveQuote("pod traffic for "+c.name+" external destinations"), "-j", c.svc)
+				b.add(c.ext, withSaveOrder(local, []string{"-m", "comment", "--comment",
+					saveQuote("pod traffic for " + c.name + " external destinations"), "-j", c.svc})...)
 			}
 			// The node's own traffic gets a local source address: it
 			// needs masquerade and may use any endpoint.
@@ -89,8 +89,8 @@ func (r *renderer) writeMasq(b *body, p *proxier.Port, pl *portPlan, chain strin
 	switch {
 	case r.opts.MasqueradeAll:
 		b.add(chain, dst...)
-	case len(r.opts.ClusterCIDRs) > 0:
-		b.add(chain, join([]string{"!", "-s", r.opts.ClusterCIDRs[0].String()}, dst)...)
+	case r.opts.LocalDetector.IsImplemented():
+		b.add(chain, withSaveOrder(r.opts.LocalDetector.IfNotLocal(), dst)...)
 	}
 }
 

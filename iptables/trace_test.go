@@ -20,6 +20,9 @@ type tracer struct {
 	t      testing.TB
 	chains map[string]map[string][][]string // table → chain → rules (words after "-A chain")
 	local  []netip.Prefix                   // the node's own addresses
+	// podIface is the interface local pods' packets come in on (the
+	// node's own have none, everyone else's come in on eth0).
+	podIface string
 }
 
 type tpkt struct {
@@ -28,6 +31,7 @@ type tpkt struct {
 	proto    string
 	mark     uint32
 	dnat     string
+	in       string // incoming interface
 }
 
 type tres struct {
@@ -41,7 +45,7 @@ func newTracer(t testing.TB, restore string, nodeIP string) *tracer {
 		t.Fatalf("parse rendered rules: %v", err)
 	}
 	tr := &tracer{t: t, chains: map[string]map[string][][]string{},
-		local: []netip.Prefix{netip.MustParsePrefix(nodeIP + "/32"), netip.MustParsePrefix("127.0.0.0/8")}}
+		local: []netip.Prefix{netip.MustParsePrefix(nodeIP + "/32"), netip.MustParsePrefix("127.0.0.0/8")}, podIface: "veth0"}
 	for _, tb := range tables {
 		m := map[string][][]string{}
 		tr.chains[tb.name] = m
@@ -85,8 +89,13 @@ func (tr *tracer) isLocal(a netip.Addr) bool {
 func (tr *tracer) trace(pk flowtest.Packet) []flowtest.Outcome {
 	p := tpkt{src: pk.Src, dst: pk.Dst, dport: pk.DstPort, proto: strings.ToLower(string(pk.Protocol))}
 	natHook, filterHook := "PREROUTING", ""
-	if pk.Source == flowtest.FromNode {
+	switch pk.Source {
+	case flowtest.FromNode:
 		natHook, filterHook = "OUTPUT", "OUTPUT"
+	case flowtest.FromLocalPod:
+		p.in = tr.podIface
+	default:
+		p.in = "eth0"
 	}
 	var outs []flowtest.Outcome
 	for _, a := range tr.run(tableNAT, natHook, 0, p) {
@@ -231,6 +240,10 @@ func (tr *tracer) match(words []string, p tpkt) (matched, random bool, target st
 			check(addrMatches(tr.t, next(), p.src))
 		case "-d":
 			check(addrMatches(tr.t, next(), p.dst))
+		case "-i":
+			name := next()
+			prefix, wild := strings.CutSuffix(name, "+")
+			check(p.in != "" && (p.in == name || wild && strings.HasPrefix(p.in, prefix)))
 		case "--dport":
 			check(next() == strconv.Itoa(p.dport))
 		case "--dst-type", "--src-type":

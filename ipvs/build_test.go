@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kproxy/kproxy/proxier"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -30,12 +32,12 @@ func golden(t *testing.T, name, got string) {
 
 func TestRenderGolden(t *testing.T) {
 	snap := scenario().checkout().Snapshots["IPv4"]
-	out, err := Render(snap, Options{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}})
+	out, err := Render(snap, Options{LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "render.golden", out)
-	again, _ := Render(snap, Options{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}})
+	again, _ := Render(snap, Options{LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16"))})
 	if again != out {
 		t.Error("Render is not deterministic")
 	}

@@ -217,7 +217,7 @@ func TestGuestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := kubernetes.NewForConfigOrDie(cfg)
-	p, err := New(Options{ClusterCIDRs: mustPrefixes("10.244.0.0/16")})
+	p, err := New(Options{LocalDetector: proxier.DetectLocalByCIDR(mustPrefixes("10.244.0.0/16")...)})
 	if err != nil {
 		t.Fatal(err)
 	}

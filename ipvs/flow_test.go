@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/proxier"
 )
 
 // flowOptions are the options the shared flow table is written for.
 func flowOptions() Options {
-	return Options{ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix(flowtest.ClusterCIDR)}}
+	return Options{LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDR))}
 }
 
 // ipvsDeviations are the flow-table cases where upstream kube-proxy's ipvs
@@ -41,12 +42,20 @@ func flowCases(sc *flowtest.Scenario) []flowtest.Case {
 }
 
 // TestFlowTable runs the shared packet-flow table against the desired
-// State (virtual servers, real servers, sets, rules) through the tracer.
+// State (virtual servers, real servers, sets, rules) through the tracer,
+// with local traffic detected by the cluster CIDR and by the interface
+// the table's local pods come in on (veth0): the outcomes are the same.
 func TestFlowTable(t *testing.T) {
+	byPrefix := flowOptions()
+	byPrefix.LocalDetector = proxier.DetectLocalByInterfacePrefix("veth")
+	t.Run("cluster-cidr", func(t *testing.T) { testFlowTable(t, flowOptions()) })
+	t.Run("interface-prefix", func(t *testing.T) { testFlowTable(t, byPrefix) })
+}
+
+func testFlowTable(t *testing.T, fo Options) {
 	seen := 0
 	for _, sc := range flowtest.Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
-			fo := flowOptions()
 			opts, err := fo.withDefaults()
 			if err != nil {
 				t.Fatal(err)

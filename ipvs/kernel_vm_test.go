@@ -35,7 +35,7 @@ func newKernelEnv(t *testing.T, opts Options) *kernelEnv {
 	e := &kernelEnv{t: t, topo: topo, w: newWorld(makeNode("node1", n1.IP))}
 	e.k = NewKernel(proxier.IPv4, "/run/netns/"+n1.Netns)
 	opts.Kernel = e.k
-	opts.ClusterCIDRs = []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}
+	opts.LocalDetector = proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16"))
 	e.opts = opts
 	e.p = e.newProxier()
 	return e

@@ -17,7 +17,7 @@ import (
 //	--ipvs-strict-arp        StrictARP
 //	--ipvs-exclude-cidrs     ExcludeCIDRs
 //	--nodeport-addresses     NodePortAddresses
-//	--cluster-cidr           ClusterCIDRs
+//	--detect-local-mode      LocalDetector (with --cluster-cidr, ...)
 //	--masquerade-all         MasqueradeAll
 //	--iptables-masquerade-bit MasqueradeBit
 //
@@ -48,10 +48,11 @@ type Options struct {
 	// node address are only considered kproxy's when their port is in it.
 	// Zero means 30000-32767.
 	NodePortRange [2]uint16
-	// ClusterCIDRs tell pod traffic from off-cluster traffic; traffic to a
-	// ClusterIP from outside them is masqueraded. Empty: no detection (only
-	// MasqueradeAll masquerades ClusterIP traffic, hairpin always does).
-	ClusterCIDRs []netip.Prefix
+	// LocalDetector tells pod traffic from other traffic; traffic to a
+	// ClusterIP that is not local is masqueraded. The zero value detects
+	// nothing (only MasqueradeAll masquerades ClusterIP traffic, hairpin
+	// always does).
+	LocalDetector proxier.LocalDetector
 	// MasqueradeAll masquerades all traffic to ClusterIPs.
 	MasqueradeAll bool
 	// MasqueradeBit is the fwmark bit KUBE-MARK-MASQ sets; 0 means 14.

@@ -43,6 +43,7 @@ func (j jump) rule() string {
 func renderRules(o *Options, f proxier.Family) string {
 	set := func(d setDef) string { return d.name(f) }
 	mark := o.masqMark()
+	local := o.LocalDetector.ForFamily(f)
 	rejectWith := "icmp-port-unreachable"
 	if f == proxier.IPv6 {
 		rejectWith = "icmp6-port-unreachable"
@@ -56,13 +57,8 @@ func renderRules(o *Options, f proxier.Family) string {
 	switch {
 	case o.MasqueradeAll:
 		w(`-A KUBE-SERVICES -m comment --comment "masquerade all ClusterIP traffic" -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setClusterIP))
-	case len(o.ClusterCIDRs) > 0:
-		for _, c := range o.ClusterCIDRs {
-			if proxier.FamilyOf(c.Addr()) == f {
-				w(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst ! -s %s -j KUBE-MARK-MASQ`, set(setClusterIP), c.Masked())
-				break
-			}
-		}
+	case local.IsImplemented():
+		w(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst %s -j KUBE-MARK-MASQ`, set(setClusterIP), strings.Join(local.IfNotLocal(), " "))
 	}
 	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setExternalIP))
 	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -m set ! --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setLB), set(setLBLocal))
@@ -89,10 +85,8 @@ func renderRules(o *Options, f proxier.Family) string {
 	// Local policy without local endpoints: the virtual server uses the
 	// Cluster endpoints for pods (and the node, which IPVS has already
 	// redirected before filter OUTPUT); traffic from outside is dropped.
-	for _, c := range o.ClusterCIDRs {
-		if proxier.FamilyOf(c.Addr()) == f {
-			w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -s %s -j RETURN`, set(setExtNoLocal), c.Masked())
-		}
+	if local.IsImplemented() {
+		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst %s -j RETURN`, set(setExtNoLocal), strings.Join(local.IfLocal(), " "))
 	}
 	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints, from outside the cluster" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -m addrtype ! --src-type LOCAL -j DROP`, set(setExtNoLocal))
 	for _, d := range []setDef{setClusterIP, setExternalIP, setExternalLocal, setLB} {

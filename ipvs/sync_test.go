@@ -17,7 +17,7 @@ import (
 
 func newFakeProxier(t *testing.T, k *Fake, now *time.Time) *Proxier {
 	t.Helper()
-	p, err := New(Options{Kernel: k, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
+	p, err := New(Options{Kernel: k, LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16")),
 		DrainTimeout: time.Minute, Now: func() time.Time { return *now }})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ type tpkt struct {
 	dport    int
 	proto    string // "tcp", "udp"
 	mark     uint32
+	in       string // incoming interface: "veth0" for a local pod, none for the node
 }
 
 func newTracer(t testing.TB, s *State, fam proxier.Family, nodeAddrs []netip.Addr) *tracer {
@@ -84,8 +85,13 @@ func (tr *tracer) trace(pk flowtest.Packet) []flowtest.Outcome {
 	p := tpkt{src: pk.Src, dst: pk.Dst, dport: pk.DstPort, proto: strings.ToLower(string(pk.Protocol))}
 	fromNode := pk.Source == flowtest.FromNode
 	natHook := "PREROUTING"
-	if fromNode {
+	switch pk.Source {
+	case flowtest.FromNode:
 		natHook = "OUTPUT"
+	case flowtest.FromLocalPod:
+		p.in = "veth0"
+	default:
+		p.in = "eth0"
 	}
 	p, v := tr.run("nat", natHook, p)
 	if v != "" && v != "RETURN" {
@@ -114,7 +120,7 @@ func (tr *tracer) trace(pk flowtest.Packet) []flowtest.Outcome {
 			continue
 		}
 		q := p
-		q.dst, q.dport = d.Addr(), int(d.Port())
+		q.dst, q.dport, q.in = d.Addr(), int(d.Port()), ""
 		// IPVS sends the rewritten packet through LOCAL_OUT (filter
 		// OUTPUT) and POSTROUTING.
 		if out, ok := tr.filter("OUTPUT", q); !ok {
@@ -212,6 +218,10 @@ func (tr *tracer) matches(r []string, p tpkt) (target string, args []string, ok 
 			i += 3
 		case "-s":
 			m = netip.MustParsePrefix(r[i+1]).Contains(p.src)
+			i++
+		case "-i":
+			prefix, wild := strings.CutSuffix(r[i+1], "+")
+			m = p.in != "" && (p.in == r[i+1] || wild && strings.HasPrefix(p.in, prefix))
 			i++
 		default:
 			tr.t.Fatalf("tracer: unknown word %q in %v", w, r)

@@ -43,6 +43,22 @@ type balancer struct {
 type sourceClassifier struct {
 	cidrs   []netip.Prefix
 	nodeIPs []netip.Addr
+	// podsByInterface: pods are detected by the interface they come in
+	// on, which an accepted socket does not show. The rules decide then:
+	// without a local endpoint only pods and the node are redirected to an
+	// externalTrafficPolicy=Local listener, so whoever arrives is one.
+	podsByInterface bool
+}
+
+// newSourceClassifier classifies by the detector's CIDR, if it has one.
+func newSourceClassifier(d proxier.LocalDetector, nodeIPs []netip.Addr) *sourceClassifier {
+	c := &sourceClassifier{nodeIPs: nodeIPs}
+	if cidr, ok := d.CIDR(); ok {
+		c.cidrs = []netip.Prefix{cidr}
+	} else {
+		c.podsByInterface = d.IsImplemented()
+	}
+	return c
 }
 
 func (c *sourceClassifier) inCluster(a netip.Addr) bool {
@@ -67,7 +83,7 @@ func (b *balancer) candidates(client netip.Addr, src *sourceClassifier) ([]*back
 	if !b.useLocal {
 		return b.cluster, &b.rrCluster
 	}
-	if b.external && src.inCluster(client) {
+	if b.external && (src.inCluster(client) || src.podsByInterface && len(b.local) == 0) {
 		// kube-proxy short-circuits pod and node traffic to external
 		// destinations of an ETP=Local Service to the Cluster endpoints
 		// (Port.Usable.Cluster is set for every externally reachable

@@ -35,11 +35,11 @@ func newKernelRig(t *testing.T, mod func(*Options)) *kernelRig {
 	r := &kernelRig{topo: topo, reg: prometheus.NewRegistry(), echo: echo}
 	n1 := topo.Node(1).Netns
 	opts := Options{
-		Family:       proxier.IPv4,
-		ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix(flowtest.ClusterCIDR)},
-		Kernel:       &ExecKernel{Family: proxier.IPv4, Netns: n1},
-		Sockets:      netnsSockets{ns: n1},
-		Registerer:   r.reg,
+		Family:        proxier.IPv4,
+		LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDR)),
+		Kernel:        &ExecKernel{Family: proxier.IPv4, Netns: n1},
+		Sockets:       netnsSockets{ns: n1},
+		Registerer:    r.reg,
 	}
 	if mod != nil {
 		mod(&opts)

@@ -20,10 +20,11 @@ type Options struct {
 	// of this family or the keyword "primary" (the node's first IP). Empty
 	// means every local address except loopback.
 	NodePortAddresses []string
-	// ClusterCIDRs of this family tell pod clients from outside clients: a
-	// pod (or the node itself) reaching an externalTrafficPolicy=Local
-	// Service's external address uses the Cluster endpoints.
-	ClusterCIDRs []netip.Prefix
+	// LocalDetector tells pod clients from outside clients: a pod (or the
+	// node itself) reaching an externalTrafficPolicy=Local Service's
+	// external address uses the Cluster endpoints. The zero value detects
+	// no pods.
+	LocalDetector proxier.LocalDetector
 
 	// DialTimeouts are the timeouts of the successive connection attempts of
 	// one client connection, each to the next endpoint; their number bounds
@@ -78,13 +79,7 @@ func (o Options) normalized() (Options, error) {
 			return o, fmt.Errorf("userspace: nodePortAddresses: %q is neither a CIDR nor \"primary\"", a)
 		}
 	}
-	var cidrs []netip.Prefix
-	for _, c := range o.ClusterCIDRs {
-		if proxier.FamilyOf(c.Addr()) == o.Family {
-			cidrs = append(cidrs, c.Masked())
-		}
-	}
-	o.ClusterCIDRs = cidrs
+	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
 	if len(o.DialTimeouts) == 0 {
 		o.DialTimeouts = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 	}

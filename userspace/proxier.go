@@ -50,7 +50,7 @@ func New(opts Options) (*Proxier, error) {
 
 		listenFailed: map[listenerKey]bool{},
 	}
-	p.src.Store(&sourceClassifier{cidrs: o.ClusterCIDRs})
+	p.src.Store(newSourceClassifier(o.LocalDetector, nil))
 	return p, nil
 }
 
@@ -74,7 +74,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		p.stop = make(chan struct{})
 		go p.sweep(p.stop)
 	}
-	p.src.Store(&sourceClassifier{cidrs: p.opts.ClusterCIDRs, nodeIPs: slices.Clone(snap.Node.IPs)})
+	p.src.Store(newSourceClassifier(p.opts.LocalDetector, slices.Clone(snap.Node.IPs)))
 	specs, skipped := plan(snap)
 	p.report(skipped)
 

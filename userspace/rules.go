@@ -100,8 +100,10 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 		srcs := []srcMatch{{}}
 		if s.Drop == dropOutside {
 			srcs = []srcMatch{{local: true}}
-			for _, c := range opts.ClusterCIDRs {
+			if c, ok := opts.LocalDetector.CIDR(); ok {
 				srcs = append(srcs, srcMatch{cidr: c})
+			} else if pods := opts.LocalDetector.IfLocal(); pods != nil {
+				srcs = append(srcs, srcMatch{pods: pods})
 			}
 		}
 		redirect := fmt.Sprintf("-j REDIRECT --to-ports %d", port)
@@ -158,22 +160,26 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 }
 
 // srcMatch is a source condition of a redirect: any source (zero value),
-// the node's own addresses, or a CIDR.
+// the node's own addresses, a CIDR, or the local-traffic detector's
+// interface match (pods), the last two possibly narrowed to a CIDR.
 type srcMatch struct {
 	local bool
 	cidr  netip.Prefix
+	pods  []string
 }
 
 func (m srcMatch) String() string {
-	switch {
-	case m.local && m.cidr.IsValid():
-		return " -m addrtype --src-type LOCAL -s " + m.cidr.String()
-	case m.local:
-		return " -m addrtype --src-type LOCAL"
-	case m.cidr.IsValid():
-		return " -s " + m.cidr.String()
+	var b strings.Builder
+	if m.local {
+		b.WriteString(" -m addrtype --src-type LOCAL")
 	}
-	return ""
+	if m.cidr.IsValid() {
+		b.WriteString(" -s " + m.cidr.String())
+	}
+	for _, w := range m.pods {
+		b.WriteString(" " + w)
+	}
+	return b.String()
 }
 
 // within narrows m to the sources in r; false if none is left. (iptables

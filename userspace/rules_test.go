@@ -35,7 +35,7 @@ func TestRenderRangesOnShortCircuit(t *testing.T) {
 		NodePort: 30013, LoadBalancerIPs: []netip.Addr{addr("10.96.201.13")}, ExternalPolicyLocal: true,
 		SourceRanges: []netip.Prefix{netip.MustParsePrefix("10.244.1.0/24")}, HasSourceRanges: true},
 		ep("10.244.2.10", 8080, "node2"))
-	o, _ := Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}.normalized()
+	o, _ := Options{Family: proxier.IPv4, LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16"))}.normalized()
 	specs, _ := plan(b.snap)
 	ports := map[listenerKey]int{}
 	for i, s := range specs {

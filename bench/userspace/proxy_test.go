@@ -47,7 +47,7 @@ func benchSnapshot() *proxier.Snapshot {
 
 // runProxy is the proxy process's main.
 func runProxy() int {
-	opts := userspace.Options{Family: proxier.IPv4, ClusterCIDRs: []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}}
+	opts := userspace.Options{Family: proxier.IPv4, LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix("10.244.0.0/16"))}
 	if ts := tunedFromEnv(); ts != nil {
 		opts.Sockets = ts
 	}

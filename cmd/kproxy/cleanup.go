@@ -9,8 +9,7 @@ import (
 // runCleanup is --cleanup: remove the rules of every mode and both
 // families, whatever mode is configured (a node may switch modes).
 func runCleanup(ctx context.Context, c *Config) error {
-	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR)
-	if err := cleanupAll(ctx, modeSettings{cfg: c, clusterCIDRs: clusterCIDRs}); err != nil {
+	if err := cleanupAll(ctx, modeSettings{cfg: c}); err != nil {
 		return err
 	}
 	klog.InfoS("Removed everything kproxy created")

@@ -168,9 +168,7 @@ func validateConfig(c *Config) error {
 	if _, err := parseClusterCIDRs(c.ClusterCIDR); err != nil {
 		bad("clusterCIDR (--cluster-cidr): %v", err)
 	}
-	if !slices.Contains(detectLocalModes, string(c.DetectLocalMode)) {
-		bad("detectLocalMode (--detect-local-mode) %q: must be one of %s", c.DetectLocalMode, strings.Join(detectLocalModes, ", "))
-	}
+	errs = append(errs, validateDetectLocal(c)...)
 	for _, a := range c.NodePortAddresses {
 		if a == "primary" {
 			continue

@@ -16,31 +16,65 @@ import (
 func TestDetectLocalModes(t *testing.T) {
 	cluster := []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")}
 	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: v1.NodeSpec{PodCIDRs: []string{"10.244.7.0/24"}}}
+	configFile := writeFile(t, `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+detectLocalMode: InterfaceNamePrefix
+detectLocal:
+  interfaceNamePrefix: cali
+`)
+	for _, tc := range []struct {
+		args  []string
+		local string // the IPv4 "is local" match
+	}{
+		{nil, "-s 10.244.0.0/16"},
+		{[]string{"--detect-local-mode=NodeCIDR"}, "-s 10.244.7.0/24"},
+		{[]string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=cbr0"}, "-i cbr0"},
+		{[]string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth"}, "-i veth+"},
+		{[]string{"--config=" + configFile}, "-i cali+"},
+		{[]string{"--config=" + configFile, "--detect-local-mode=BridgeInterface", "--pod-bridge-interface=br-pods"}, "-i br-pods"},
+	} {
+		o, err := parseOptions(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		d, err := localDetector(o.Config, cluster, node)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := strings.Join(d.ForFamily(proxier.IPv4).IfLocal(), " "); got != tc.local {
+			t.Errorf("%v: local match %q, want %q", tc.args, got, tc.local)
+		}
+	}
 
 	o, err := parseOptions([]string{"--detect-local-mode=NodeCIDR"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := localCIDRs(o.Config, cluster, node)
-	if err != nil || !reflect.DeepEqual(got, []netip.Prefix{netip.MustParsePrefix("10.244.7.0/24")}) {
-		t.Fatalf("NodeCIDR: %v, %v", got, err)
-	}
-	if _, err := localCIDRs(o.Config, cluster, nil); err == nil {
+	if _, err := localDetector(o.Config, cluster, nil); err == nil {
 		t.Error("NodeCIDR without a Node object must be an error, not silently no detection")
 	}
+}
 
-	o, err = parseOptions(nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := localCIDRs(o.Config, cluster, node); !reflect.DeepEqual(got, cluster) {
-		t.Errorf("ClusterCIDR: %v", got)
-	}
-
-	for _, m := range []string{"BridgeInterface", "InterfaceNamePrefix", "Nope"} {
-		if _, err := parseOptions([]string{"--detect-local-mode=" + m}, io.Discard); err == nil || !strings.Contains(err.Error(), "detectLocalMode") {
-			t.Errorf("%s: want a validation error naming detectLocalMode, got %v", m, err)
+// Like kube-proxy, the interface modes need their interface; kproxy also
+// refuses names no interface can have (they would fail every restore).
+func TestDetectLocalValidation(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--detect-local-mode=Nope"}, `detectLocalMode (--detect-local-mode) "Nope": must be one of ClusterCIDR, NodeCIDR, BridgeInterface, InterfaceNamePrefix`},
+		{[]string{"--detect-local-mode=BridgeInterface"}, "detectLocal.bridgeInterface (--pod-bridge-interface) with detectLocalMode BridgeInterface: must not be empty"},
+		{[]string{"--detect-local-mode=InterfaceNamePrefix"}, "detectLocal.interfaceNamePrefix (--pod-interface-name-prefix) with detectLocalMode InterfaceNamePrefix: must not be empty"},
+		{[]string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth+"}, "contains one of"},
+		{[]string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=a-very-long-bridge0"}, "longer than 15 bytes"},
+	} {
+		if _, err := parseOptions(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.msg)
 		}
+	}
+	// The interface of the mode not chosen is not checked.
+	if _, err := parseOptions([]string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth", "--pod-bridge-interface=bad/name"}, io.Discard); err != nil {
+		t.Errorf("unused --pod-bridge-interface rejected: %v", err)
 	}
 }
 
@@ -71,5 +105,25 @@ func TestWithToolsDropsIPv6WithoutIP6tables(t *testing.T) {
 	}
 	if got := withTools([]proxier.Family{proxier.IPv6}, missing); !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4}) {
 		t.Errorf("families %v", got)
+	}
+}
+
+// TestRenderDetectLocalInterface: the detector built from the flags
+// reaches the rules of every mode (their exact rules are the backends'
+// golden files).
+func TestRenderDetectLocalInterface(t *testing.T) {
+	for mode, want := range map[string]string{
+		"iptables": "! -i veth+ -p tcp -m comment --comment \"default/web:http cluster IP\"",
+		"ipvs":     "--match-set KUBE-CLUSTER-IP dst,dst ! -i veth+ -j KUBE-MARK-MASQ",
+	} {
+		var stdout, stderr strings.Builder
+		args := []string{"render", "-f", "testdata/cluster.yaml", "--hostname-override=node1", "--proxy-mode=" + mode,
+			"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth"}
+		if code := run(args, nil, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", mode, code, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("%s: output lacks %q:\n%s", mode, want, stdout.String())
+		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 // modeSettings is what the per-mode constructors need besides the family.
 type modeSettings struct {
 	cfg          *Config
-	clusterCIDRs []netip.Prefix
+	local        proxier.LocalDetector
 	metrics      *proxier.Metrics
 	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
 	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
@@ -43,7 +43,7 @@ func iptablesOptions(s modeSettings, f proxier.Family) iptables.Options {
 		Family:             f,
 		MasqueradeBit:      int(*s.cfg.IPTables.MasqueradeBit),
 		MasqueradeAll:      s.cfg.IPTables.MasqueradeAll,
-		ClusterCIDRs:       s.clusterCIDRs,
+		LocalDetector:      s.local,
 		NodePortAddresses:  proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
 		LocalhostNodePorts: *s.cfg.IPTables.LocalhostNodePorts,
 		TCPBeLiberal:       s.tcpBeLiberal,
@@ -69,7 +69,7 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 		StrictARP:         v.StrictARP,
 		ExcludeCIDRs:      exclude,
 		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
-		ClusterCIDRs:      s.clusterCIDRs,
+		LocalDetector:     s.local,
 		MasqueradeAll:     s.cfg.IPTables.MasqueradeAll,
 		MasqueradeBit:     int(*s.cfg.IPTables.MasqueradeBit),
 	}
@@ -80,7 +80,7 @@ func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 	return userspace.Options{
 		Family:            f,
 		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
-		ClusterCIDRs:      s.clusterCIDRs,
+		LocalDetector:     s.local,
 		Registerer:        s.registerer,
 	}
 }

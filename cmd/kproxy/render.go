@@ -110,12 +110,12 @@ func render(c *Config, objs *objects, stderr io.Writer) (string, error) {
 	t.SetServicesSynced()
 	t.SetSlicesSynced()
 	co := t.Checkout()
-	local, err := localCIDRs(c, clusterCIDRs, node)
+	local, err := localDetector(c, clusterCIDRs, node)
 	if err != nil {
 		return "", err
 	}
 	// render reads no kernel state: be-liberal only from the configuration.
-	settings := modeSettings{cfg: c, clusterCIDRs: local, tcpBeLiberal: c.Conntrack.TCPBeLiberal}
+	settings := modeSettings{cfg: c, local: local, tcpBeLiberal: c.Conntrack.TCPBeLiberal}
 	var b bytes.Buffer
 	for _, f := range families {
 		out, err := renderMode(settings, co.Snapshots[f], f)

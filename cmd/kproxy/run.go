@@ -71,11 +71,12 @@ func runProxy(o *Options) error {
 		klog.ErrorS(err, "Could not apply all conntrack sysctls")
 	}
 
-	local, err := localCIDRs(c, clusterCIDRs, node)
+	local, err := localDetector(c, clusterCIDRs, node)
 	if err != nil {
 		return err
 	}
-	settings := modeSettings{cfg: c, clusterCIDRs: local, metrics: metrics, registerer: reg,
+	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "match", local)
+	settings := modeSettings{cfg: c, local: local, metrics: metrics, registerer: reg,
 		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet()}
 	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
 		// Leftovers are untidy, not fatal: the current mode still works.
