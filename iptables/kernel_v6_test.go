@@ -2,7 +2,9 @@ package iptables
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/internal/testrig"
@@ -43,4 +45,26 @@ func TestKernelFlowTableIPv6(t *testing.T) {
 		r.sync(t, sc.SnapshotIPv6(), nil, true)
 		r.checkReadBack(t)
 	})
+	t.Run("reject is an ICMPv6 port unreachable", func(t *testing.T) { testRejectICMPv6(t, r) })
+}
+
+// testRejectICMPv6: a NodePort without endpoints refuses the outside
+// client with an ICMPv6 port unreachable from the node (not a TCP reset).
+func testRejectICMPv6(t *testing.T, r *kernelRig) {
+	sc := flowtest.ScenariosIPv6()[1]
+	i := slices.IndexFunc(sc.Cases, func(c flowtest.Case) bool { return c.Dest == flowtest.ToNodePort && c.Want == flowtest.Reject })
+	if sc.Name != "no-endpoints" || i < 0 {
+		t.Fatalf("scenario %s has no rejected NodePort case", sc.Name)
+	}
+	r.sync(t, sc.SnapshotIPv6(), nil, true)
+	pk, err := sc.PacketIPv6(&sc.Cases[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = testrig.ProbeTCP(r.topo.Client, netip.AddrPortFrom(pk.Dst, uint16(pk.DstPort)).String(), 2*time.Second)
+	pe, _ := err.(*testrig.ProbeError)
+	node := r.topo.Node(1).IPv6
+	if pe == nil || pe.Outcome != testrig.Refused || pe.ICMP == nil || !pe.ICMP.IPv6 || !pe.ICMP.PortUnreachable() || pe.ICMP.From != node {
+		t.Errorf("%s: %v, want refused by an ICMPv6 port unreachable from %s", pk, err, node)
+	}
 }
