@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -30,6 +31,32 @@ func NodePortAddressesFor(family Family, entries []string) []string {
 			return nil
 		}
 		out = append(out, p.Masked().String())
+	}
+	return out
+}
+
+// SelectNodeAddresses returns the addresses among candidates (the node's
+// interface addresses) that entries select, as NodePortAddressesFor
+// returns them for one family: inside one of the CIDRs, or the primary
+// address for "primary". A nil entries means every candidate. The result
+// keeps the candidates' order, without repeats; it may be empty.
+func SelectNodeAddresses(entries []string, primary netip.Addr, candidates []netip.Addr) []netip.Addr {
+	out := []netip.Addr{}
+	for _, a := range candidates {
+		if slices.Contains(out, a) {
+			continue
+		}
+		selected := entries == nil
+		for _, e := range entries {
+			if e == NodePortAddressPrimary {
+				selected = selected || a == primary
+			} else if p, err := netip.ParsePrefix(e); err == nil && p.Contains(a) {
+				selected = true
+			}
+		}
+		if selected {
+			out = append(out, a)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package proxier
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -21,6 +22,33 @@ func TestNodePortAddressesFor(t *testing.T) {
 	for _, tc := range tests {
 		if got := NodePortAddressesFor(tc.family, tc.entries); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s %v = %v, want %v", tc.family, tc.entries, got, tc.want)
+		}
+	}
+}
+
+func TestSelectNodeAddresses(t *testing.T) {
+	a := func(s ...string) []netip.Addr {
+		out := []netip.Addr{}
+		for _, x := range s {
+			out = append(out, netip.MustParseAddr(x))
+		}
+		return out
+	}
+	cands := a("198.51.100.11", "10.0.0.5", "127.0.0.1", "10.0.0.5")
+	primary := netip.MustParseAddr("198.51.100.11")
+	tests := []struct {
+		entries []string
+		want    []netip.Addr
+	}{
+		{nil, a("198.51.100.11", "10.0.0.5", "127.0.0.1")},
+		{[]string{"10.0.0.0/8"}, a("10.0.0.5")},
+		{[]string{"primary"}, a("198.51.100.11")},
+		{[]string{"primary", "127.0.0.0/8"}, a("198.51.100.11", "127.0.0.1")},
+		{[]string{"192.0.2.0/24"}, a()},
+	}
+	for _, tc := range tests {
+		if got := SelectNodeAddresses(tc.entries, primary, cands); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v = %v, want %v", tc.entries, got, tc.want)
 		}
 	}
 }

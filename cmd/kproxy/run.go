@@ -93,6 +93,7 @@ func runProxy(o *Options) error {
 		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
 		Health: health, Metrics: metrics, AfterSync: []proxier.AfterSync{health.AfterSync},
 	}
+	ifaceAddrs, listed := interfaceAddrs()
 	for _, f := range families {
 		cl, err := conntrack.New(conntrack.Options{Family: f})
 		if err != nil {
@@ -100,7 +101,15 @@ func runProxy(o *Options) error {
 		}
 		defer cl.Close()
 		loopOpts.Conntrack[f] = cl
-		sh := healthcheck.NewServiceHealth(healthcheck.ServiceHealthOptions{Family: f, Healthy: health.Healthy})
+		var hcAddrs []netip.Addr
+		if listed {
+			hcAddrs = healthCheckAddresses(c, f, node, ifaceAddrs)
+		}
+		if hcAddrs != nil && len(hcAddrs) == 0 {
+			klog.ErrorS(nil, "No node address matches nodePortAddresses: no health check node port server for this family", "ipFamily", f, "nodePortAddresses", c.NodePortAddresses)
+			continue
+		}
+		sh := healthcheck.NewServiceHealth(healthcheck.ServiceHealthOptions{Family: f, Healthy: health.Healthy, Addresses: hcAddrs})
 		defer sh.Close()
 		loopOpts.AfterSync = append(loopOpts.AfterSync, sh.AfterSync)
 	}

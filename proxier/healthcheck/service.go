@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -17,14 +18,15 @@ import (
 )
 
 // ServiceHealth runs the healthCheckNodePort servers of one IP family: one
-// HTTP listener per port, on every node address of the family, answering
-// for the Service that owns the port. It is safe for concurrent use.
+// HTTP server per port, listening on every node address of the family (the
+// wildcard address) or on each selected one, answering for the Service that
+// owns the port. It is safe for concurrent use.
 type ServiceHealth struct {
-	family     proxier.Family
-	listenAddr string
-	listen     func(network, addr string) (net.Listener, error)
-	healthy    func() bool
-	onError    func(port int32, err error)
+	family      proxier.Family
+	listenAddrs []string
+	listen      func(network, addr string) (net.Listener, error)
+	healthy     func() bool
+	onError     func(port int32, err error)
 
 	mu      sync.Mutex
 	servers map[int32]*serviceServer
@@ -38,19 +40,21 @@ type ServiceHealthOptions struct {
 	Healthy func() bool
 	// Listen opens a listener; nil means net.Listen. Tests bind elsewhere.
 	Listen func(network, addr string) (net.Listener, error)
-	// Address is the IP to bind; empty means all addresses of the family.
-	Address string
+	// Addresses are the node addresses to listen on, as
+	// --nodeport-addresses selects them (kube-proxy since v1.26); empty
+	// means every address of the family.
+	Addresses []netip.Addr
 	// OnError is told about a port that could not be opened (it is retried
 	// at the next sync); nil logs.
 	OnError func(port int32, err error)
 }
 
-// serviceServer is one healthCheckNodePort listener.
+// serviceServer is one healthCheckNodePort's server and its listeners.
 type serviceServer struct {
-	name     types.NamespacedName
-	local    int
-	listener net.Listener
-	srv      *http.Server
+	name      types.NamespacedName
+	local     int
+	listeners []net.Listener
+	srv       *http.Server
 }
 
 // NewServiceHealth returns an empty set of servers; AfterSync opens them.
@@ -59,7 +63,6 @@ func NewServiceHealth(o ServiceHealthOptions) *ServiceHealth {
 	if s.healthy == nil {
 		s.healthy = func() bool { return true }
 	}
-	addr := o.Address
 	listen := o.Listen
 	if listen == nil {
 		listen = net.Listen
@@ -69,12 +72,14 @@ func NewServiceHealth(o ServiceHealthOptions) *ServiceHealth {
 		network = "tcp6"
 	}
 	s.listen = func(_, hostport string) (net.Listener, error) { return listen(network, hostport) }
-	if addr == "" && o.Family == proxier.IPv6 {
-		addr = "::"
-	} else if addr == "" {
-		addr = "0.0.0.0"
+	for _, a := range o.Addresses {
+		s.listenAddrs = append(s.listenAddrs, a.String())
 	}
-	s.listenAddr = addr
+	if len(s.listenAddrs) == 0 && o.Family == proxier.IPv6 {
+		s.listenAddrs = []string{"::"}
+	} else if len(s.listenAddrs) == 0 {
+		s.listenAddrs = []string{"0.0.0.0"}
+	}
 	if s.onError == nil {
 		s.onError = func(port int32, err error) {
 			klog.ErrorS(err, "Cannot open health check node port, retrying at the next sync", "ipFamily", o.Family, "port", port)
@@ -150,20 +155,38 @@ func (s *ServiceHealth) Sync(want map[int32]Want) {
 			srv.local = w.LocalEndpoints
 			continue
 		}
-		l, err := s.listen("tcp", net.JoinHostPort(s.listenAddr, strconv.Itoa(int(port))))
+		listeners, err := s.listenAll(port)
 		if err != nil {
 			s.onError(port, err)
 			continue
 		}
-		srv := &serviceServer{name: w.Name, local: w.LocalEndpoints, listener: l}
+		srv := &serviceServer{name: w.Name, local: w.LocalEndpoints, listeners: listeners}
 		// These ports face load balancers and the internet: bound the time
 		// a slow client may hold a connection.
 		srv.srv = &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { s.serve(rw, port) }),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		s.servers[port] = srv
-		go func() { _ = srv.srv.Serve(l) }()
+		for _, l := range listeners {
+			go func() { _ = srv.srv.Serve(l) }()
+		}
 		klog.V(2).InfoS("Opened health check node port", "ipFamily", s.family, "port", port, "service", w.Name)
 	}
+}
+
+// listenAll opens port on every listen address, or none of them.
+func (s *ServiceHealth) listenAll(port int32) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, a := range s.listenAddrs {
+		l, err := s.listen("tcp", net.JoinHostPort(a, strconv.Itoa(int(port))))
+		if err != nil {
+			for _, l := range out {
+				_ = l.Close()
+			}
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 // Ports returns the ports being served.
@@ -187,7 +210,14 @@ func (s *ServiceHealth) Close() {
 	}
 }
 
-func (srv *serviceServer) close() { _ = srv.srv.Close() }
+// close stops the server; the listeners are closed here too, as one whose
+// Serve has not started yet is not the server's to close.
+func (srv *serviceServer) close() {
+	_ = srv.srv.Close()
+	for _, l := range srv.listeners {
+		_ = l.Close()
+	}
+}
 
 // serviceBody is kube-proxy's response body, fields in its order.
 type serviceBody struct {

@@ -108,10 +108,10 @@ func TestServiceHealthServers(t *testing.T) {
 	healthy.Store(true)
 	var failed []int32
 	s := NewServiceHealth(ServiceHealthOptions{
-		Family:  proxier.IPv4,
-		Address: "127.0.0.1",
-		Healthy: func() bool { return healthy.Load() },
-		OnError: func(p int32, err error) { failed = append(failed, p) },
+		Family:    proxier.IPv4,
+		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Healthy:   func() bool { return healthy.Load() },
+		OnError:   func(p int32, err error) { failed = append(failed, p) },
 	})
 	t.Cleanup(s.Close)
 	p1, p2 := freePort(t), freePort(t)
