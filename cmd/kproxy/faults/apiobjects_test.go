@@ -3,17 +3,13 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
-	"github.com/kproxy/kproxy/internal/testrig"
 )
 
 // createEntry creates an entry's namespaces, Services and EndpointSlices
@@ -56,21 +52,6 @@ func (r *rig) ensureNamespace(ctx context.Context, name string) error {
 		return fmt.Errorf("namespace %s: %w", name, err)
 	}
 	return nil
-}
-
-// httpGet fetches url from inside ns; it returns the status code and body.
-func httpGet(ns, url string) (int, string, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return testrig.DialContextInNetns(ctx, ns, network, addr)
-		}}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 // caseTarget resolves a corpus case aimed at a ClusterIP to "ip:port" of

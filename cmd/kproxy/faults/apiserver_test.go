@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,10 +18,7 @@ import (
 // gateway (inside the rig's net namespace), so that every watch resuming
 // from an older resourceVersion gets "410 Gone" and must relist.
 func (r *rig) compactEtcd() (int64, error) {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return testrig.DialContextInNetns(ctx, r.topo.Net, network, addr)
-		}}}
+	c := testrig.HTTPClient(r.topo.Net, 5*time.Second)
 	post := func(path string, body any, out any) error {
 		b, _ := json.Marshal(body)
 		resp, err := c.Post("http://127.0.0.1:2379"+path, "application/json", bytes.NewReader(b))
@@ -78,29 +73,11 @@ func TestAPIServerOutage(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var minRules atomic.Int64
-	minRules.Store(1 << 30)
 	var tally probeTally
+	var nat natSamples // the rules are never flushed
 	wg.Add(3)
 	go func() { defer wg.Done(); r.probeStable(stop, "10.96.15", stable, pods, "o", &tally) }()
-	go func() { // the rules are never flushed
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			out, err := testrig.Exec(r.node.Netns, "iptables-save", "-t", "nat")
-			if err != nil {
-				continue
-			}
-			n := int64(strings.Count(out, "\n-A KUBE-SERVICES "))
-			if n < minRules.Load() {
-				minRules.Store(n)
-			}
-		}
-	}()
+	go func() { defer wg.Done(); r.sampleNAT(stop, &nat, nil) }()
 	var churnOK, churnErr atomic.Int64
 	go func() { // churn: the other Services' endpoints move around
 		defer wg.Done()
@@ -164,10 +141,10 @@ func TestAPIServerOutage(t *testing.T) {
 		tally.failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
 		t.Errorf("%d of %d probes to unchanged Services failed: %q", f, tally.probes.Load(), msgs)
 	}
-	if m := minRules.Load(); m < stable+churned {
+	if m := nat.minRules.Load(); m < stable+churned {
 		t.Errorf("nat KUBE-SERVICES dropped to %d rules during the outage (want >= %d): rules were flushed", m, stable+churned)
 	}
 	checkRelisted(t, r.kp.Log()[logStart:], false)
 	t.Logf("FIGURE apiserver-outage: outage %.1fs (etcd compacted at revision %d, both informers relisted), %d probes, %d failed; churn writes %d ok / %d refused; min KUBE-SERVICES rules %d; a new Service programmed %.1fs after its creation",
-		outage.Seconds(), rev, tally.probes.Load(), tally.failures.Load(), churnOK.Load(), churnErr.Load(), minRules.Load(), converged.Seconds())
+		outage.Seconds(), rev, tally.probes.Load(), tally.failures.Load(), churnOK.Load(), churnErr.Load(), nat.minRules.Load(), converged.Seconds())
 }

@@ -158,7 +158,7 @@ func (r *rig) checkBadInputMode(ctx context.Context, mode string, entries []flow
 			t.Errorf("%s = %v, want 0", key, v)
 		}
 	}
-	if code, body, err := httpGet(r.node.Netns, "http://127.0.0.1:10256/healthz"); err != nil || code != 200 {
+	if code, body, _, err := testrig.HTTPGet(r.node.Netns, "http://"+testrig.KproxyHealthzAddr+"/healthz", 3*time.Second); err != nil || code != 200 {
 		t.Errorf("/healthz: %d %v %s", code, err, body)
 	}
 	r.checkNoPanic()

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,10 +49,10 @@ func TestFlushedRulesRestored(t *testing.T) {
 		}
 		took := time.Since(flushed)
 		deadline := time.Now().Add(period)
-		for !equal(serviceComments(t, r.node.Netns), want) && time.Now().Before(deadline) {
+		for !slices.Equal(serviceComments(t, r.node.Netns), want) && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		if got := serviceComments(t, r.node.Netns); !equal(got, want) {
+		if got := serviceComments(t, r.node.Netns); !slices.Equal(got, want) {
 			t.Fatalf("%s: Services after restore %v, want %v", step.name, got, want)
 		}
 		if took > period+2*time.Second {
@@ -59,21 +60,7 @@ func TestFlushedRulesRestored(t *testing.T) {
 		}
 		t.Logf("FIGURE flush (%s): rules and traffic restored %.1fs after the flush (sync period %v)", step.name, took.Seconds(), period)
 	}
-	if !contains(r.kp.Log(), "Our rules were flushed by someone else") {
+	if !strings.Contains(r.kp.Log(), "Our rules were flushed by someone else") {
 		t.Error("the canary did not report the flush")
 	}
 }
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

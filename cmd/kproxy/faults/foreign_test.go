@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestForeignRulesUntouched(t *testing.T) {
 	r.waitAnswer("10.96.12.9", []string{pods[0]}, 30*time.Second)
 	check := func(step string) {
 		t.Helper()
-		if got := foreignLines(save(t, r.node.Netns, allTables...)); !equal(got, want) {
+		if got := foreignLines(save(t, r.node.Netns, allTables...)); !slices.Equal(got, want) {
 			t.Fatalf("%s: foreign rules changed:\n got %q\nwant %q", step, got, want)
 		}
 	}

@@ -2,9 +2,12 @@ package faults
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
 )
 
 // probeTally counts a probe loop's results.
@@ -31,5 +34,36 @@ func (r *rig) probeStable(stop <-chan struct{}, prefix string, stable int, pods 
 			t.failMsgs.Store(fmt.Sprintf("%s%d: %q %v", tag, k, name, err), true)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// natSamples counts a nat sampling loop's results.
+type natSamples struct {
+	samples  atomic.Int64
+	minRules atomic.Int64 // the fewest KUBE-SERVICES rules in one sample
+}
+
+// sampleNAT saves node1's nat table every 100 ms until stop is closed,
+// recording the fewest KUBE-SERVICES rules seen (a flush shows as a drop);
+// check, if not nil, also gets every save.
+func (r *rig) sampleNAT(stop <-chan struct{}, s *natSamples, check func(nat string)) {
+	s.minRules.Store(1 << 30)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		out, err := testrig.Exec(r.node.Netns, "iptables-save", "-t", "nat")
+		if err != nil {
+			continue
+		}
+		s.samples.Add(1)
+		if n := int64(strings.Count(out, "\n-A KUBE-SERVICES ")); n < s.minRules.Load() {
+			s.minRules.Store(n)
+		}
+		if check != nil {
+			check(out)
+		}
 	}
 }

@@ -64,35 +64,21 @@ func TestWatchExpiredRelist(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var samples, missing atomic.Int64
-	var minRules atomic.Int64
-	minRules.Store(1 << 30)
+	var missing atomic.Int64
 	var tally probeTally
+	var nat natSamples
 	wg.Add(2)
 	go func() { defer wg.Done(); r.probeStable(stop, "10.96.22", stable, pods, "r", &tally) }()
 	go func() { // every unchanged Service keeps its rule in every sample
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			out, err := testrig.Exec(r.node.Netns, "iptables-save", "-t", "nat")
-			if err != nil {
-				continue
-			}
-			samples.Add(1)
-			if n := int64(strings.Count(out, "\n-A KUBE-SERVICES ")); n < minRules.Load() {
-				minRules.Store(n)
-			}
+		r.sampleNAT(stop, &nat, func(out string) {
 			for i := range stable {
 				if !strings.Contains(out, fmt.Sprintf(`"default/r%d:http cluster IP"`, i)) {
 					missing.Add(1)
 					tally.failMsgs.Store(fmt.Sprintf("sample without r%d's rule", i), true)
 				}
 			}
-		}
+		})
 	}()
 	defer func() { // on an early failure
 		select {
@@ -160,11 +146,11 @@ func TestWatchExpiredRelist(t *testing.T) {
 		var msgs []string
 		tally.failMsgs.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return len(msgs) < 10 })
 		t.Errorf("%d of %d probes to unchanged Services failed, %d of %d nat samples lacked one of their rules: %q",
-			f, tally.probes.Load(), n, samples.Load(), msgs)
+			f, tally.probes.Load(), n, nat.samples.Load(), msgs)
 	}
 	checkRelisted(t, r.kp.Log()[logStart:], true)
 	t.Logf("FIGURE watch-expired-relist: cut off %.1fs (apiserver restarted, etcd compacted at revision %d); relist converged %.1fs after the cut ended (deleted Service's rules gone, new Service programmed); %d probes to unchanged Services, %d failed; %d nat samples, %d without an unchanged Service's rule, min KUBE-SERVICES rules %d",
-		cut.Seconds(), rev, relisted.Seconds(), tally.probes.Load(), tally.failures.Load(), samples.Load(), missing.Load(), minRules.Load())
+		cut.Seconds(), rev, relisted.Seconds(), tally.probes.Load(), tally.failures.Load(), nat.samples.Load(), missing.Load(), nat.minRules.Load())
 }
 
 // checkRelisted checks kproxy's log since a fault (at -v=4 or more) for

@@ -1,15 +1,11 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +32,8 @@ type rig struct {
 	ns   string // API namespace of the test's objects
 }
 
-const (
-	metricsAddr = "127.0.0.1:10249"
-	echoPort    = 8080
-)
+// echoPort is where every pod's echo server listens.
+const echoPort = 8080
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
@@ -61,23 +55,9 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-// kproxyArgs are the flags every test uses; extra ones are appended.
-func (r *rig) kproxyArgs(extra ...string) []string {
-	return append([]string{r.bin,
-		"--kubeconfig=" + r.cp.KubeProxyKubeconfig,
-		"--hostname-override=" + r.node.Name,
-		"--cluster-cidr=" + testrig.ClusterCIDR,
-		"--conntrack-max-per-core=0",
-		"--metrics-bind-address=" + metricsAddr,
-		"--healthz-bind-address=127.0.0.1:10256",
-		"--iptables-min-sync-period=100ms",
-		"--v=2",
-	}, extra...)
-}
-
 // start runs kproxy in node1 (through "env" when env is given).
 func (r *rig) start(env []string, extra ...string) *testrig.Process {
-	args := r.kproxyArgs(extra...)
+	args := testrig.KproxyArgs(r.bin, r.cp, r.node, extra...)
 	if len(env) > 0 {
 		args = append(append([]string{"env"}, env...), args...)
 	}
@@ -199,33 +179,7 @@ func (r *rig) failIfExited() {
 
 // metrics scrapes kproxy's /metrics into "name{labels}" → value.
 func (r *rig) metrics() (map[string]float64, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return testrig.DialContextInNetns(ctx, r.node.Netns, network, addr)
-		}}}
-	resp, err := c.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
-}
-
-func parseMetrics(body io.Reader) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); i > 0 && err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, sc.Err()
+	return testrig.ScrapeMetrics(r.node.Netns, testrig.KproxyMetricsAddr)
 }
 
 // metric waits until cond holds for the named metric.
