@@ -58,7 +58,15 @@ type KernelProber struct {
 // RunScenarios programs every scenario with sync (a full sync) and probes
 // each of its cases three times, in one subtest per scenario.
 func (k *KernelProber) RunScenarios(t *testing.T, sync func(t *testing.T, sc *Scenario)) {
-	for _, sc := range Scenarios() {
+	k.runTable(t, Scenarios(), (*Scenario).Packet, func(*Case) int { return 3 }, sync)
+}
+
+// runTable programs each scenario with sync and probes its cases (as the
+// mode adjusts them), in one subtest per scenario; packet is a case's
+// first packet, tries how many connections the case gets.
+func (k *KernelProber) runTable(t *testing.T, scenarios []Scenario, packet func(*Scenario, *Case) (Packet, error),
+	tries func(*Case) int, sync func(t *testing.T, sc *Scenario)) {
+	for _, sc := range scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			sync(t, &sc)
 			cases := sc.Cases
@@ -66,11 +74,11 @@ func (k *KernelProber) RunScenarios(t *testing.T, sync func(t *testing.T, sc *Sc
 				cases = k.Cases(&sc)
 			}
 			for _, c := range cases {
-				pk, err := sc.Packet(&c)
+				pk, err := packet(&sc, &c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				k.Probe(t, &c, pk, 3)
+				k.Probe(t, &c, pk, tries(&c))
 			}
 		})
 	}

@@ -35,24 +35,11 @@ func NewKernelTopologyIPv6(t *testing.T) (*testrig.Topology, map[string]*testrig
 // it (TcpExtLockDroppedIcmps) and only the SYN retransmitted after a
 // second is refused (IPv4 refuses at once).
 func (k *KernelProber) RunScenariosIPv6(t *testing.T, sync func(t *testing.T, sc *Scenario)) {
-	for _, sc := range ScenariosIPv6() {
-		t.Run(sc.Name, func(t *testing.T) {
-			sync(t, &sc)
-			cases := sc.Cases
-			if k.Cases != nil {
-				cases = k.Cases(&sc)
-			}
-			for _, c := range cases {
-				pk, err := sc.PacketIPv6(&c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tries := 3
-				if c.Want == Reject {
-					tries = 1
-				}
-				k.Probe(t, &c, pk, tries)
-			}
-		})
+	tries := func(c *Case) int {
+		if c.Want == Reject {
+			return 1
+		}
+		return 3
 	}
+	k.runTable(t, ScenariosIPv6(), (*Scenario).PacketIPv6, tries, sync)
 }
