@@ -33,28 +33,35 @@ type listener struct {
 	closed   bool
 }
 
-// openListener opens the socket of a spec on a kernel-chosen port of the
-// wildcard address and starts serving it.
+// openListener opens the socket of a spec on a port of the wildcard
+// address (kernel-chosen, or from Options.PortRange) and starts serving it.
 func (p *Proxier) openListener(s *listenerSpec) (*listener, error) {
 	l := &listener{
 		key: s.Key, p: p, done: make(chan struct{}),
 		m:        p.metrics.forPort(s.Key.Name.String() + "/" + string(s.Protocol)),
 		backends: map[netip.AddrPort]*backend{},
 	}
-	any := netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	suffix := "4"
+	wildcard, suffix := netip.IPv4Unspecified(), "4"
 	if p.opts.Family == proxier.IPv6 {
-		any, suffix = netip.AddrPortFrom(netip.IPv6Unspecified(), 0), "6"
+		wildcard, suffix = netip.IPv6Unspecified(), "6"
 	}
 	switch s.Protocol {
 	case v1.ProtocolTCP:
-		tl, err := p.opts.Sockets.ListenTCP("tcp"+suffix, any)
+		var tl *net.TCPListener
+		err := p.ports.listen(func(port int) (err error) {
+			tl, err = p.opts.Sockets.ListenTCP("tcp"+suffix, netip.AddrPortFrom(wildcard, uint16(port)))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("listen for %s: %w", s.Key, err)
 		}
 		l.tcp, l.port = tl, tl.Addr().(*net.TCPAddr).Port
 	case v1.ProtocolUDP:
-		uc, err := p.opts.Sockets.ListenUDP("udp"+suffix, any)
+		var uc *net.UDPConn
+		err := p.ports.listen(func(port int) (err error) {
+			uc, err = p.opts.Sockets.ListenUDP("udp"+suffix, netip.AddrPortFrom(wildcard, uint16(port)))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("listen for %s: %w", s.Key, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/utils/clock"
 
 	"github.com/kproxy/kproxy/proxier"
@@ -25,6 +26,12 @@ type Options struct {
 	// external address uses the Cluster endpoints. The zero value detects
 	// no pods.
 	LocalDetector proxier.LocalDetector
+
+	// PortRange is where proxy ports come from (kube-proxy's portRange);
+	// Size 0 lets the kernel choose each port. A service port that finds
+	// the range full gets no listener (logged and counted like any listen
+	// failure) until a port frees up.
+	PortRange utilnet.PortRange
 
 	// DialTimeouts are the timeouts of the successive connection attempts of
 	// one client connection, each to the next endpoint; their number bounds
@@ -80,6 +87,9 @@ func (o Options) normalized() (Options, error) {
 		}
 	}
 	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
+	if r := o.PortRange; r.Size < 0 || r.Size > 0 && (r.Base < 1 || r.Base+r.Size-1 > 65535) {
+		return o, fmt.Errorf("userspace: proxy port range %s outside 1-65535", r)
+	}
 	if len(o.DialTimeouts) == 0 {
 		o.DialTimeouts = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 	}

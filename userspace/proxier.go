@@ -23,6 +23,7 @@ type Proxier struct {
 
 	mu        sync.Mutex // serializes Sync, Cleanup and Close
 	listeners map[listenerKey]*listener
+	ports     portPicker // guarded by mu: listeners open during Sync
 	applied   string // the rules last restored successfully
 	hooked    bool   // the jump rules are in place
 	reported  map[string]bool
@@ -46,6 +47,7 @@ func New(opts Options) (*Proxier, error) {
 		kernel:    o.kernel(),
 		metrics:   newMetrics(o.Registerer, o.MaxServiceLabels),
 		listeners: map[listenerKey]*listener{},
+		ports:     portPicker{r: o.PortRange},
 		reported:  map[string]bool{},
 
 		listenFailed: map[listenerKey]bool{},

@@ -169,6 +169,9 @@ func validateConfig(c *Config) error {
 		bad("clusterCIDR (--cluster-cidr): %v", err)
 	}
 	errs = append(errs, validateDetectLocal(c)...)
+	if _, err := proxyPortRange(c); err != nil {
+		bad("portRange (--proxy-port-range): %v", err)
+	}
 	for _, a := range c.NodePortAddresses {
 		if a == "primary" {
 			continue

@@ -25,6 +25,7 @@ type modeSettings struct {
 	metrics      *proxier.Metrics
 	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
 	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
+	userspace    UserspaceFlags
 }
 
 // syncPeriods returns the mode's (minimum, maximum) sync interval.
@@ -77,11 +78,16 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 
 // userspaceOptions maps the configuration onto the userspace mode's options.
 func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
+	portRange, _ := proxyPortRange(s.cfg)
 	return userspace.Options{
 		Family:            f,
 		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
 		LocalDetector:     s.local,
 		Registerer:        s.registerer,
+		PortRange:         portRange, // validated with the configuration
+		UDPIdleTimeout:    s.userspace.UDPIdleTimeout,
+		TCPIdleTimeout:    s.userspace.TCPIdleTimeout,
+		DrainTimeout:      s.userspace.DrainTimeout,
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	goflag "flag"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ type Options struct {
 	Master        string
 	Cleanup       bool
 	Version       bool
+	Userspace     UserspaceFlags
 }
 
 // bindFlags registers kube-proxy's flag names on fs, bound to o and c.
@@ -81,6 +83,9 @@ func bindFlags(fs *pflag.FlagSet, o *Options, c *Config) {
 	fs.BoolVar(&ct.TCPBeLiberal, "conntrack-tcp-be-liberal", ct.TCPBeLiberal, "Set nf_conntrack_tcp_be_liberal: out-of-window TCP packets are not marked INVALID.")
 	fs.DurationVar(&ct.UDPTimeout.Duration, "conntrack-udp-timeout", ct.UDPTimeout.Duration, "Conntrack timeout of unreplied UDP flows (0 leaves it alone).")
 	fs.DurationVar(&ct.UDPStreamTimeout.Duration, "conntrack-udp-timeout-stream", ct.UDPStreamTimeout.Duration, "Conntrack timeout of UDP streams (0 leaves it alone).")
+
+	fs.StringVar(&c.PortRange, "proxy-port-range", c.PortRange, "Userspace mode: the host ports proxy listeners may use (begin-end, begin+offset or one port); empty, 0 or 0-0: ports the kernel chooses.")
+	bindUserspaceFlags(fs, &o.Userspace)
 }
 
 // addKlogFlags adds -v and --vmodule.
@@ -116,7 +121,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 	if extra == nil {
 		extra = func(*pflag.FlagSet) {}
 	}
-	o := &Options{Config: defaultConfig()}
+	o := &Options{Config: defaultConfig(), Userspace: defaultUserspaceFlags()}
 	fs := newFlagSet("kproxy", stderr)
 	bindFlags(fs, o, o.Config)
 	addKlogFlags(fs)
@@ -132,7 +137,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 		if err != nil {
 			return nil, err
 		}
-		o2 := &Options{Config: c}
+		o2 := &Options{Config: c, Userspace: defaultUserspaceFlags()}
 		fs2 := newFlagSet("kproxy", io.Discard)
 		bindFlags(fs2, o2, c)
 		addKlogFlags(fs2)
@@ -145,7 +150,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 	if o.Version {
 		return o, nil
 	}
-	if err := validateConfig(o.Config); err != nil {
+	if err := errors.Join(validateConfig(o.Config), o.Userspace.validate()); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return o, nil

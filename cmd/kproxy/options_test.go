@@ -177,6 +177,12 @@ func TestValidation(t *testing.T) {
 		{[]string{"--healthz-bind-address=host:1"}, "not an IP address"},
 		{[]string{"--detect-local-mode=Magic"}, "detectLocalMode"},
 		{[]string{"--oom-score-adj=-1001"}, "oomScoreAdj"},
+		{[]string{"--proxy-port-range=5-3"}, "portRange"},
+		{[]string{"--proxy-port-range=70000-70001"}, "portRange"},
+		{[]string{"--proxy-port-range=0-10"}, "starts below port 1"},
+		{[]string{"--udp-timeout=0"}, "--udp-timeout"},
+		{[]string{"--userspace-tcp-idle-timeout=-1s"}, "--userspace-tcp-idle-timeout"},
+		{[]string{"--userspace-drain-timeout=-1s"}, "--userspace-drain-timeout"},
 		{[]string{"--no-such-flag"}, "unknown flag"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {

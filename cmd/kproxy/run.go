@@ -77,7 +77,7 @@ func runProxy(o *Options) error {
 	}
 	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "match", local)
 	settings := modeSettings{cfg: c, local: local, metrics: metrics, registerer: reg,
-		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet()}
+		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: o.Userspace}
 	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
 		// Leftovers are untidy, not fatal: the current mode still works.
 		klog.ErrorS(err, "Could not remove all leftovers of other modes and families")
