@@ -37,16 +37,10 @@ import (
 // upstream binaries (hack/build-upstream.sh); about a minute.
 func TestE2EControlPlane(t *testing.T) {
 	testrig.RequireRoot(t)
-	testrig.RequireUpstream(t)
-	bin := testrig.RequireKproxyBinary(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	ctx := t.Context()
 
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
-	cp := testrig.StartControlPlane(t, topo)
-	if err := cp.CreateNodes(ctx, topo); err != nil {
-		t.Fatal(err)
-	}
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
 	for _, p := range topo.Pods() {
 		testrig.StartEchoServers(t, p.Netns, p.Name, p.IP, []int{8080}, testrig.TCPUDP)
 	}

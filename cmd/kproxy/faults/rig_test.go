@@ -37,14 +37,7 @@ const echoPort = 8080
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	testrig.RequireRoot(t)
-	bin := testrig.RequireKproxyBinary(t)
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
-	cp := testrig.StartControlPlane(t, topo)
-	ctx := context.Background()
-	if err := cp.CreateNodes(ctx, topo); err != nil {
-		t.Fatal(err)
-	}
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
 	for _, p := range topo.Pods() {
 		testrig.StartEchoServers(t, p.Netns, p.IP, p.IP, []int{echoPort}, testrig.TCPUDP)
 	}
