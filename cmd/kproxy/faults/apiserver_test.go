@@ -60,11 +60,7 @@ func TestAPIServerOutage(t *testing.T) {
 	ctx := context.Background()
 	pods := r.pods()
 	const stable, churned = 8, 8
-	for i := range stable + churned {
-		if err := r.service(ctx, fmt.Sprintf("o%d", i), fmt.Sprintf("10.96.15.%d", i+1), pods[i%4]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.serviceSet(ctx, "o", "10.96.15", stable+churned, 1)
 	r.start(nil, "--iptables-sync-period=5s", "--v=4") // -v=4: client-go logs the expired watches
 	r.waitServicesConverged(ctx, 60*time.Second)
 	for i := range stable {

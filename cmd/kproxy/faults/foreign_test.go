@@ -60,11 +60,7 @@ func TestForeignRulesUntouched(t *testing.T) {
 	}
 	r.start(nil, "--iptables-sync-period=2s")
 	pods := r.pods()
-	for i := range 10 {
-		if err := r.service(ctx, fmt.Sprintf("svc%d", i), fmt.Sprintf("10.96.12.%d", i+1), pods[i%4]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.serviceSet(ctx, "svc", "10.96.12", 10, 1)
 	r.waitAnswer("10.96.12.9", []string{pods[0]}, 30*time.Second)
 	check := func(step string) {
 		t.Helper()

@@ -43,11 +43,7 @@ func TestModeSwitch(t *testing.T) {
 	ctx := context.Background()
 	baseline := nodeState(t, r.node.Netns)
 	pods := r.pods()
-	for i := range 5 {
-		if err := r.service(ctx, fmt.Sprintf("m%d", i), fmt.Sprintf("10.96.13.%d", i+1), pods[i%4], pods[(i+1)%4]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.serviceSet(ctx, "m", "10.96.13", 5, 2)
 	phase := func(mode string) string {
 		t.Helper()
 		r.start(nil, "--proxy-mode="+mode)

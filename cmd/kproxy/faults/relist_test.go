@@ -46,11 +46,7 @@ func TestWatchExpiredRelist(t *testing.T) {
 	ctx := context.Background()
 	pods := r.pods()
 	const stable = 6
-	for i := range stable {
-		if err := r.service(ctx, fmt.Sprintf("r%d", i), fmt.Sprintf("10.96.22.%d", i+1), pods[i%4]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.serviceSet(ctx, "r", "10.96.22", stable, 1)
 	if err := r.service(ctx, "gone", "10.96.22.50", pods[1]); err != nil {
 		t.Fatal(err)
 	}

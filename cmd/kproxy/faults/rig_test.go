@@ -78,6 +78,24 @@ func (r *rig) service(ctx context.Context, name, ip string, podIPs ...string) er
 	return r.endpoints(ctx, name, podIPs...)
 }
 
+// serviceSet creates Services <tag>0 … <tag><n-1> with the ClusterIPs
+// <subnet>.1 … <subnet>.<n>; Service i is backed by backends pods from
+// pods()[i] on, round the rig's pods (with one backend, pods()[i%4]: what
+// probeStable expects).
+func (r *rig) serviceSet(ctx context.Context, tag, subnet string, n, backends int) {
+	r.t.Helper()
+	pods := r.pods()
+	for i := range n {
+		var ips []string
+		for j := range backends {
+			ips = append(ips, pods[(i+j)%len(pods)])
+		}
+		if err := r.service(ctx, fmt.Sprintf("%s%d", tag, i), fmt.Sprintf("%s.%d", subnet, i+1), ips...); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
 // endpoints creates or replaces the Service's EndpointSlice.
 func (r *rig) endpoints(ctx context.Context, name string, podIPs ...string) error {
 	es := &discovery.EndpointSlice{

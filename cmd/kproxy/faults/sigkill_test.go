@@ -17,11 +17,7 @@ func TestSIGKILLMidSync(t *testing.T) {
 	ctx := context.Background()
 	pods := r.pods()
 	const n = 40
-	for i := range n {
-		if err := r.service(ctx, fmt.Sprintf("k%d", i), fmt.Sprintf("10.96.14.%d", i+1), pods[i%4], pods[(i+1)%4]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r.serviceSet(ctx, "k", "10.96.14", n, 2)
 	r.start(nil)
 	r.waitServicesConverged(ctx, 60*time.Second)
 	rnd := rand.New(rand.NewPCG(1, 2))
