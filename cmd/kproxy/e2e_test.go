@@ -72,14 +72,7 @@ func TestE2EControlPlane(t *testing.T) {
 		t.Logf("ClusterIP %s from %s: %v", vip, podNS, probeNames(t, podNS, testrig.TCP, vip, want, 30))
 		t.Logf("NodePort %s from client: %v", np, probeNames(t, client, testrig.TCP, np, want, 30))
 
-		es, err := slicesAPI.Get(ctx, "web-1", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		es.Endpoints = readyEndpoints(all[3])
-		if _, err := slicesAPI.Update(ctx, es, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		setEndpoints(t, slicesAPI, "web-1", readyEndpoints(all[3]))
 		e.waitConverged(ctx, scratch, "web endpoints moved")
 		probeNames(t, podNS, testrig.TCP, vip, []string{name(all[3])}, 5)
 		probeNames(t, client, testrig.TCP, np, []string{name(all[3])}, 5)
@@ -109,14 +102,7 @@ func TestE2EControlPlane(t *testing.T) {
 		e.waitConverged(ctx, scratch, "lb created")
 		url := fmt.Sprintf("http://%s:%d/", nodeIP, hc)
 		waitHealthCheck(t, client, url, 200, 1)
-		es, err := slicesAPI.Get(ctx, "lb-1", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		es.Endpoints = readyEndpoints(all[2])
-		if _, err := slicesAPI.Update(ctx, es, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		setEndpoints(t, slicesAPI, "lb-1", readyEndpoints(all[2]))
 		e.waitConverged(ctx, scratch, "lb endpoint gone from node1")
 		waitHealthCheck(t, client, url, 503, 0)
 		mustDelete(t, svcs.Delete(ctx, "lb", metav1.DeleteOptions{}), slicesAPI.Delete(ctx, "lb-1", metav1.DeleteOptions{}))
@@ -319,6 +305,19 @@ func mustCreateService(t *testing.T, c serviceClient, s *v1.Service) *v1.Service
 	return got
 }
 
+// setEndpoints replaces the endpoints of an existing EndpointSlice.
+func setEndpoints(t *testing.T, c sliceClient, name string, eps []discovery.Endpoint) {
+	t.Helper()
+	es, err := c.Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es.Endpoints = eps
+	if _, err := c.Update(t.Context(), es, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // createInvalidService stores a Service with an externalIP the
 // apiserver's validation rejects today ("192.0.2.010", leading zero) but
 // older apiservers accepted, as such objects can still be in etcd after an
@@ -443,6 +442,12 @@ func readyEndpoints(pods ...*testrig.Pod) []discovery.Endpoint {
 // serviceClient is the part of the typed Service client the tests use.
 type serviceClient interface {
 	Create(context.Context, *v1.Service, metav1.CreateOptions) (*v1.Service, error)
+}
+
+// sliceClient is the part of the typed EndpointSlice client setEndpoints uses.
+type sliceClient interface {
+	Get(context.Context, string, metav1.GetOptions) (*discovery.EndpointSlice, error)
+	Update(context.Context, *discovery.EndpointSlice, metav1.UpdateOptions) (*discovery.EndpointSlice, error)
 }
 
 // waitHTTP polls url from ns until it answers code with a body containing
