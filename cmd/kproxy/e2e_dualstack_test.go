@@ -23,16 +23,10 @@ import (
 // binaries; about 10 s.
 func TestE2EDualStack(t *testing.T) {
 	testrig.RequireRoot(t)
-	testrig.RequireUpstream(t)
-	bin := testrig.RequireKproxyBinary(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	ctx := t.Context()
 
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 3, IPv6: true})
-	cp := testrig.StartControlPlane(t, topo)
-	if err := cp.CreateNodes(ctx, topo); err != nil {
-		t.Fatal(err)
-	}
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 3, IPv6: true})
 	// Each echo server is named by the address it listens on.
 	for _, p := range topo.Pods() {
 		for _, ip := range []string{p.IP, p.IPv6} {

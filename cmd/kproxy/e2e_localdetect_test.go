@@ -26,16 +26,10 @@ import (
 // not on the node's other address (the pods' gateway on veth0).
 func TestE2EDetectLocalInterfaceAndHealthCheckAddresses(t *testing.T) {
 	testrig.RequireRoot(t)
-	testrig.RequireUpstream(t)
-	bin := testrig.RequireKproxyBinary(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	ctx := t.Context()
 
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 1})
-	cp := testrig.StartControlPlane(t, topo)
-	if err := cp.CreateNodes(ctx, topo); err != nil {
-		t.Fatal(err)
-	}
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 1})
 	remote := topo.Node(2).Pods[0]
 	testrig.StartEchoServers(t, remote.Netns, remote.Name, remote.IP, []int{8080}, testrig.TCP)
 	if err := topo.AddClientRoute(testrig.ServiceCIDR, 1); err != nil {
