@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,12 +13,24 @@ import (
 )
 
 // The reference proxy: haproxy in TCP mode with splice, the best-known
-// userspace TCP proxy, listening on the node's address and forwarding to
-// the same server pod as the Services. It answers "what does a mature
-// TCP-terminating proxy get on this machine" in the same run.
-const (
-	haproxyBulk = "198.51.100.11:19000"
-	haproxyEcho = "198.51.100.11:19001"
+// userspace TCP proxy, forwarding to the same server pod as the Services.
+// It answers "what does a mature TCP-terminating proxy get on this
+// machine" in the same run. Clients reach it as they reach kproxy's proxy:
+// a Service-like address that a nat REDIRECT rule in the node sends to its
+// port, so that both pay the same NAT.
+var haproxyFrontends = []struct {
+	name, vip string
+	port      int // haproxy's port
+	server    string
+}{
+	{"bulk", "10.96.0.200:9000", 19000, serverIP + ":9000"},
+	{"echo", "10.96.0.201:9001", 19001, serverIP + ":9001"},
+}
+
+// Addresses the client dials.
+var (
+	haproxyBulk = haproxyFrontends[0].vip
+	haproxyEcho = haproxyFrontends[1].vip
 )
 
 // haproxyConfig: one frontend/backend pair per Service; splice both ways
@@ -27,11 +40,8 @@ func haproxyConfig() string {
 	b.WriteString("global\n  maxconn 1000\n")
 	b.WriteString("defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n")
 	b.WriteString("  option splice-request\n  option splice-response\n")
-	for _, p := range []struct{ name, bind, server string }{
-		{"bulk", haproxyBulk, serverIP + ":9000"},
-		{"echo", haproxyEcho, serverIP + ":9001"},
-	} {
-		fmt.Fprintf(&b, "frontend %s\n  bind %s\n  default_backend %s\nbackend %s\n  server s1 %s\n", p.name, p.bind, p.name, p.name, p.server)
+	for _, f := range haproxyFrontends {
+		fmt.Fprintf(&b, "frontend %s\n  bind :%d\n  default_backend %s\nbackend %s\n  server s1 %s\n", f.name, f.port, f.name, f.name, f.server)
 	}
 	return b.String()
 }
@@ -54,6 +64,11 @@ func startHAProxy(t *testing.T, nodeNetns string) *testrig.Process {
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(haproxyConfig()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range haproxyFrontends {
+		ip, port, _ := strings.Cut(f.vip, ":")
+		testrig.Run(t, nodeNetns, "iptables", "-t", "nat", "-I", "PREROUTING", "-d", ip+"/32", "-p", "tcp", "--dport", port,
+			"-j", "REDIRECT", "--to-ports", strconv.Itoa(f.port))
 	}
 	// -db: stay in the foreground, one process (its PID is the one we
 	// account CPU to).

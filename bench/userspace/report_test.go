@@ -65,7 +65,7 @@ func (r *results) report(scenarios []scenario, paths []benchPath, rounds int, bu
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds)
 	fmt.Fprintf(&b, "Paths, all to the same server pod: **direct** (pod → node routing → pod); **kproxy** (the userspace proxy as its own process in the node namespace, reached through its redirect rules)")
 	if slices.Contains(names, pathHAProxy) {
-		fmt.Fprintf(&b, "; **haproxy** (Debian's haproxy 2.6 in TCP mode, splicing both ways, on the node's address: the reference userspace TCP proxy)")
+		fmt.Fprintf(&b, "; **haproxy** (Debian's haproxy 2.6 in TCP mode, splicing both ways, reached through the same kind of nat REDIRECT rule: the reference userspace TCP proxy)")
 	}
 	fmt.Fprintf(&b, ".\nReproduce with `KPROXY_BENCH=1 go test ./bench/userspace/ -run TestUserspaceBench -v -write` (as root).\n\n")
 
