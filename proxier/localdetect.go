@@ -100,9 +100,11 @@ func (d LocalDetector) String() string {
 	return strings.Join(d.IfLocal(), " ")
 }
 
-// ValidInterfaceName reports why name cannot be a Linux interface name (or
-// the prefix of one), nil if it can: what the kernel's dev_valid_name
-// accepts, so that a bad name fails at start rather than every restore.
+// ValidInterfaceName reports why name cannot be used as an interface in an
+// iptables match (-i name), nil if it can: what the kernel's dev_valid_name
+// accepts, minus "+", "!" and quotes, which iptables or its restore syntax
+// would read as something else. A bad name then fails at start rather than
+// every restore.
 func ValidInterfaceName(name string) error {
 	switch {
 	case name == "":
@@ -118,6 +120,18 @@ func ValidInterfaceName(name string) error {
 		if r <= ' ' || r == 0x7f {
 			return fmt.Errorf("%q contains a space or control character", name)
 		}
+	}
+	return nil
+}
+
+// ValidInterfacePrefix is ValidInterfaceName for a name prefix: iptables
+// matches it as "prefix+", and that must fit the 15 bytes of a name.
+func ValidInterfacePrefix(prefix string) error {
+	if err := ValidInterfaceName(prefix); err != nil {
+		return err
+	}
+	if len(prefix) > 14 {
+		return fmt.Errorf("%q is longer than 14 bytes (iptables matches it as %q, at most 15)", prefix, prefix+"+")
 	}
 	return nil
 }

@@ -53,4 +53,13 @@ func TestValidInterfaceName(t *testing.T) {
 			t.Errorf("%q: accepted", bad)
 		}
 	}
+	if err := ValidInterfacePrefix("abcdefghijklmn"); err != nil {
+		t.Errorf("14-byte prefix: %v", err)
+	}
+	// "abcdefghijklmno+" is 16 bytes: iptables refuses it.
+	for _, bad := range []string{"abcdefghijklmno", "", "veth+"} {
+		if err := ValidInterfacePrefix(bad); err == nil {
+			t.Errorf("prefix %q: accepted", bad)
+		}
+	}
 }

@@ -29,17 +29,17 @@ func validateDetectLocal(c *Config) []error {
 	if !slices.Contains(detectLocalModes, mode) {
 		return []error{fmt.Errorf("detectLocalMode (--detect-local-mode) %q: must be one of %s", mode, strings.Join(detectLocalModes, ", "))}
 	}
-	check := func(field, flag, name string) []error {
-		if err := proxier.ValidInterfaceName(name); err != nil {
+	check := func(field, flag, name string, valid func(string) error) []error {
+		if err := valid(name); err != nil {
 			return []error{fmt.Errorf("detectLocal.%s (%s) with detectLocalMode %s: %v", field, flag, mode, err)}
 		}
 		return nil
 	}
 	switch mode {
 	case DetectLocalBridgeInterface:
-		return check("bridgeInterface", "--pod-bridge-interface", c.DetectLocal.BridgeInterface)
+		return check("bridgeInterface", "--pod-bridge-interface", c.DetectLocal.BridgeInterface, proxier.ValidInterfaceName)
 	case DetectLocalInterfaceNamePrefix:
-		return check("interfaceNamePrefix", "--pod-interface-name-prefix", c.DetectLocal.InterfaceNamePrefix)
+		return check("interfaceNamePrefix", "--pod-interface-name-prefix", c.DetectLocal.InterfaceNamePrefix, proxier.ValidInterfacePrefix)
 	}
 	return nil
 }

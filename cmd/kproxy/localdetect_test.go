@@ -67,6 +67,7 @@ func TestDetectLocalValidation(t *testing.T) {
 		{[]string{"--detect-local-mode=InterfaceNamePrefix"}, "detectLocal.interfaceNamePrefix (--pod-interface-name-prefix) with detectLocalMode InterfaceNamePrefix: must not be empty"},
 		{[]string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth+"}, "contains one of"},
 		{[]string{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=a-very-long-bridge0"}, "longer than 15 bytes"},
+		{[]string{"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=abcdefghijklmno"}, "longer than 14 bytes"},
 	} {
 		if _, err := parseOptions(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.msg)
