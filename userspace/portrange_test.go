@@ -83,12 +83,15 @@ func TestKernelPortRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	snap := newSnap(proxier.NodeInfo{Name: "node1"}).
-		add(proxier.ServicePort{Name: spName("default", "a", "http", ""), ClusterIP: addr("10.96.0.10"), Port: 80}, ep("10.244.2.10", 8080, "node2")).
-		add(proxier.ServicePort{Name: spName("default", "b", "http", ""), ClusterIP: addr("10.96.0.11"), Port: 80}, ep("10.244.2.10", 8080, "node2")).
-		add(proxier.ServicePort{Name: spName("default", "c", "http", ""), ClusterIP: addr("10.96.0.12"), Port: 80}, ep("10.244.2.10", 8080, "node2")).
-		add(proxier.ServicePort{Name: spName("default", "dns", "dns", "UDP"), Protocol: "UDP", ClusterIP: addr("10.96.0.53"), Port: 53}, ep("10.244.2.10", 5353, "node2")).
-		snap
+	services := func(names ...string) *proxier.Snapshot {
+		b := newSnap(proxier.NodeInfo{Name: "node1"}).
+			add(proxier.ServicePort{Name: spName("default", "dns", "dns", "UDP"), Protocol: "UDP", ClusterIP: addr("10.96.0.53"), Port: 53}, ep("10.244.2.10", 5353, "node2"))
+		for i, n := range names {
+			b = b.add(proxier.ServicePort{Name: spName("default", n, "http", ""), ClusterIP: addr(fmt.Sprintf("10.96.0.%d", 10+i)), Port: 80}, ep("10.244.2.10", 8080, "node2"))
+		}
+		return b.snap
+	}
+	snap := services("a", "b", "c")
 	if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
 		t.Fatalf("a full port range failed the sync: %v", err)
 	}
@@ -114,5 +117,23 @@ func TestKernelPortRange(t *testing.T) {
 			continue
 		}
 		c.Close()
+	}
+
+	// Service a goes away and c is still waiting: the port a frees is c's in
+	// the same sync, not a sync period later.
+	if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: services("b", "c")}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range p.Listeners() {
+		if l.Name.Protocol == "TCP" {
+			names = append(names, l.Name.Name)
+			if !r.Contains(l.ProxyPort) {
+				t.Errorf("%s on port %d, outside %s", l.Name, l.ProxyPort, r)
+			}
+		}
+	}
+	if fmt.Sprint(names) != "[b c]" {
+		t.Errorf("TCP listeners after removing a: %v, want [b c]", names)
 	}
 }

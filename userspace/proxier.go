@@ -76,6 +76,18 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		p.stop = make(chan struct{})
 		go p.sweep(p.stop)
 	}
+	res, retry, err := p.reconcile(ctx, snap, req.Full)
+	if err == nil && retry {
+		// The listeners just closed freed ports a full --proxy-port-range
+		// may have lacked: open the new ones now, not a sync period later.
+		res, _, err = p.reconcile(ctx, snap, false)
+	}
+	return res, err
+}
+
+// reconcile is one pass of Sync. retry reports that a listener could not
+// open while others were closed afterwards, so a second pass may open it.
+func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bool) (res proxier.SyncResult, retry bool, err error) {
 	p.src.Store(newSourceClassifier(p.opts.LocalDetector, slices.Clone(snap.Node.IPs)))
 	specs, skipped := plan(snap)
 	p.report(skipped)
@@ -90,6 +102,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		if l == nil {
 			var err error
 			if l, err = p.openListener(s); err != nil {
+				retry = true
 				// Not a sync failure: the other service ports are
 				// programmed, this one is rejected until a later sync
 				// opens its listener.
@@ -109,35 +122,38 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	}
 
 	rs := renderRules(specs, ports, &snap.Node, &p.opts)
-	res := proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: noLocalEndpoints(snap)}
-	if req.Full || rs.Text != p.applied {
+	res = proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: noLocalEndpoints(snap)}
+	if full || rs.Text != p.applied {
 		klog.V(5).InfoS("Restoring userspace rules", "rules", rs.Text)
 		if err := p.kernel.Restore(ctx, []byte(rs.Text)); err != nil {
 			p.applied = ""
-			return res, fmt.Errorf("userspace: restore rules: %w", err)
+			return res, false, fmt.Errorf("userspace: restore rules: %w", err)
 		}
 		p.applied = rs.Text
 		res.Written = rs.Counts
 	}
-	if req.Full || !p.hooked {
+	if full || !p.hooked {
 		if err := p.hook(ctx); err != nil {
-			return res, err
+			return res, false, err
 		}
 	}
 	// The rules no longer lead to removed listeners: close them now.
+	closed := false
 	for k, l := range p.listeners {
 		if !want[k] {
 			l.close(now)
 			delete(p.listeners, k)
+			closed = true
 		}
 	}
+	retry = retry && closed
 	klog.V(2).InfoS("Userspace sync done", "family", p.opts.Family, "listeners", len(p.listeners), "natRules", rs.Counts["nat"], "filterRules", rs.Counts["filter"], "written", res.Written["nat"]+res.Written["filter"] > 0)
 	for k := range p.listenFailed {
 		if !want[k] {
 			delete(p.listenFailed, k)
 		}
 	}
-	return res, nil
+	return res, retry, nil
 }
 
 // hook ensures the jump rules into our chains.
