@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	kpconfig "k8s.io/kube-proxy/config/v1alpha1"
 	"sigs.k8s.io/yaml"
 )
@@ -284,4 +285,22 @@ func parseClusterCIDRs(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// proxyPortRange parses portRange (--proxy-port-range): "begin-end",
+// "begin+offset" or one port; "", "0" and "0-0" mean kernel-chosen ports,
+// as in kube-proxy.
+func proxyPortRange(c *Config) (utilnet.PortRange, error) {
+	switch c.PortRange {
+	case "", "0", "0-0":
+		return utilnet.PortRange{}, nil
+	}
+	r, err := utilnet.ParsePortRange(c.PortRange)
+	if err != nil {
+		return utilnet.PortRange{}, err
+	}
+	if r.Base < 1 {
+		return utilnet.PortRange{}, fmt.Errorf("%q starts below port 1", c.PortRange)
+	}
+	return *r, nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 )
 
 // UserspaceFlags are the userspace mode's settings that KubeProxyConfiguration
@@ -40,22 +39,4 @@ func (u UserspaceFlags) validate() error {
 		errs = append(errs, fmt.Errorf("--userspace-drain-timeout %v: must not be negative", u.DrainTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// proxyPortRange parses portRange (--proxy-port-range): "begin-end",
-// "begin+offset" or one port; "", "0" and "0-0" mean kernel-chosen ports,
-// as in kube-proxy.
-func proxyPortRange(c *Config) (utilnet.PortRange, error) {
-	switch c.PortRange {
-	case "", "0", "0-0":
-		return utilnet.PortRange{}, nil
-	}
-	r, err := utilnet.ParsePortRange(c.PortRange)
-	if err != nil {
-		return utilnet.PortRange{}, err
-	}
-	if r.Base < 1 {
-		return utilnet.PortRange{}, fmt.Errorf("%q starts below port 1", c.PortRange)
-	}
-	return *r, nil
 }
