@@ -3,24 +3,42 @@ package userspacebench
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// setAffinity restricts every thread of process pid to cpus (all CPUs when
-// cpus is empty). Threads created later inherit their creator's mask, so
-// the whole process stays there.
-func setAffinity(pid int, cpus ...int) error {
+// startMask is the CPUs this process may use when it starts (a cpuset or
+// taskset may have narrowed the machine's).
+var startMask = func() unix.CPUSet {
 	var set unix.CPUSet
-	if len(cpus) == 0 {
-		for c := 0; c < runtime.NumCPU(); c++ { // the mask at start-up
-			set.Set(c)
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		set.Set(0)
+	}
+	return set
+}()
+
+// allowedCPUs lists startMask.
+func allowedCPUs() []int {
+	var out []int
+	for c := 0; c < len(startMask)*64; c++ {
+		if startMask.IsSet(c) {
+			out = append(out, c)
 		}
 	}
-	for _, c := range cpus {
-		set.Set(c)
+	return out
+}
+
+// setAffinity restricts every thread of process pid to cpus (startMask
+// when cpus is empty). Threads created later inherit their creator's mask,
+// so the whole process stays there.
+func setAffinity(pid int, cpus ...int) error {
+	set := startMask
+	if len(cpus) > 0 {
+		set.Zero()
+		for _, c := range cpus {
+			set.Set(c)
+		}
 	}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,7 +227,7 @@ func TestUserspaceBench(t *testing.T) {
 		waitReady(t, client, p)
 	}
 	scenarios := []scenario{{name: scenarioShared}}
-	if runtime.NumCPU() >= 2 {
+	if len(allowedCPUs()) >= 2 {
 		scenarios = append(scenarios, scenario{name: scenarioPinned, pin: true})
 	}
 	t.Cleanup(func() { _ = setAffinity(os.Getpid()) })

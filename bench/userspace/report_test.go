@@ -49,7 +49,7 @@ func gbps(s cpuSample) float64 { return s.gbps }
 
 var scenarioLabel = map[string]string{
 	scenarioShared: "shared: client, server and proxy on all CPUs",
-	scenarioPinned: "pinned: client and server on CPU 0, proxy on CPU 1",
+	scenarioPinned: "pinned: client and server on one CPU, proxy on another",
 }
 
 // report renders the generated part of RESULTS.md.

@@ -32,7 +32,7 @@ const (
 	// Client, server and proxy share every CPU, as pods and node daemons
 	// do on a node without CPU reservations.
 	scenarioShared = "shared"
-	// Client and server on CPU 0, the proxy on CPU 1: a node that keeps
+	// Client and server on one CPU, the proxy on another: a node that keeps
 	// CPUs for its daemons (kubelet's reserved CPUs, static CPU manager).
 	// Direct traffic gets CPU 0 only; the proxy's work runs beside it.
 	scenarioPinned = "pinned"
@@ -48,7 +48,8 @@ type scenario struct {
 func (s scenario) apply(paths []benchPath) error {
 	pods, proxy := []int{}, []int{}
 	if s.pin {
-		pods, proxy = []int{0}, []int{1}
+		cpus := allowedCPUs() // at least two: see TestUserspaceBench
+		pods, proxy = cpus[:1], cpus[1:2]
 	}
 	if err := setAffinity(os.Getpid(), pods...); err != nil {
 		return err
