@@ -3,12 +3,14 @@ package healthcheck
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -42,7 +44,8 @@ type ServiceHealthOptions struct {
 	Listen func(network, addr string) (net.Listener, error)
 	// Addresses are the node addresses to listen on, as
 	// --nodeport-addresses selects them (kube-proxy since v1.26); empty
-	// means every address of the family.
+	// means every address of the family. A port opens on those still on
+	// the node when it opens (see listenAll).
 	Addresses []netip.Addr
 	// OnError is told about a port that could not be opened (it is retried
 	// at the next sync); nil logs.
@@ -173,18 +176,35 @@ func (s *ServiceHealth) Sync(want map[int32]Want) {
 	}
 }
 
-// listenAll opens port on every listen address, or none of them.
+// listenAll opens port on every listen address, or none of them. An
+// address that is no longer on the node (EADDRNOTAVAIL: the addresses were
+// selected at start, and a LoadBalancer IP may have moved to another node
+// since) is skipped with one log line, so that the node's other addresses
+// still answer the load balancers; with none left, or on any other error
+// (a busy port), the port fails and is retried at the next sync.
 func (s *ServiceHealth) listenAll(port int32) ([]net.Listener, error) {
 	var out []net.Listener
+	var gone []string
+	var goneErr error
 	for _, a := range s.listenAddrs {
 		l, err := s.listen("tcp", net.JoinHostPort(a, strconv.Itoa(int(port))))
-		if err != nil {
+		switch {
+		case err == nil:
+			out = append(out, l)
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+			gone, goneErr = append(gone, a), err
+		default:
 			for _, l := range out {
 				_ = l.Close()
 			}
 			return nil, err
 		}
-		out = append(out, l)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no selected node address is left on the node: %w", goneErr)
+	}
+	if len(gone) > 0 {
+		klog.InfoS("Health check node port skips addresses no longer on the node", "ipFamily", s.family, "port", port, "addresses", gone)
 	}
 	return out, nil
 }
