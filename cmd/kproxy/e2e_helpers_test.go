@@ -253,6 +253,19 @@ func probeNames(t *testing.T, ns string, proto testrig.Proto, addr string, want 
 	return seen
 }
 
+// probeExactly probes addr from ns and fails the test unless exactly the
+// echo servers in want answer: every one of them within tries probes, and
+// no other. Each probe is a new connection, so with n endpoints chosen at
+// random one is missed with a chance of about n·((n-1)/n)^tries.
+func probeExactly(t *testing.T, ns string, proto testrig.Proto, addr string, want []string, tries int) map[string]int {
+	t.Helper()
+	seen := probeNames(t, ns, proto, addr, want, tries)
+	if len(seen) != len(want) {
+		t.Errorf("probe %s %s from %s: %d probes answered by %v, want every one of %v", proto, addr, ns, tries, seen, want)
+	}
+	return seen
+}
+
 // expectNoAnswer probes once and fails if an echo server answers.
 func expectNoAnswer(t *testing.T, ns string, addr string) testrig.Outcome {
 	t.Helper()
