@@ -28,23 +28,26 @@ func bucketedOptions() Options {
 // TestFlowTable runs the shared packet-flow table against Render's output,
 // in the flat and in the bucketed layout, and with local traffic detected
 // by interface (the table's local pods come in on podIface) instead of by
-// the cluster CIDR: the outcomes are the same.
+// the cluster CIDR: the outcomes are the same, except for the other node's
+// pods (flowtest.RemotePodScenario), which only the cluster CIDR counts as
+// local.
 func TestFlowTable(t *testing.T) {
 	byPrefix, byBridge := flowOptions(), flowOptions()
 	byPrefix.LocalDetector = proxier.DetectLocalByInterfacePrefix("veth")
 	byBridge.LocalDetector = proxier.DetectLocalByBridge("cbr0")
 	for _, layout := range []struct {
-		name     string
-		opts     Options
-		podIface string
-	}{{"flat", flowOptions(), "veth0"}, {"bucketed", bucketedOptions(), "veth0"},
-		{"interface-prefix", byPrefix, "veth3"}, {"bridge", byBridge, "cbr0"}} {
-		t.Run(layout.name, func(t *testing.T) { testFlowTable(t, layout.opts, layout.podIface) })
+		name        string
+		opts        Options
+		podIface    string
+		remoteLocal bool
+	}{{"flat", flowOptions(), "veth0", true}, {"bucketed", bucketedOptions(), "veth0", true},
+		{"interface-prefix", byPrefix, "veth3", false}, {"bridge", byBridge, "cbr0", false}} {
+		t.Run(layout.name, func(t *testing.T) { testFlowTable(t, layout.opts, layout.podIface, layout.remoteLocal) })
 	}
 }
 
-func testFlowTable(t *testing.T, opts Options, podIface string) {
-	for _, sc := range flowtest.Scenarios() {
+func testFlowTable(t *testing.T, opts Options, podIface string, remoteLocal bool) {
+	for _, sc := range append(flowtest.Scenarios(), flowtest.RemotePodScenario(remoteLocal)) {
 		t.Run(sc.Name, func(t *testing.T) {
 			out, err := Render(sc.Snapshot(), opts)
 			if err != nil {

@@ -30,25 +30,30 @@ const otherFamilyRange = "203.0.113.0/24"
 func ScenariosIPv6() []Scenario {
 	var out []Scenario
 	for _, sc := range Scenarios() {
-		v6 := Scenario{Name: sc.Name}
-		for _, svc := range sc.Services {
-			v6.Services = append(v6.Services, serviceIPv6(svc))
-		}
-		for _, sl := range sc.Slices {
-			v6.Slices = append(v6.Slices, sliceIPv6(sl))
-		}
-		for _, c := range sc.Cases {
-			c.SourceIP = testrig.IPv6(c.SourceIP)
-			eps := make([]string, len(c.Endpoints))
-			for i, e := range c.Endpoints {
-				eps[i] = endpointIPv6(e)
-			}
-			c.Endpoints = eps
-			v6.Cases = append(v6.Cases, c)
-		}
-		out = append(out, v6)
+		out = append(out, ScenarioIPv6(sc))
 	}
 	return out
+}
+
+// ScenarioIPv6 maps one scenario to IPv6, as ScenariosIPv6 does.
+func ScenarioIPv6(sc Scenario) Scenario {
+	v6 := Scenario{Name: sc.Name}
+	for _, svc := range sc.Services {
+		v6.Services = append(v6.Services, serviceIPv6(svc))
+	}
+	for _, sl := range sc.Slices {
+		v6.Slices = append(v6.Slices, sliceIPv6(sl))
+	}
+	for _, c := range sc.Cases {
+		c.SourceIP = testrig.IPv6(c.SourceIP)
+		eps := make([]string, len(c.Endpoints))
+		for i, e := range c.Endpoints {
+			eps[i] = endpointIPv6(e)
+		}
+		c.Endpoints = eps
+		v6.Cases = append(v6.Cases, c)
+	}
+	return v6
 }
 
 // NodeDualStack is this node's API object with both families' pod CIDRs and
