@@ -66,6 +66,7 @@ func flowCases(sc *flowtest.Scenario) []flowtest.Case {
 type flowFamily struct {
 	family    proxier.Family
 	scenarios func() []flowtest.Scenario
+	inFamily  func(flowtest.Scenario) flowtest.Scenario // maps a scenario written for IPv4
 	snapshot  func(*flowtest.Scenario) *proxier.Snapshot
 	packet    func(*flowtest.Scenario, *flowtest.Case) (flowtest.Packet, error)
 	nodeIP    string
@@ -76,12 +77,14 @@ type flowFamily struct {
 var flowIPv4 = flowFamily{
 	family: proxier.IPv4, scenarios: flowtest.Scenarios, snapshot: (*flowtest.Scenario).Snapshot,
 	packet: (*flowtest.Scenario).Packet, nodeIP: flowtest.ThisNodeIP,
+	inFamily: func(sc flowtest.Scenario) flowtest.Scenario { return sc },
 	topology: flowtest.NewKernelTopology, run: (*flowtest.KernelProber).RunScenarios,
 }
 
 var flowIPv6 = flowFamily{
 	family: proxier.IPv6, scenarios: flowtest.ScenariosIPv6, snapshot: (*flowtest.Scenario).SnapshotIPv6,
 	packet: (*flowtest.Scenario).PacketIPv6, nodeIP: testrig.IPv6(flowtest.ThisNodeIP),
+	inFamily: flowtest.ScenarioIPv6,
 	topology: flowtest.NewKernelTopologyIPv6, run: (*flowtest.KernelProber).RunScenariosIPv6,
 }
 
@@ -89,19 +92,21 @@ var flowIPv6 = flowFamily{
 // against the desired State (virtual servers, real servers, sets, rules)
 // through the tracer, with local traffic detected by the cluster CIDR and
 // by the interface the table's local pods come in on (veth0): the
-// outcomes are the same.
+// outcomes are the same, except for the other node's pods
+// (flowtest.RemotePodScenario), which only the cluster CIDR counts as
+// local.
 func TestFlowTable(t *testing.T) {
 	for _, ff := range []flowFamily{flowIPv4, flowIPv6} {
 		byPrefix := flowOptions(ff.family)
 		byPrefix.LocalDetector = proxier.DetectLocalByInterfacePrefix("veth")
-		t.Run(string(ff.family)+"/cluster-cidr", func(t *testing.T) { testFlowTable(t, ff, flowOptions(ff.family)) })
-		t.Run(string(ff.family)+"/interface-prefix", func(t *testing.T) { testFlowTable(t, ff, byPrefix) })
+		t.Run(string(ff.family)+"/cluster-cidr", func(t *testing.T) { testFlowTable(t, ff, flowOptions(ff.family), true) })
+		t.Run(string(ff.family)+"/interface-prefix", func(t *testing.T) { testFlowTable(t, ff, byPrefix, false) })
 	}
 }
 
-func testFlowTable(t *testing.T, ff flowFamily, fo Options) {
+func testFlowTable(t *testing.T, ff flowFamily, fo Options, remoteLocal bool) {
 	seen := 0
-	for _, sc := range ff.scenarios() {
+	for _, sc := range append(ff.scenarios(), ff.inFamily(flowtest.RemotePodScenario(remoteLocal))) {
 		t.Run(sc.Name, func(t *testing.T) {
 			opts, err := fo.withDefaults()
 			if err != nil {
