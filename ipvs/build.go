@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/kproxy/kproxy/proxier"
 )
@@ -173,33 +172,22 @@ func rangesContain(ranges []netip.Prefix, a netip.Addr) bool {
 // nodePortAddresses resolves --nodeport-addresses against the node's
 // local addresses (local: every interface but kube-ipvs0, lo and
 // link-local, as upstream's ipvs mode), or against the Node object's
-// addresses when local is nil (Render). No filter means all of them;
-// "primary" is the Node object's first address.
+// addresses when local is nil (Render), with proxier.SelectNodeAddresses:
+// no filter means all of them; "primary" is the Node object's first
+// address if it is among them (upstream turns it into that address's /32
+// or /128 and matches interface addresses the same way).
 func nodePortAddresses(opts *Options, node *proxier.NodeInfo, local []netip.Addr) []netip.Addr {
 	cands := local
 	if cands == nil {
 		cands = node.IPs
-	} else if len(node.IPs) > 0 && !slices.Contains(cands, node.IPs[0]) && len(opts.NodePortAddresses) > 0 {
-		cands = append(slices.Clone(cands), node.IPs[0])
 	}
-	if len(opts.NodePortAddresses) == 0 {
-		return cands
+	var primary netip.Addr
+	if len(node.IPs) > 0 {
+		primary = node.IPs[0]
 	}
-	var out []netip.Addr
-	seen := map[netip.Addr]bool{}
-	for _, a := range cands {
-		for _, s := range opts.NodePortAddresses {
-			ok := false
-			if s == "primary" {
-				ok = len(node.IPs) > 0 && a == node.IPs[0]
-			} else if p, err := netip.ParsePrefix(s); err == nil {
-				ok = p.Contains(a)
-			}
-			if ok && !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
-		}
+	entries := opts.NodePortAddresses
+	if len(entries) == 0 {
+		entries = nil // SelectNodeAddresses: nil is every address
 	}
-	return out
+	return proxier.SelectNodeAddresses(entries, primary, cands)
 }

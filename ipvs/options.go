@@ -40,9 +40,10 @@ type Options struct {
 	ExcludeCIDRs []netip.Prefix
 	// NodePortAddresses restricts the addresses NodePorts answer on: CIDRs
 	// of this family or the keyword "primary" (the Node object's first
-	// address). Empty means every address of the node's interfaces except
-	// kube-ipvs0's, loopback and link-local ones (Render, which has no
-	// kernel, uses the Node object's addresses instead).
+	// address, when it is a local one). Empty means every address of the
+	// node's interfaces except kube-ipvs0's, loopback and link-local ones
+	// (Render, which has no kernel, uses the Node object's addresses
+	// instead).
 	NodePortAddresses []string
 	// NodePortRange is the Service node port range; virtual servers on a
 	// node address are only considered kproxy's when their port is in it.
