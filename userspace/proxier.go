@@ -24,8 +24,8 @@ type Proxier struct {
 	mu        sync.Mutex // serializes Sync, Cleanup and Close
 	listeners map[listenerKey]*listener
 	ports     portPicker // guarded by mu: listeners open during Sync
-	applied   string // the rules last restored successfully
-	hooked    bool   // the jump rules are in place
+	applied   string     // the rules last restored successfully
+	hooked    bool       // the jump rules are in place
 	reported  map[string]bool
 	// listenFailed: service ports whose listener could not be opened
 	// (logged and counted once until it opens or the port goes away).
