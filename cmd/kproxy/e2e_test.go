@@ -69,8 +69,8 @@ func TestE2EControlPlane(t *testing.T) {
 		vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
 		np := net.JoinHostPort(nodeIP, strconv.Itoa(int(svc.Spec.Ports[0].NodePort)))
 		want := []string{name(all[0]), name(all[2])}
-		t.Logf("ClusterIP %s from %s: %v", vip, podNS, probeNames(t, podNS, testrig.TCP, vip, want, 30))
-		t.Logf("NodePort %s from client: %v", np, probeNames(t, client, testrig.TCP, np, want, 30))
+		t.Logf("ClusterIP %s from %s: %v", vip, podNS, probeExactly(t, podNS, testrig.TCP, vip, want, 30))
+		t.Logf("NodePort %s from client: %v", np, probeExactly(t, client, testrig.TCP, np, want, 30))
 
 		setEndpoints(t, slicesAPI, "web-1", readyEndpoints(all[3]))
 		e.waitConverged(ctx, scratch, "web endpoints moved")
