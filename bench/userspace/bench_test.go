@@ -218,7 +218,7 @@ func TestUserspaceBench(t *testing.T) {
 	proxy := testrig.StartProcess(t, topo.Node(1).Netns, "env", envProxy+"=1", self, "-test.run=^$")
 	paths := []benchPath{
 		{name: pathDirect, bulk: serverIP + ":9000", echo: serverIP + ":9001"},
-		{name: pathKproxy, bulk: "10.96.0.100:9000", echo: "10.96.0.101:9001", proc: proxy},
+		{name: pathKproxy, bulk: "10.96.0.100:9000", echo: "10.96.0.101:9001", proc: proxy, readyLog: readyLine},
 	}
 	if hap := startHAProxy(t, topo.Node(1).Netns); hap != nil {
 		paths = append(paths, benchPath{name: pathHAProxy, bulk: haproxyBulk, echo: haproxyEcho, proc: hap})
@@ -283,19 +283,35 @@ func reuseTimeWait(t *testing.T, namespaces ...string) {
 	}
 }
 
-// waitReady waits until path p answers an echo.
+// readyLine is what the kproxy proxy process prints once its rules are in.
+const readyLine = "proxy ready"
+
+// waitReady waits until path p answers an echo. For a proxy with a
+// readyLog it first waits for the process to report its rules in place: a probe sent before that is
+// routed past the Service address, and its conntrack entry (un-NATed,
+// 2 minutes in SYN_SENT) would later catch any connection of the client
+// that reuses the same source port, failing it with "no route to host".
 func waitReady(t *testing.T, client string, p benchPath) {
 	deadline := time.Now().Add(20 * time.Second)
+	notReady := func(what string) {
+		tail := ""
+		if p.proc != nil {
+			tail = p.proc.Tail(20)
+		}
+		t.Fatalf("%s not ready (%s):\n%s", p.name, what, tail)
+	}
+	for p.readyLog != "" && !strings.Contains(p.proc.Log(), p.readyLog) {
+		if time.Now().After(deadline) {
+			notReady("no " + p.readyLog + " line")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for {
 		if _, err := pingPong(client, p.echo, 1); err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			tail := ""
-			if p.proc != nil {
-				tail = p.proc.Tail(20)
-			}
-			t.Fatalf("%s not ready:\n%s", p.name, tail)
+			notReady("no echo")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

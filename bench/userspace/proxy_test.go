@@ -64,7 +64,7 @@ func runProxy() int {
 		_ = p.Cleanup(ctx)
 		return 1
 	}
-	fmt.Println("proxy ready", p.Listeners())
+	fmt.Println(readyLine, p.Listeners())
 	<-sig
 	if err := p.Cleanup(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "cleanup:", err)

@@ -18,6 +18,7 @@ type benchPath struct {
 	name       string
 	bulk, echo string           // addresses the client dials
 	proc       *testrig.Process // the proxy process; nil for direct
+	readyLog   string           // a line proc logs once its rules are in
 }
 
 func (p benchPath) pid() int {

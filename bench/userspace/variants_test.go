@@ -52,7 +52,7 @@ func TestBulkVariants(t *testing.T) {
 		for _, v := range vs {
 			args := append(append([]string{"env", envProxy + "=1"}, v.env...), self, "-test.run=^$")
 			proxy := testrig.StartProcess(t, topo.Node(1).Netns, args...)
-			waitReady(t, client, benchPath{name: v.name, echo: "10.96.0.101:9001", proc: proxy})
+			waitReady(t, client, benchPath{name: v.name, echo: "10.96.0.101:9001", proc: proxy, readyLog: readyLine})
 			stop := perfRecord(t, r, "direct-"+v.name)
 			dir, err := bulkCPU(client, serverIP+":9000", d, 0)
 			stop()
