@@ -20,13 +20,20 @@ type Options struct {
 	Netns *netns.NsHandle
 	// Table replaces the kernel; nil means NewNetlinkTable(Netns).
 	Table Table
+	// UnNATedTCP also deletes the TCP entries of connections opened to a
+	// service address before its rules existed (see unnated.go). Only for
+	// modes that translate with conntrack (iptables, userspace): IPVS does
+	// its own translation, so its entries may legitimately look untranslated.
+	UnNATedTCP bool
 }
 
 // Cleaner deletes stale UDP conntrack entries of one IP family after each
 // sync. It implements proxier.StaleFlowCleaner.
 type Cleaner struct {
-	family proxier.Family
-	table  Table
+	family     proxier.Family
+	table      Table
+	unNATedTCP bool
+	tcpSeen    addrSet // TCP service addresses as of the last clean-up
 }
 
 var _ proxier.StaleFlowCleaner = (*Cleaner)(nil)
@@ -42,20 +49,28 @@ func New(opts Options) (*Cleaner, error) {
 	if t == nil {
 		t = NewNetlinkTable(opts.Netns)
 	}
-	return &Cleaner{family: opts.Family, table: t}, nil
+	return &Cleaner{family: opts.Family, table: t, unNATedTCP: opts.UnNATedTCP}, nil
 }
 
 // CleanStaleFlows deletes the UDP entries whose original destination is a
 // service address of snap but whose reply source is not one of the port's
-// serving endpoints (see the package doc). It dumps the table at most
-// once, and not at all when snap has no UDP service port. It returns the
+// serving endpoints (see the package doc), and with UnNATedTCP the
+// untranslated TCP entries to service addresses new since the last call.
+// It dumps the table at most once, and not at all when there is nothing
+// to look for. It returns the
 // number of entries deleted, also when it fails part way.
 func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (int, error) {
 	if snap != nil && snap.Family != c.family {
 		return 0, fmt.Errorf("conntrack %s: snapshot is of family %s", c.family, snap.Family)
 	}
 	x := newIndex(snap)
-	if x.empty() {
+	var tcpNow, fresh addrSet
+	if c.unNATedTCP {
+		tcpNow = tcpServiceAddrs(snap)
+		fresh = newAddrs(tcpNow, c.tcpSeen)
+	}
+	if x.empty() && len(fresh) == 0 {
+		c.tcpSeen = tcpNow
 		return 0, nil
 	}
 	if x.needsLocal() {
@@ -67,7 +82,7 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (
 	}
 	logger := klog.FromContext(ctx)
 	n, err := c.table.DeleteFlows(c.family, func(f *netlink.ConntrackFlow) bool {
-		if !x.stale(f) {
+		if !x.stale(f) && !unNATedTCP(f, fresh) {
 			return false
 		}
 		if v := logger.V(4); v.Enabled() {
@@ -76,11 +91,13 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (
 		return true
 	})
 	if n > 0 {
-		logger.V(2).Info("Deleted stale UDP conntrack entries", "ipFamily", c.family, "deleted", n)
+		logger.V(2).Info("Deleted stale conntrack entries", "ipFamily", c.family, "deleted", n)
 	}
 	if err != nil {
+		// The new addresses stay new: the next clean-up looks again.
 		return n, fmt.Errorf("conntrack %s: %w", c.family, err)
 	}
+	c.tcpSeen = tcpNow
 	return n, nil
 }
 

@@ -10,8 +10,12 @@
 // still serves the port. Such entries would otherwise keep sending a UDP
 // "session" (same socket, same source port) to an endpoint that is gone,
 // or past the DNAT rule of a Service that just got its first endpoint.
-// TCP and SCTP entries are never touched: those protocols notice a dead
-// peer by themselves.
+// Established TCP and SCTP entries are never touched: those protocols
+// notice a dead peer by themselves. With Options.UnNATedTCP it also
+// deletes, for the TCP service addresses new since the previous sync, the
+// entries of connections opened before their rules existed (never
+// answered, never translated), which would otherwise catch the client's
+// retransmitted SYNs for two minutes.
 //
 // Apply sets nf_conntrack_max (from max-per-core × CPUs, at least min),
 // the TCP and UDP timeouts and tcp_be_liberal, through a Sysctls seam

@@ -166,7 +166,13 @@ func (r *rig) flowsTo(t *testing.T, proto uint8, dst string) []*netlink.Conntrac
 
 func (r *rig) cleanup(t *testing.T, snap *proxier.Snapshot) int {
 	t.Helper()
-	n, err := r.clean.CleanStaleFlows(context.Background(), snap)
+	return r.cleanupWith(t, r.clean, snap)
+}
+
+// cleanupWith runs one clean-up of c.
+func (r *rig) cleanupWith(t *testing.T, c *Cleaner, snap *proxier.Snapshot) int {
+	t.Helper()
+	n, err := c.CleanStaleFlows(context.Background(), snap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func runProxy(o *Options) error {
 	}
 	ifaceAddrs, listed := interfaceAddrs()
 	for _, f := range families {
-		cl, err := conntrack.New(conntrack.Options{Family: f})
+		cl, err := conntrack.New(conntrack.Options{Family: f, UnNATedTCP: string(c.Mode) != ModeIPVS})
 		if err != nil {
 			return err
 		}
