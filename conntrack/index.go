@@ -34,29 +34,42 @@ func newIndex(snap *proxier.Snapshot) *index {
 	if snap == nil {
 		return x
 	}
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if p.Protocol != v1.ProtocolUDP {
-				continue
-			}
-			allowed := servingEndpoints(p)
-			port := uint16(p.Port)
-			if p.ClusterIP.IsValid() {
-				x.addService(netip.AddrPortFrom(p.ClusterIP, port), allowed)
-			}
-			for _, ip := range p.ExternalIPs {
-				x.addService(netip.AddrPortFrom(ip, port), allowed)
-			}
-			for _, ip := range p.LoadBalancerIPs {
-				x.addService(netip.AddrPortFrom(ip, port), allowed)
-			}
-			if p.NodePort > 0 {
-				x.nodePorts[uint16(p.NodePort)] = union(x.nodePorts[uint16(p.NodePort)], allowed)
-			}
+	for _, p := range portsOf(snap, v1.ProtocolUDP) {
+		allowed := servingEndpoints(p)
+		for _, a := range serviceAddrs(p) {
+			x.addService(a, allowed)
+		}
+		if p.NodePort > 0 {
+			x.nodePorts[uint16(p.NodePort)] = union(x.nodePorts[uint16(p.NodePort)], allowed)
 		}
 	}
 	return x
+}
+
+// portsOf returns the service ports of snap with protocol proto.
+func portsOf(snap *proxier.Snapshot, proto v1.Protocol) []*proxier.Port {
+	var out []*proxier.Port
+	for _, svc := range snap.Services {
+		for i := range svc.Ports {
+			if svc.Ports[i].Protocol == proto {
+				out = append(out, &svc.Ports[i])
+			}
+		}
+	}
+	return out
+}
+
+// serviceAddrs are a port's service addresses: ClusterIP, externalIPs and
+// load-balancer IPs, each with the service port.
+func serviceAddrs(p *proxier.Port) []netip.AddrPort {
+	port := uint16(p.Port)
+	var out []netip.AddrPort
+	for _, ip := range append(append([]netip.Addr{p.ClusterIP}, p.ExternalIPs...), p.LoadBalancerIPs...) {
+		if ip.IsValid() {
+			out = append(out, netip.AddrPortFrom(ip, port))
+		}
+	}
+	return out
 }
 
 // servingEndpoints are the endpoints a flow to the port may keep using:

@@ -1,8 +1,6 @@
 package conntrack
 
 import (
-	"net/netip"
-
 	"github.com/vishvananda/netlink"
 	v1 "k8s.io/api/core/v1"
 
@@ -28,18 +26,9 @@ func tcpServiceAddrs(snap *proxier.Snapshot) addrSet {
 	if snap == nil {
 		return out
 	}
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if p.Protocol != v1.ProtocolTCP {
-				continue
-			}
-			port := uint16(p.Port)
-			for _, ip := range append(append([]netip.Addr{p.ClusterIP}, p.ExternalIPs...), p.LoadBalancerIPs...) {
-				if ip.IsValid() {
-					out[netip.AddrPortFrom(ip, port)] = struct{}{}
-				}
-			}
+	for _, p := range portsOf(snap, v1.ProtocolTCP) {
+		for _, a := range serviceAddrs(p) {
+			out[a] = struct{}{}
 		}
 	}
 	return out
