@@ -1,8 +1,6 @@
 package iptables
 
 import (
-	"k8s.io/klog/v2"
-
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -42,17 +40,13 @@ func (r *renderer) writeNodePortsJump(snap *proxier.Snapshot, b *body) {
 		noLoopback = nil
 	}
 	local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNodePorts}
-	if len(r.opts.NodePortAddresses) == 0 {
+	entries := proxier.WithPrimary(r.opts.NodePortAddresses, nodeIP(snap))
+	if len(entries) == 0 {
 		b.add(chainServices, join(noLoopback, comment, local)...)
 	}
-	for _, a := range r.opts.NodePortAddresses {
-		if a == "primary" {
-			ip := nodeIP(snap)
-			if !ip.IsValid() {
-				klog.InfoS("NodePorts on the primary IP requested but the node has no IP of this family yet", "family", r.opts.Family)
-				continue
-			}
-			b.add(chainServices, join([]string{"-d", host(ip)}, comment, []string{"-j", chainNodePorts})...)
+	for _, a := range entries {
+		if a == proxier.NodePortAddressPrimary {
+			b.add(chainServices, join([]string{"-d", host(nodeIP(snap))}, comment, []string{"-j", chainNodePorts})...)
 			continue
 		}
 		// A CIDR: the node's local addresses inside it. Matching with

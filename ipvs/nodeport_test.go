@@ -36,3 +36,13 @@ func TestNodePortAddressSelection(t *testing.T) {
 		}
 	}
 }
+
+// A node without an address of this family: "primary" selects nothing of
+// it, so every local address answers, as in kube-proxy.
+func TestNodePortPrimaryWithoutNodeAddress(t *testing.T) {
+	local := []netip.Addr{netip.MustParseAddr("fd00::11"), netip.MustParseAddr("fd00:1::1")}
+	got := nodePortAddresses(&Options{NodePortAddresses: []string{"primary"}}, &proxier.NodeInfo{}, local)
+	if !slices.Equal(got, local) {
+		t.Errorf("primary without a node address: %v, want every local address %v", got, local)
+	}
+}

@@ -35,6 +35,24 @@ func NodePortAddressesFor(family Family, entries []string) []string {
 	return out
 }
 
+// WithPrimary returns one family's entries (from NodePortAddressesFor)
+// with "primary" left out when the node has no address of that family
+// (primary not valid), as kube-proxy turns "primary" into the node IP of
+// each family it has. If nothing is left, the result is nil: NodePorts
+// answer on every address of that family, as in kube-proxy.
+func WithPrimary(entries []string, primary netip.Addr) []string {
+	if primary.IsValid() || !slices.Contains(entries, NodePortAddressPrimary) {
+		return entries
+	}
+	var out []string
+	for _, e := range entries {
+		if e != NodePortAddressPrimary {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // SelectNodeAddresses returns the addresses among candidates (the node's
 // interface addresses) that entries select, as NodePortAddressesFor
 // returns them for one family: inside one of the CIDRs, or the primary

@@ -26,6 +26,29 @@ func TestNodePortAddressesFor(t *testing.T) {
 	}
 }
 
+// "primary" for a family the node has no address of is left out, and with
+// nothing left every address of that family answers, as kube-proxy's
+// start-up turns "primary" into the node IP of each family it has.
+func TestWithPrimary(t *testing.T) {
+	ip := netip.MustParseAddr("fd00::11")
+	tests := []struct {
+		entries []string
+		primary netip.Addr
+		want    []string
+	}{
+		{[]string{"primary"}, ip, []string{"primary"}},
+		{[]string{"primary"}, netip.Addr{}, nil},
+		{[]string{"primary", "fd00::/64"}, netip.Addr{}, []string{"fd00::/64"}},
+		{[]string{"fd00::/64"}, netip.Addr{}, []string{"fd00::/64"}},
+		{nil, netip.Addr{}, nil},
+	}
+	for _, tc := range tests {
+		if got := WithPrimary(tc.entries, tc.primary); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v with primary %v = %v, want %v", tc.entries, tc.primary, got, tc.want)
+		}
+	}
+}
+
 func TestSelectNodeAddresses(t *testing.T) {
 	a := func(s ...string) []netip.Addr {
 		out := []netip.Addr{}

@@ -240,7 +240,12 @@ func writeLines(b *strings.Builder, lines []string) {
 
 // nodePortMatches returns the destination matches of node port traffic.
 func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
-	if len(opts.NodePortAddresses) == 0 {
+	var primary netip.Addr
+	if len(node.IPs) > 0 {
+		primary = node.IPs[0]
+	}
+	entries := proxier.WithPrimary(opts.NodePortAddresses, primary)
+	if len(entries) == 0 {
 		loopback := "127.0.0.0/8"
 		if opts.Family == proxier.IPv6 {
 			loopback = "::1/128"
@@ -248,11 +253,9 @@ func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
 		return []string{fmt.Sprintf("! -d %s -m addrtype --dst-type LOCAL", loopback)}
 	}
 	var out []string
-	for _, a := range opts.NodePortAddresses {
-		if a == "primary" {
-			if len(node.IPs) > 0 {
-				out = append(out, "-d "+hostPrefix(node.IPs[0]))
-			}
+	for _, a := range entries {
+		if a == proxier.NodePortAddressPrimary {
+			out = append(out, "-d "+hostPrefix(primary))
 			continue
 		}
 		p, err := netip.ParsePrefix(a) // validated by normalized

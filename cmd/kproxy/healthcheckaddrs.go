@@ -24,13 +24,13 @@ type ifaceAddr struct {
 // bindable); nil, meaning every address, without it. An empty result means
 // none matched: no server can listen.
 func healthCheckAddresses(c *Config, f proxier.Family, node *v1.Node, ifaceAddrs []ifaceAddr) []netip.Addr {
-	entries := proxier.NodePortAddressesFor(f, c.NodePortAddresses)
-	if entries == nil {
-		return nil
-	}
 	var primary netip.Addr
 	if ips := proxier.NodeInfoFromAPI(node, "", f).IPs; len(ips) > 0 {
 		primary = ips[0]
+	}
+	entries := proxier.WithPrimary(proxier.NodePortAddressesFor(f, c.NodePortAddresses), primary)
+	if len(entries) == 0 {
+		return nil
 	}
 	return proxier.SelectNodeAddresses(entries, primary, bindable(ifaceAddrs))
 }

@@ -38,6 +38,7 @@ func TestHealthCheckAddresses(t *testing.T) {
 		{"", proxier.IPv4, nil}, // every address
 		{"--nodeport-addresses=10.0.0.0/8", proxier.IPv4, addrs("10.0.0.5")},
 		{"--nodeport-addresses=primary", proxier.IPv4, addrs("198.51.100.11")},
+		{"--nodeport-addresses=primary", proxier.IPv6, nil}, // the Node has no IPv6 address: every address, as kube-proxy
 		{"--nodeport-addresses=10.0.0.0/8,fd00::/64", proxier.IPv6, addrs("fd00::5")},
 		{"--nodeport-addresses=10.0.0.0/8", proxier.IPv6, nil},       // no entry of the family: every address, as kube-proxy
 		{"--nodeport-addresses=192.0.2.0/24", proxier.IPv4, addrs()}, // none matches: listen nowhere
