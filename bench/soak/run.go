@@ -153,27 +153,11 @@ func (e *env) apply(ctx context.Context, name, ip, pod string) error {
 		Ports:       []discovery.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(v1.ProtocolTCP)}},
 		Endpoints:   []discovery.Endpoint{{Addresses: []string{pod}, NodeName: &node, Conditions: discovery.EndpointConditions{Ready: ptr.To(true)}}},
 	}
-	c := e.client.DiscoveryV1().EndpointSlices("default")
-	cur, err := c.Get(ctx, es.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = c.Create(ctx, es, metav1.CreateOptions{})
-	case err == nil:
-		es.ResourceVersion = cur.ResourceVersion
-		_, err = c.Update(ctx, es, metav1.UpdateOptions{})
-	}
-	return err
+	return testrig.ApplyEndpointSlice(ctx, e.client, es)
 }
 
 func (e *env) remove(ctx context.Context, name string) error {
-	if err := e.client.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	err := e.client.DiscoveryV1().EndpointSlices("default").Delete(ctx, name+"-1", metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return testrig.DeleteService(ctx, e.client, "default", name, name+"-1")
 }
 
 // churn makes c.rate changes per second: create a missing Service, move a

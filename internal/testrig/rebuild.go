@@ -58,14 +58,8 @@ func (t *Topology) RebuildNode(s Scope, index int) error {
 		return fmt.Errorf("rebuild node %s: %w", n.Name, err)
 	}
 	for _, ns := range names {
-		for _, kv := range [][2]string{
-			{"net.ipv4.conf.all.rp_filter", "0"},
-			{"net.ipv4.conf.default.rp_filter", "0"},
-			{"net.ipv4.icmp_ratelimit", "0"},
-		} {
-			if err := SetSysctl(ns, kv[0], kv[1]); err != nil {
-				return err
-			}
+		if err := setRigSysctls(ns); err != nil {
+			return err
 		}
 	}
 	return SetSysctl(n.Netns, "net.ipv4.ip_forward", "1")

@@ -240,17 +240,9 @@ func (t *Topology) build(s Scope) error {
 			return err
 		}
 	}
-	// Per-namespace sysctls, set explicitly so the host's values do not leak in
-	// (IPv4 conf values of a new namespace are copied from the host).
 	for _, ns := range t.Namespaces() {
-		for _, kv := range [][2]string{
-			{"net.ipv4.conf.all.rp_filter", "0"},
-			{"net.ipv4.conf.default.rp_filter", "0"},
-			{"net.ipv4.icmp_ratelimit", "0"},
-		} {
-			if err := SetSysctl(ns, kv[0], kv[1]); err != nil {
-				return err
-			}
+		if err := setRigSysctls(ns); err != nil {
+			return err
 		}
 	}
 	for _, n := range t.Nodes {
@@ -300,6 +292,22 @@ func (t *Topology) buildNode(n *Node, prefix string) error {
 			fmt.Sprintf("route add %s dev %s scope link", n.Gateway, uplinkName),
 			fmt.Sprintf("route add default via %s dev %s src %s", n.Gateway, uplinkName, p.IP),
 		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setRigSysctls sets the per-namespace sysctls every rig namespace needs,
+// explicitly so the host's values do not leak in (IPv4 conf values of a
+// new namespace are copied from the host).
+func setRigSysctls(ns string) error {
+	for _, kv := range [][2]string{
+		{"net.ipv4.conf.all.rp_filter", "0"},
+		{"net.ipv4.conf.default.rp_filter", "0"},
+		{"net.ipv4.icmp_ratelimit", "0"},
+	} {
+		if err := SetSysctl(ns, kv[0], kv[1]); err != nil {
 			return err
 		}
 	}

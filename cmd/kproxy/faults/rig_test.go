@@ -111,16 +111,7 @@ func (r *rig) endpoints(ctx context.Context, name string, podIPs ...string) erro
 		es.Endpoints = append(es.Endpoints, discovery.Endpoint{Addresses: []string{ip}, NodeName: ptr.To(node),
 			Conditions: discovery.EndpointConditions{Ready: ptr.To(true)}})
 	}
-	c := r.cp.Client.DiscoveryV1().EndpointSlices(r.ns)
-	cur, err := c.Get(ctx, es.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = c.Create(ctx, es, metav1.CreateOptions{})
-	case err == nil:
-		es.ResourceVersion = cur.ResourceVersion
-		_, err = c.Update(ctx, es, metav1.UpdateOptions{})
-	}
-	if err != nil {
+	if err := testrig.ApplyEndpointSlice(ctx, r.cp.Client, es); err != nil {
 		return fmt.Errorf("endpointslice %s: %w", es.Name, err)
 	}
 	return nil
@@ -128,14 +119,7 @@ func (r *rig) endpoints(ctx context.Context, name string, podIPs ...string) erro
 
 // deleteService removes a Service and its slice.
 func (r *rig) deleteService(ctx context.Context, name string) error {
-	err1 := r.cp.Client.CoreV1().Services(r.ns).Delete(ctx, name, metav1.DeleteOptions{})
-	err2 := r.cp.Client.DiscoveryV1().EndpointSlices(r.ns).Delete(ctx, name+"-1", metav1.DeleteOptions{})
-	for _, err := range []error{err1, err2} {
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-	}
-	return nil
+	return testrig.DeleteService(ctx, r.cp.Client, r.ns, name, name+"-1")
 }
 
 // pods are the pod IPs of the rig (the echo server names).
