@@ -64,13 +64,19 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (
 		return 0, fmt.Errorf("conntrack %s: snapshot is of family %s", c.family, snap.Family)
 	}
 	x := newIndex(snap)
-	var tcpNow, fresh addrSet
-	if c.unNATedTCP {
-		tcpNow = tcpServiceAddrs(snap)
-		fresh = newAddrs(tcpNow, c.tcpSeen)
+	var fresh addrSet
+	tcpChanged := false
+	if c.unNATedTCP && snap != nil {
+		fresh, tcpChanged = freshTCPAddrs(snap, c.tcpSeen)
+	}
+	// remember records snap's TCP addresses once they have been looked at.
+	remember := func() {
+		if tcpChanged {
+			c.tcpSeen = tcpServiceAddrs(snap)
+		}
 	}
 	if x.empty() && len(fresh) == 0 {
-		c.tcpSeen = tcpNow
+		remember()
 		return 0, nil
 	}
 	if x.needsLocal() {
@@ -97,7 +103,7 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (
 		// The new addresses stay new: the next clean-up looks again.
 		return n, fmt.Errorf("conntrack %s: %w", c.family, err)
 	}
-	c.tcpSeen = tcpNow
+	remember()
 	return n, nil
 }
 

@@ -19,26 +19,33 @@ import (
 // tcpProtoSynSent is conntrack's TCP_CONNTRACK_SYN_SENT.
 const tcpProtoSynSent = 1
 
-// tcpServiceAddrs are the TCP service addresses of snap (ClusterIP,
-// externalIPs, load-balancer IPs, with the service port).
-func tcpServiceAddrs(snap *proxier.Snapshot) addrSet {
-	out := addrSet{}
-	if snap == nil {
-		return out
-	}
+// freshTCPAddrs returns the TCP service addresses of snap (ClusterIP,
+// externalIPs, load-balancer IPs, with the service port) that seen lacks,
+// and whether snap's set differs from seen at all. A steady cluster costs
+// one walk and no allocation per sync.
+func freshTCPAddrs(snap *proxier.Snapshot, seen addrSet) (fresh addrSet, changed bool) {
+	n := 0
 	for _, p := range portsOf(snap, v1.ProtocolTCP) {
 		for _, a := range serviceAddrs(p) {
-			out[a] = struct{}{}
+			n++
+			if _, ok := seen[a]; !ok {
+				if fresh == nil {
+					fresh = addrSet{}
+				}
+				fresh[a] = struct{}{}
+			}
 		}
 	}
-	return out
+	// Without new addresses, equal counts mean equal sets (an address two
+	// Services share counts twice and only makes this report a change).
+	return fresh, len(fresh) > 0 || n != len(seen)
 }
 
-// newAddrs are the addresses of now that were not in before.
-func newAddrs(now, before addrSet) addrSet {
+// tcpServiceAddrs is the set freshTCPAddrs compares against.
+func tcpServiceAddrs(snap *proxier.Snapshot) addrSet {
 	out := addrSet{}
-	for a := range now {
-		if _, ok := before[a]; !ok {
+	for _, p := range portsOf(snap, v1.ProtocolTCP) {
+		for _, a := range serviceAddrs(p) {
 			out[a] = struct{}{}
 		}
 	}

@@ -96,6 +96,15 @@ func TestUnNATedTCPOnlyNewAddresses(t *testing.T) {
 	if got := table.Flows(); table.Dumps != 2 || len(got) != 1 || got[0].Forward.DstIP.String() != "10.96.1.1" {
 		t.Errorf("b new: %d dumps, flows %v; want 2 dumps, only a's flow left", table.Dumps, got)
 	}
+	// b goes away and comes back: its address is new again.
+	clean(snap("a"))
+	table.Add(stale("10.96.1.2"))
+	clean(snap("a", "b"))
+	for _, f := range table.Flows() {
+		if f.Forward.DstIP.String() == "10.96.1.2" {
+			t.Errorf("b's entry survived b's return")
+		}
+	}
 	// A failed dump keeps the addresses new for the next clean-up.
 	table.Add(stale("10.96.1.3"))
 	table.DumpErr = errors.New("boom")
