@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"iter"
 	"net"
 	"net/netip"
 
@@ -34,9 +35,9 @@ func newIndex(snap *proxier.Snapshot) *index {
 	if snap == nil {
 		return x
 	}
-	for _, p := range portsOf(snap, v1.ProtocolUDP) {
+	for p := range portsOf(snap, v1.ProtocolUDP) {
 		allowed := servingEndpoints(p)
-		for _, a := range serviceAddrs(p) {
+		for a := range serviceAddrs(p) {
 			x.addService(a, allowed)
 		}
 		if p.NodePort > 0 {
@@ -46,30 +47,32 @@ func newIndex(snap *proxier.Snapshot) *index {
 	return x
 }
 
-// portsOf returns the service ports of snap with protocol proto.
-func portsOf(snap *proxier.Snapshot, proto v1.Protocol) []*proxier.Port {
-	var out []*proxier.Port
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			if svc.Ports[i].Protocol == proto {
-				out = append(out, &svc.Ports[i])
+// portsOf yields the service ports of snap with protocol proto.
+func portsOf(snap *proxier.Snapshot, proto v1.Protocol) iter.Seq[*proxier.Port] {
+	return func(yield func(*proxier.Port) bool) {
+		for _, svc := range snap.Services {
+			for i := range svc.Ports {
+				if svc.Ports[i].Protocol == proto && !yield(&svc.Ports[i]) {
+					return
+				}
 			}
 		}
 	}
-	return out
 }
 
-// serviceAddrs are a port's service addresses: ClusterIP, externalIPs and
-// load-balancer IPs, each with the service port.
-func serviceAddrs(p *proxier.Port) []netip.AddrPort {
-	port := uint16(p.Port)
-	var out []netip.AddrPort
-	for _, ip := range append(append([]netip.Addr{p.ClusterIP}, p.ExternalIPs...), p.LoadBalancerIPs...) {
-		if ip.IsValid() {
-			out = append(out, netip.AddrPortFrom(ip, port))
+// serviceAddrs yields a port's service addresses: ClusterIP, externalIPs
+// and load-balancer IPs, each with the service port.
+func serviceAddrs(p *proxier.Port) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
+		port := uint16(p.Port)
+		for _, ips := range [][]netip.Addr{{p.ClusterIP}, p.ExternalIPs, p.LoadBalancerIPs} {
+			for _, ip := range ips {
+				if ip.IsValid() && !yield(netip.AddrPortFrom(ip, port)) {
+					return
+				}
+			}
 		}
 	}
-	return out
 }
 
 // servingEndpoints are the endpoints a flow to the port may keep using:

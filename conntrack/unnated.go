@@ -25,8 +25,8 @@ const tcpProtoSynSent = 1
 // one walk and no allocation per sync.
 func freshTCPAddrs(snap *proxier.Snapshot, seen addrSet) (fresh addrSet, changed bool) {
 	n := 0
-	for _, p := range portsOf(snap, v1.ProtocolTCP) {
-		for _, a := range serviceAddrs(p) {
+	for p := range portsOf(snap, v1.ProtocolTCP) {
+		for a := range serviceAddrs(p) {
 			n++
 			if _, ok := seen[a]; !ok {
 				if fresh == nil {
@@ -44,8 +44,8 @@ func freshTCPAddrs(snap *proxier.Snapshot, seen addrSet) (fresh addrSet, changed
 // tcpServiceAddrs is the set freshTCPAddrs compares against.
 func tcpServiceAddrs(snap *proxier.Snapshot) addrSet {
 	out := addrSet{}
-	for _, p := range portsOf(snap, v1.ProtocolTCP) {
-		for _, a := range serviceAddrs(p) {
+	for p := range portsOf(snap, v1.ProtocolTCP) {
+		for a := range serviceAddrs(p) {
 			out[a] = struct{}{}
 		}
 	}

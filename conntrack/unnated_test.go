@@ -119,3 +119,16 @@ func TestUnNATedTCPOnlyNewAddresses(t *testing.T) {
 		}
 	}
 }
+
+// The per-sync check of a steady cluster walks the snapshot without
+// allocating: it runs after every sync, at any cluster size.
+func TestUnNATedTCPSteadyStateDoesNotAllocate(t *testing.T) {
+	snap := testSnapshot(t)
+	seen := tcpServiceAddrs(snap)
+	if fresh, changed := freshTCPAddrs(snap, seen); changed || len(fresh) != 0 {
+		t.Fatalf("same snapshot: fresh %v, changed %v", fresh, changed)
+	}
+	if n := testing.AllocsPerRun(100, func() { freshTCPAddrs(snap, seen) }); n != 0 {
+		t.Errorf("%v allocations per check, want 0", n)
+	}
+}
