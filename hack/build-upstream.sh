@@ -4,6 +4,10 @@
 #   ${KPROXY_CACHE:-$HOME/.cache/kproxy}/upstream-v1.37.2/bin/
 # A binary that already exists there is not rebuilt, so reruns are instant.
 # Needs only Go (>= 1.26) and access to the module proxy. Prints the bin dir on stdout.
+#
+# Usage: hack/build-upstream.sh [COMPONENT...]
+# Named components (kubelet, kubeadm, kube-scheduler, kube-controller-manager:
+# the node components of hack/kind-offline.sh) are built too, the same way.
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
@@ -51,7 +55,11 @@ build() {
 # The control plane first: it is what most tests need.
 # etcd's main package is the module root; the default output name would be "server".
 build etcd go.etcd.io/etcd/server/v3 -ldflags="-s -w"
-for cmd in kube-apiserver kube-proxy kubectl; do
+for cmd in kube-apiserver kube-proxy kubectl "$@"; do
+  case "$cmd" in
+    kube-apiserver | kube-proxy | kubectl | kubelet | kubeadm | kube-scheduler | kube-controller-manager) ;;
+    *) log "unknown component $cmd"; exit 2 ;;
+  esac
   build "$cmd" "k8s.io/kubernetes/cmd/$cmd" -tags=selinux,notest,grpcnotrace -ldflags="all=$ldx -s -w"
 done
 
