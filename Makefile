@@ -1,5 +1,5 @@
 # Convenience targets; the scripts under hack/ do the work.
-.PHONY: build demo test bench clean
+.PHONY: build demo test test-kind kind-up kind-down bench clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o _output/kproxy ./cmd/kproxy
@@ -9,6 +9,15 @@ demo:
 
 test:
 	hack/test.sh
+
+test-kind:
+	hack/test-kind.sh
+
+kind-up:
+	hack/kind-offline.sh up
+
+kind-down:
+	hack/kind-offline.sh down
 
 bench:
 	go run ./bench

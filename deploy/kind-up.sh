@@ -4,12 +4,20 @@
 # it and deploys kproxy in the chosen mode. Running it again rebuilds and
 # redeploys, so it also switches modes on an existing cluster.
 #
-# Usage: deploy/kind-up.sh [iptables|ipvs|userspace]     (default: iptables)
+# Usage: deploy/kind-up.sh [--no-build] [iptables|ipvs|userspace]   (default: iptables)
+#   --no-build: the image exists already (hack/kind-offline.sh builds it
+#   offline, with the same content as deploy/Dockerfile).
 # Environment: KIND_CLUSTER_NAME (default kproxy), KPROXY_IMAGE (default
-# kproxy:dev). Needs docker, kind and kubectl. ipvs mode needs the ip_vs
-# modules loaded on the host (kind nodes share the host's kernel).
+# kproxy:dev), KPROXY_ROLLOUT_TIMEOUT (default 180s). Needs docker, kind and
+# kubectl. ipvs mode needs the ip_vs modules loaded on the host (kind nodes
+# share the host's kernel).
 set -euo pipefail
 
+build=1
+if [[ "${1:-}" == --no-build ]]; then
+  build=0
+  shift
+fi
 mode="${1:-iptables}"
 case "$mode" in
   iptables | ipvs | userspace) ;;
@@ -27,8 +35,10 @@ for tool in docker kind kubectl; do
   command -v "$tool" >/dev/null || { echo "$0: $tool not found in PATH" >&2; exit 1; }
 done
 
-echo ">>> building ${image}"
-docker build -f "${root}/deploy/Dockerfile" -t "${image}" "${root}"
+if [[ "${build}" == 1 ]]; then
+  echo ">>> building ${image}"
+  docker build -f "${root}/deploy/Dockerfile" -t "${image}" "${root}"
+fi
 
 if ! kind get clusters 2>/dev/null | grep -qx "${cluster}"; then
   echo ">>> creating kind cluster ${cluster}"
@@ -75,5 +85,5 @@ if [[ "${existed}" == 1 ]]; then
   # Same tag, new image: restart the pods so they run what was just built.
   kubectl --context "${ctx}" -n kube-system rollout restart daemonset kproxy
 fi
-kubectl --context "${ctx}" -n kube-system rollout status daemonset kproxy --timeout=180s
+kubectl --context "${ctx}" -n kube-system rollout status daemonset kproxy --timeout="${KPROXY_ROLLOUT_TIMEOUT:-180s}"
 echo ">>> kproxy (${mode}) is running on every node of ${cluster}"
