@@ -13,6 +13,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${KPROXY_CACHE:-$HOME/.cache/kproxy}/ipvs-vm
 mkdir -p "$CACHE/debs"
+# Concurrent runs (two test packages, two checkouts) wait for each other:
+# one's rm -rf of kroot would pull files from under the other's copy.
+exec 9>"$CACHE/.lock"
+flock 9
 sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
 
 need=()
