@@ -8,7 +8,9 @@
 #   4. runs every Go test: pure (golden files), kernel (network namespaces,
 #      real traffic), control plane (real apiserver), IPVS (qemu VM), and the
 #      benchmark harness' small-N smoke run,
-#   5. runs each fuzz target for a short while.
+#   5. runs the in-cluster tests in a real kind cluster built offline
+#      (hack/test-kind.sh),
+#   6. runs each fuzz target for a short while.
 # With KPROXY_REQUIRE_KERNEL=1 (as .ci/run sets) a test that would skip for
 # lack of root, kernel features or binaries fails instead.
 set -euo pipefail
@@ -44,6 +46,9 @@ if [[ $status -ne 0 ]]; then
   grep -E '^(--- FAIL|FAIL)' "$log" || true
   exit "$status"
 fi
+
+step "in-cluster tests: a real kind cluster (hack/test-kind.sh)"
+hack/test-kind.sh
 
 step "fuzzing (short runs)"
 while read -r pkg target; do
