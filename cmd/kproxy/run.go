@@ -87,7 +87,7 @@ func runProxy(o *Options) error {
 		return err
 	}
 	minSync, syncPeriod := syncPeriods(c)
-	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics})
+	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics, Families: families})
 	loopOpts := proxier.LoopOptions{
 		Mode: string(c.Mode), MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
 		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
