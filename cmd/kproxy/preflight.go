@@ -5,10 +5,31 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/klog/v2"
+
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/ipvs"
 	"github.com/kproxy/kproxy/proxier"
 )
+
+// startupChecks runs before kproxy contacts the API server: it selects
+// the iptables backend (logged once) and checks that the kernel can run
+// the mode.
+func startupChecks(ctx context.Context, o *Options, probes func(xtables.Backend) kernelProbes) (xtables.Backend, error) {
+	requested, err := xtables.ParseBackend(o.IPTablesBackend)
+	if err != nil {
+		return "", err // validated with the options
+	}
+	choice, err := xtables.Select(ctx, requested, xtables.ExecEnv(""))
+	if err != nil {
+		return "", err
+	}
+	klog.InfoS("Using iptables backend", "backend", choice.Backend, "reason", choice.Reason)
+	if err := preflight(ctx, string(o.Config.Mode), probes(choice.Backend), choice.Backend); err != nil {
+		return "", err
+	}
+	return choice.Backend, nil
+}
 
 // kernelProbes check, in kproxy's network namespace, the kernel features
 // the modes need; each returns nil or what is wrong. realProbes are the
