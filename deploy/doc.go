@@ -1,8 +1,11 @@
 // Package deploy holds kproxy's deployment artifacts and their tests; it has
 // no Go API.
 //
-//   - Dockerfile: multi-stage image (static kproxy, iptables legacy+nft with
-//     kubernetes-sigs' iptables-wrapper, ipset, conntrack, kmod).
+//   - Dockerfile: multi-stage image (static kproxy on Debian with the
+//     packages of image-packages.txt: iptables with both backends, which
+//     kproxy chooses between itself, ipset, conntrack, kmod, nftables).
+//   - image-packages.txt: the runtime packages, shared with the offline
+//     kind image build.
 //   - base/: ServiceAccount, ClusterRole/Binding, ConfigMap (a
 //     KubeProxyConfiguration) and the DaemonSet in kube-system.
 //   - overlays/{iptables,ipvs,userspace}/: one kustomize overlay per mode.

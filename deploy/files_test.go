@@ -58,36 +58,66 @@ func TestKindClusterConfig(t *testing.T) {
 }
 
 // TestDockerfile checks what can be checked without a Docker engine: a
-// static multi-stage build of ./cmd/kproxy and a runtime stage with both
-// iptables backends (and the wrapper choosing one), ipset, conntrack and kmod.
+// static multi-stage build of ./cmd/kproxy, pinned base images, and a
+// runtime stage that installs exactly deploy/image-packages.txt (iptables
+// with both backends, ipset, conntrack, kmod, nftables, ca-certificates)
+// and nothing fetched from elsewhere: no iptables-wrapper, no git clone.
 func TestDockerfile(t *testing.T) {
 	data, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
-	stages := regexp.MustCompile(`(?m)^FROM \S+( AS (\S+))?$`).FindAllStringSubmatch(text, -1)
+	stages := regexp.MustCompile(`(?m)^FROM (\S+)( AS (\S+))?$`).FindAllStringSubmatch(text, -1)
 	if len(stages) < 2 {
 		t.Fatalf("want a multi-stage build, got %d stages", len(stages))
 	}
+	// Base images are pinned: a Go minor version and a Debian release by
+	// codename, never latest/stable/testing.
+	args := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^ARG (\w+)=(\S+)$`).FindAllStringSubmatch(text, -1) {
+		args[m[1]] = m[2]
+	}
+	if !regexp.MustCompile(`^1\.\d+$`).MatchString(args["GO_VERSION"]) {
+		t.Errorf("GO_VERSION %q is not a pinned Go minor version", args["GO_VERSION"])
+	}
+	if r := args["DEBIAN_RELEASE"]; !regexp.MustCompile(`^[a-z]+$`).MatchString(r) || slices.Contains([]string{"stable", "testing", "unstable", "sid", "latest"}, r) {
+		t.Errorf("DEBIAN_RELEASE %q is not a pinned Debian release", r)
+	}
+	for _, st := range stages {
+		if img := st[1]; strings.HasSuffix(img, ":latest") || !strings.Contains(img, ":") {
+			t.Errorf("stage image %s is not pinned", img)
+		}
+	}
 	last := text[strings.LastIndex(text, "\nFROM "):]
-	build := regexp.MustCompile(`CGO_ENABLED=0 go build [^\n]*\\\n\s*-o /out/kproxy \./cmd/kproxy`)
+	build := regexp.MustCompile(`CGO_ENABLED=0 go build [^\n]*-X main\.versionString=\$\{VERSION\}[^\n]*\\\n\s*-o /out/kproxy \./cmd/kproxy`)
 	if !build.MatchString(text) {
-		t.Error("kproxy is not built static (CGO_ENABLED=0) from ./cmd/kproxy")
+		t.Error("kproxy is not built static (CGO_ENABLED=0) from ./cmd/kproxy with its version in main.versionString")
 	}
 	if _, err := os.Stat("../cmd/kproxy"); err != nil {
 		t.Errorf("the Dockerfile builds ./cmd/kproxy: %v", err)
 	}
-	install := regexp.MustCompile(`apt-get install[^\n]*\\\n\s*([^\n]*)`).FindStringSubmatch(last)
-	if install == nil {
-		t.Fatal("the runtime stage installs no packages")
+	// The runtime stage installs the package list, and only it.
+	if !strings.Contains(last, "COPY deploy/image-packages.txt /tmp/image-packages.txt") ||
+		!regexp.MustCompile(`sed -e 's/#\.\*//' /tmp/image-packages\.txt \\\n\s*\| xargs -r env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends`).MatchString(last) {
+		t.Errorf("the runtime stage does not install deploy/image-packages.txt with xargs apt-get install:\n%s", last)
 	}
-	for _, pkg := range []string{"iptables", "ipset", "conntrack", "kmod"} {
-		if !slices.Contains(strings.Fields(install[1]), pkg) {
-			t.Errorf("runtime stage does not install %s (installs %q)", pkg, install[1])
+	if n := strings.Count(text, "apt-get install"); n != 1 {
+		t.Errorf("%d apt-get install commands, want the one reading image-packages.txt", n)
+	}
+	pkgs := imagePackages(t)
+	for _, pkg := range []string{"iptables", "ipset", "conntrack", "kmod", "nftables", "ca-certificates"} {
+		if !slices.Contains(pkgs, pkg) {
+			t.Errorf("image-packages.txt lacks %s (has %q)", pkg, pkgs)
 		}
 	}
-	for _, want := range []string{"iptables-wrapper-installer.sh", "COPY --from=build /out/kproxy /usr/local/bin/kproxy", `ENTRYPOINT ["/usr/local/bin/kproxy"]`} {
+	code := regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(text, "")
+	for _, banned := range []string{"iptables-wrapper", "git clone", "git checkout"} {
+		if strings.Contains(code, banned) {
+			t.Errorf("the Dockerfile still uses %q", banned)
+		}
+	}
+	for _, want := range []string{"COPY --from=build /out/kproxy /usr/local/bin/kproxy", `ENTRYPOINT ["/usr/local/bin/kproxy"]`} {
 		if !strings.Contains(last, want) {
 			t.Errorf("runtime stage lacks %q", want)
 		}
@@ -97,6 +127,31 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Equal(c.Command, []string{"/usr/local/bin/kproxy"}) {
 		t.Errorf("DaemonSet command %q is not the image's binary", c.Command)
 	}
+}
+
+// imagePackages reads image-packages.txt as the Dockerfile does (sed
+// drops comments, xargs splits on blanks) and checks each name is a
+// Debian package name.
+func imagePackages(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("image-packages.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		for _, p := range strings.Fields(line) {
+			if !regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`).MatchString(p) {
+				t.Errorf("image-packages.txt: %q is not a package name", p)
+			}
+			if slices.Contains(pkgs, p) {
+				t.Errorf("image-packages.txt lists %s twice", p)
+			}
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs
 }
 
 // TestKindScripts runs kind-up.sh and kind-down.sh with docker, kind and

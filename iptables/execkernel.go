@@ -15,6 +15,7 @@ import (
 	goipt "github.com/coreos/go-iptables/iptables"
 	"github.com/vishvananda/netns"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -44,22 +45,13 @@ var _ Kernel = (*ExecKernel)(nil)
 // NewExecKernel checks that the binaries exist; it does not run them (the
 // backend detection runs "iptables --version" lazily, on first use).
 func NewExecKernel(cfg ExecConfig) (*ExecKernel, error) {
-	base := "iptables"
-	if cfg.Family == proxier.IPv6 {
-		base = "ip6tables"
-	}
-	suffix := ""
-	switch cfg.Backend {
-	case "legacy":
-		suffix = "-legacy"
-	case "nft":
-		suffix = "-nft"
-	case "":
+	switch xtables.Backend(cfg.Backend) {
+	case xtables.Legacy, xtables.NFT, xtables.Plain:
 	default:
 		return nil, fmt.Errorf("iptables: unknown backend %q", cfg.Backend)
 	}
-	k := &ExecKernel{cfg: cfg, restoreBin: base + suffix + "-restore", saveBin: base + suffix + "-save"}
-	for _, b := range []string{base + suffix, k.restoreBin, k.saveBin} {
+	k := &ExecKernel{cfg: cfg, restoreBin: binaryOf(cfg, "-restore"), saveBin: binaryOf(cfg, "-save")}
+	for _, b := range []string{binaryOf(cfg, ""), k.restoreBin, k.saveBin} {
 		if _, err := exec.LookPath(b); err != nil {
 			return nil, fmt.Errorf("iptables: %s not found: %w", b, err)
 		}
@@ -67,19 +59,20 @@ func NewExecKernel(cfg ExecConfig) (*ExecKernel, error) {
 	return k, nil
 }
 
+// k0 names one of cfg's binaries (tool "", "-save" or "-restore").
+func binaryOf(cfg ExecConfig, tool string) string {
+	return xtables.Binary(cfg.Family, xtables.Backend(cfg.Backend), tool)
+}
+
 // init creates the go-iptables handle inside the namespace (it runs
 // "iptables --version" to learn what the binary supports).
 func (k *ExecKernel) init() error {
 	k.initOnce.Do(func() {
-		base := "iptables"
 		proto := goipt.ProtocolIPv4
 		if k.cfg.Family == proxier.IPv6 {
-			base, proto = "ip6tables", goipt.ProtocolIPv6
+			proto = goipt.ProtocolIPv6
 		}
-		if k.cfg.Backend != "" {
-			base += "-" + k.cfg.Backend
-		}
-		path, err := exec.LookPath(base)
+		path, err := exec.LookPath(binaryOf(k.cfg, ""))
 		if err != nil {
 			k.initErr = err
 			return
@@ -95,14 +88,7 @@ func (k *ExecKernel) init() error {
 
 // DetectBackend runs "iptables --version" and returns "nft" or "legacy".
 func (k *ExecKernel) DetectBackend(ctx context.Context) (string, error) {
-	base := "iptables"
-	if k.cfg.Family == proxier.IPv6 {
-		base = "ip6tables"
-	}
-	if k.cfg.Backend != "" {
-		base += "-" + k.cfg.Backend
-	}
-	out, err := k.run(ctx, nil, base, "--version")
+	out, err := k.run(ctx, nil, binaryOf(k.cfg, ""), "--version")
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -28,12 +29,18 @@ const svcFlagPersistent = 0x1
 // namespace at netnsPath ("" for the process's own). It opens nothing until
 // first used.
 func NewKernel(f proxier.Family, netnsPath string) Kernel {
-	return &realKernel{family: f, ns: netnsPath}
+	return newKernel(f, netnsPath, xtables.Plain)
+}
+
+// newKernel is NewKernel running backend's iptables binaries.
+func newKernel(f proxier.Family, netnsPath string, backend xtables.Backend) Kernel {
+	return &realKernel{family: f, ns: netnsPath, backend: backend}
 }
 
 type realKernel struct {
-	family proxier.Family
-	ns     string
+	family  proxier.Family
+	ns      string
+	backend xtables.Backend
 
 	once sync.Once
 	err  error
@@ -221,12 +228,10 @@ func (r *realKernel) SetSysctl(ctx context.Context, key, value string) error {
 	})
 }
 
-// restore and save run iptables in the namespace.
-func (r *realKernel) iptables(ctx context.Context, name string, stdin string, args ...string) (string, error) {
-	name = "ip" + name
-	if r.family == proxier.IPv6 {
-		name = "ip6" + name[2:]
-	}
+// iptables runs one iptables tool (suffix "-restore" or "-save") in the
+// namespace.
+func (r *realKernel) iptables(ctx context.Context, suffix string, stdin string, args ...string) (string, error) {
+	name := xtables.Binary(r.family, r.backend, suffix)
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdin = bytes.NewBufferString(stdin)
@@ -242,10 +247,10 @@ func (r *realKernel) iptables(ctx context.Context, name string, stdin string, ar
 }
 
 func (r *realKernel) Restore(ctx context.Context, data string) error {
-	_, err := r.iptables(ctx, "tables-restore", data, "-w", "--noflush")
+	_, err := r.iptables(ctx, "-restore", data, "-w", "--noflush")
 	return err
 }
 
 func (r *realKernel) Save(ctx context.Context, table string) (string, error) {
-	return r.iptables(ctx, "tables-save", "", "-t", table)
+	return r.iptables(ctx, "-save", "", "-t", table)
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -62,7 +63,11 @@ type Options struct {
 	// keeps weight 0 until its connections are gone or this much time has
 	// passed. 0 means 15 minutes.
 	DrainTimeout time.Duration
-	// Kernel is the seam to the kernel. Nil means NewKernel(Family, "").
+	// IPTablesBackend selects the iptables binaries the default Kernel
+	// runs (xtables.Plain: "iptables").
+	IPTablesBackend xtables.Backend
+	// Kernel is the seam to the kernel. Nil means the real one, in the
+	// process's network namespace, with IPTablesBackend's binaries.
 	Kernel Kernel
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

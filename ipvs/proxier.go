@@ -43,7 +43,7 @@ func New(opts Options) (*Proxier, error) {
 		return nil, err
 	}
 	if o.Kernel == nil {
-		o.Kernel = NewKernel(o.Family, "")
+		o.Kernel = newKernel(o.Family, "", o.IPTablesBackend)
 	}
 	return &Proxier{opts: o, drainSince: map[drainKey]time.Time{}}, nil
 }
@@ -287,7 +287,7 @@ func Cleanup(ctx context.Context, opts Options) error {
 		return err
 	}
 	if o.Kernel == nil {
-		o.Kernel = NewKernel(o.Family, "")
+		o.Kernel = newKernel(o.Family, "", o.IPTablesBackend)
 	}
 	return cleanup(ctx, &o)
 }

@@ -234,6 +234,13 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) 
 		l.mu.Lock()
 		l.needFull[f] = true
 		l.mu.Unlock()
+		if l.opts.Health != nil {
+			// The rules are not in sync: like a queued change, this turns
+			// /healthz and /livez unhealthy if no sync succeeds within the
+			// health timeout (kube-proxy only counts queued changes, so
+			// failing periodic syncs left it healthy).
+			l.opts.Health.QueuedUpdate(f)
+		}
 		klog.ErrorS(err, "Sync failed, keeping the previous rules and retrying", "ipFamily", f, "full", full)
 		return fmt.Errorf("sync %s: %w", f, err)
 	}

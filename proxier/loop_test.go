@@ -3,6 +3,7 @@ package proxier
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,44 @@ func TestLoopCanaryForcesFullSync(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// recordingHealth records the HealthRecorder calls in order.
+type recordingHealth struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (h *recordingHealth) QueuedUpdate(f Family) { h.add("queued " + string(f)) }
+func (h *recordingHealth) Updated(f Family)      { h.add("updated " + string(f)) }
+func (h *recordingHealth) add(e string)          { h.mu.Lock(); h.events = append(h.events, e); h.mu.Unlock() }
+func (h *recordingHealth) get() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
+}
+
+// A failed sync leaves an update pending for the health check, also when
+// no change was queued (a periodic sync): failing syncs must turn
+// /healthz unhealthy after the timeout.
+func TestLoopFailedSyncIsPending(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &recordingBackend{}
+	hr := &recordingHealth{}
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{SyncPeriod: time.Minute, Backends: map[Family]Proxier{IPv4: be}, Health: hr, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.OnSynced()
+	waitFor(t, func() bool { return slices.Equal(hr.get(), []string{"queued IPv4", "updated IPv4"}) })
+	be.mu.Lock()
+	be.failNext = true
+	be.mu.Unlock()
+	clk.Step(time.Minute) // the periodic sync, which fails
+	waitFor(t, func() bool { return be.count() == 2 })
+	waitFor(t, func() bool { return slices.Equal(hr.get(), []string{"queued IPv4", "updated IPv4", "queued IPv4"}) })
+	// The retry succeeds.
+	waitFor(t, func() bool { clk.Step(100 * time.Millisecond); return be.count() == 3 })
+	waitFor(t, func() bool { return slices.Equal(hr.get()[2:], []string{"queued IPv4", "updated IPv4"}) })
 }

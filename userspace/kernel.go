@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -28,6 +29,8 @@ type Kernel interface {
 // ExecKernel runs iptables (or ip6tables) binaries.
 type ExecKernel struct {
 	Family proxier.Family
+	// Backend selects the iptables binaries (xtables.Plain: "iptables").
+	Backend xtables.Backend
 	// Netns, when set, runs every command through "ip netns exec Netns"
 	// (tests); the production process uses its own namespace.
 	Netns string
@@ -36,10 +39,7 @@ type ExecKernel struct {
 var _ Kernel = (*ExecKernel)(nil)
 
 func (k *ExecKernel) binary(suffix string) string {
-	if k.Family == proxier.IPv6 {
-		return "ip6tables" + suffix
-	}
-	return "iptables" + suffix
+	return xtables.Binary(k.Family, k.Backend, suffix)
 }
 
 func (k *ExecKernel) run(ctx context.Context, stdin []byte, args ...string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/utils/clock"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -61,6 +62,9 @@ type Options struct {
 	// service ports are counted under "other". Default 256.
 	MaxServiceLabels int
 
+	// IPTablesBackend selects the iptables binaries the default Kernel
+	// runs (xtables.Plain: "iptables").
+	IPTablesBackend xtables.Backend
 	// Kernel is the iptables seam; nil means the binaries of the process's
 	// own network namespace.
 	Kernel Kernel
@@ -129,5 +133,5 @@ func (o Options) kernel() Kernel {
 	if o.Kernel != nil {
 		return o.Kernel
 	}
-	return &ExecKernel{Family: o.Family}
+	return &ExecKernel{Family: o.Family, Backend: o.IPTablesBackend}
 }

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -100,12 +101,26 @@ func TestWithToolsDropsIPv6WithoutIP6tables(t *testing.T) {
 		}
 		return "/usr/sbin/" + name, nil
 	}
-	got := withTools([]proxier.Family{proxier.IPv6, proxier.IPv4}, missing)
+	got := withTools([]proxier.Family{proxier.IPv6, proxier.IPv4}, xtables.Plain, missing)
 	if !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4}) {
 		t.Errorf("families %v", got)
 	}
-	if got := withTools([]proxier.Family{proxier.IPv6}, missing); !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4}) {
+	if got := withTools([]proxier.Family{proxier.IPv6}, xtables.Plain, missing); !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4}) {
 		t.Errorf("families %v", got)
+	}
+	// The backend's ip6tables counts: plain ip6tables alone is not enough
+	// for nft.
+	nftMissing := func(name string) (string, error) {
+		if name == "ip6tables-nft" {
+			return "", io.EOF
+		}
+		return "/usr/sbin/" + name, nil
+	}
+	if got := withTools([]proxier.Family{proxier.IPv4, proxier.IPv6}, xtables.NFT, nftMissing); !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4}) {
+		t.Errorf("nft without ip6tables-nft: families %v", got)
+	}
+	if got := withTools([]proxier.Family{proxier.IPv4, proxier.IPv6}, xtables.Legacy, nftMissing); !reflect.DeepEqual(got, []proxier.Family{proxier.IPv4, proxier.IPv6}) {
+		t.Errorf("legacy: families %v", got)
 	}
 }
 

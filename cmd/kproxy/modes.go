@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/iptables"
 	"github.com/kproxy/kproxy/ipvs"
 	"github.com/kproxy/kproxy/proxier"
@@ -26,6 +27,7 @@ type modeSettings struct {
 	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
 	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
 	userspace    UserspaceFlags
+	backend      xtables.Backend // the iptables binaries every mode runs
 }
 
 // syncPeriods returns the mode's (minimum, maximum) sync interval.
@@ -49,6 +51,7 @@ func iptablesOptions(s modeSettings, f proxier.Family) iptables.Options {
 		LocalhostNodePorts: *s.cfg.IPTables.LocalhostNodePorts,
 		TCPBeLiberal:       s.tcpBeLiberal,
 		Metrics:            s.metrics,
+		Backend:            string(s.backend),
 	}
 }
 
@@ -73,6 +76,7 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 		LocalDetector:     s.local,
 		MasqueradeAll:     s.cfg.IPTables.MasqueradeAll,
 		MasqueradeBit:     int(*s.cfg.IPTables.MasqueradeBit),
+		IPTablesBackend:   s.backend,
 	}
 }
 
@@ -88,6 +92,7 @@ func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 		UDPIdleTimeout:    s.userspace.UDPIdleTimeout,
 		TCPIdleTimeout:    s.userspace.TCPIdleTimeout,
 		DrainTimeout:      s.userspace.DrainTimeout,
+		IPTablesBackend:   s.backend,
 	}
 }
 
@@ -122,42 +127,47 @@ func newBackends(s modeSettings, families []proxier.Family) (map[proxier.Family]
 	return out, nil
 }
 
-// cleanupAll removes what every mode created, for both families, in this
-// network namespace. Each step runs even if an earlier one failed.
-func cleanupAll(ctx context.Context, s modeSettings) error {
+// cleanupAll removes what every mode created, for both families and in
+// every iptables backend given (a node may have switched backends), in
+// this network namespace. Each step runs even if an earlier one failed.
+func cleanupAll(ctx context.Context, s modeSettings, backends []xtables.Backend) error {
 	// A second pass when the first failed: with both the iptables and the
 	// ipvs mode's rules in place, the first pass unties what references
-	// the other's chains (see cleanupLeftovers).
-	err := cleanupAllOnce(ctx, s)
+	// the other's chains (see cleanupLeftovers); likewise an ipset still
+	// used by a rule of the backend cleaned after it.
+	err := cleanupAllOnce(ctx, s, backends)
 	if err != nil {
 		klog.V(1).InfoS("Cleanup incomplete, trying again", "err", err)
-		err = cleanupAllOnce(ctx, s)
+		err = cleanupAllOnce(ctx, s, backends)
 	}
 	return err
 }
 
-func cleanupAllOnce(ctx context.Context, s modeSettings) error {
+func cleanupAllOnce(ctx context.Context, s modeSettings, backends []xtables.Backend) error {
 	var errs []error
 	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
 		for _, m := range []struct {
 			mode    string
-			cleanup func() error
+			cleanup func(s modeSettings) error
 		}{
 			// iptables first: ipvs shares its KUBE-* chain names and cannot
 			// delete them while the iptables mode's rules jump to them;
 			// once the chains are gone, ipvs removes what is its alone
 			// (virtual servers, kube-ipvs0, ipsets no rule references).
-			{ModeIPTables, func() error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) }},
-			{ModeUserspace, func() error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
-			{ModeIPVS, func() error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
+			{ModeIPTables, func(s modeSettings) error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) }},
+			{ModeUserspace, func(s modeSettings) error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
+			{ModeIPVS, func(s modeSettings) error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
 		} {
-			err := m.cleanup()
-			if errors.Is(err, exec.ErrNotFound) {
-				klog.InfoS("Tools for this family missing, nothing to clean up", "mode", m.mode, "ipFamily", f, "err", err)
-				err = nil
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s %s cleanup: %w", m.mode, f, err))
+			for _, b := range backends {
+				s.backend = b
+				err := m.cleanup(s)
+				if errors.Is(err, exec.ErrNotFound) {
+					klog.InfoS("Tools for this family missing, nothing to clean up", "mode", m.mode, "ipFamily", f, "backend", b, "err", err)
+					err = nil
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s %s cleanup (%s): %w", m.mode, f, b, err))
+				}
 			}
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
+
+	"github.com/kproxy/kproxy/internal/xtables"
 )
 
 // localhostNodePortsHelp explains kproxy's one changed default.
@@ -26,6 +28,9 @@ type Options struct {
 	Cleanup       bool
 	Version       bool
 	Userspace     UserspaceFlags
+	// IPTablesBackend is --iptables-backend: auto, legacy or nft (a flag
+	// only: KubeProxyConfiguration has no field for it).
+	IPTablesBackend string
 }
 
 // bindFlags registers kube-proxy's flag names on fs, bound to o and c.
@@ -64,6 +69,7 @@ func bindFlags(fs *pflag.FlagSet, o *Options, c *Config) {
 	fs.DurationVar(&c.IPTables.SyncPeriod.Duration, "iptables-sync-period", c.IPTables.SyncPeriod.Duration, "The longest time between syncs of the rules.")
 	fs.DurationVar(&c.IPTables.MinSyncPeriod.Duration, "iptables-min-sync-period", c.IPTables.MinSyncPeriod.Duration, "The shortest time between syncs of the rules.")
 	fs.BoolVar(c.IPTables.LocalhostNodePorts, "iptables-localhost-nodeports", *c.IPTables.LocalhostNodePorts, localhostNodePortsHelp)
+	fs.StringVar(&o.IPTablesBackend, "iptables-backend", o.IPTablesBackend, "Which iptables backend every mode writes to: auto (the one holding the node's rules, as kube-proxy's image's iptables-wrapper picks; nft when both are empty), legacy or nft.")
 
 	v := &c.IPVS
 	fs.DurationVar(&v.SyncPeriod.Duration, "ipvs-sync-period", v.SyncPeriod.Duration, "The longest time between syncs of the IPVS rules.")
@@ -121,7 +127,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 	if extra == nil {
 		extra = func(*pflag.FlagSet) {}
 	}
-	o := &Options{Config: defaultConfig(), Userspace: defaultUserspaceFlags()}
+	o := &Options{Config: defaultConfig(), Userspace: defaultUserspaceFlags(), IPTablesBackend: string(xtables.Auto)}
 	fs := newFlagSet("kproxy", stderr)
 	bindFlags(fs, o, o.Config)
 	addKlogFlags(fs)
@@ -137,7 +143,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 		if err != nil {
 			return nil, err
 		}
-		o2 := &Options{Config: c, Userspace: defaultUserspaceFlags()}
+		o2 := &Options{Config: c, Userspace: defaultUserspaceFlags(), IPTablesBackend: string(xtables.Auto)}
 		fs2 := newFlagSet("kproxy", io.Discard)
 		bindFlags(fs2, o2, c)
 		addKlogFlags(fs2)
@@ -150,7 +156,8 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 	if o.Version {
 		return o, nil
 	}
-	if err := errors.Join(validateConfig(o.Config), o.Userspace.validate()); err != nil {
+	_, backendErr := xtables.ParseBackend(o.IPTablesBackend)
+	if err := errors.Join(validateConfig(o.Config), o.Userspace.validate(), backendErr); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return o, nil

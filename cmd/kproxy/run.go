@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kproxy/kproxy/conntrack"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 	"github.com/kproxy/kproxy/proxier/healthcheck"
 )
@@ -48,6 +49,10 @@ func runProxy(o *Options) error {
 		return err
 	}
 	applyOOMScoreAdj(*c.OOMScoreAdj)
+	backend, err := startupChecks(ctx, o, realProbes)
+	if err != nil {
+		return err
+	}
 	rc, err := restConfig(c, o.Master)
 	if err != nil {
 		return err
@@ -58,7 +63,7 @@ func runProxy(o *Options) error {
 	}
 	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR) // validated
 	node := waitForNode(ctx, client, name)
-	families := withTools(chooseFamilies(clusterCIDRs, node), exec.LookPath)
+	families := withTools(chooseFamilies(clusterCIDRs, node), backend, exec.LookPath)
 	klog.InfoS("Starting kproxy", "version", version(), "mode", c.Mode, "node", name, "families", families)
 
 	reg := prometheus.NewRegistry()
@@ -77,7 +82,7 @@ func runProxy(o *Options) error {
 	}
 	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "match", local)
 	settings := modeSettings{cfg: c, local: local, metrics: metrics, registerer: reg,
-		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: o.Userspace}
+		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: o.Userspace, backend: backend}
 	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
 		// Leftovers are untidy, not fatal: the current mode still works.
 		klog.ErrorS(err, "Could not remove all leftovers of other modes and families")
@@ -87,7 +92,7 @@ func runProxy(o *Options) error {
 		return err
 	}
 	minSync, syncPeriod := syncPeriods(c)
-	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics})
+	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics, Families: families})
 	loopOpts := proxier.LoopOptions{
 		Mode: string(c.Mode), MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
 		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
@@ -259,13 +264,14 @@ func chooseFamilies(clusterCIDRs []netip.Prefix, node *v1.Node) []proxier.Family
 	return order
 }
 
-// withTools drops IPv6 when ip6tables is not installed (every mode needs
-// it), as kube-proxy falls back to single stack; it logs why.
-func withTools(families []proxier.Family, lookPath func(string) (string, error)) []proxier.Family {
+// withTools drops IPv6 when ip6tables (of the backend in use) is not
+// installed (every mode needs it), as kube-proxy falls back to single
+// stack; it logs why.
+func withTools(families []proxier.Family, b xtables.Backend, lookPath func(string) (string, error)) []proxier.Family {
 	out := families[:0:0]
 	for _, f := range families {
 		if f == proxier.IPv6 {
-			if _, err := lookPath("ip6tables"); err != nil {
+			if _, err := lookPath(xtables.Binary(proxier.IPv6, b, "")); err != nil {
 				klog.InfoS("Warning: ip6tables is not installed, IPv6 Services are not proxied", "err", err)
 				continue
 			}

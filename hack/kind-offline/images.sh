@@ -25,7 +25,7 @@ mkdir -p "$ROOTFS" "$IMAGES"
 # only when the list changed.
 debian_rootfs() {
   local dir="$1" release="$2" list="$3" want
-  want=$(grep -v '^\s*#' "$list" | xargs)
+  want=$(sed 's/#.*//' "$list" | xargs)
   [[ -f $dir/.kproxy-packages && $(cat "$dir/.kproxy-packages") == "$want" ]] && return 0
   if [[ ! -f $dir/.kproxy-debootstrap ]]; then
     rm -rf "$dir"

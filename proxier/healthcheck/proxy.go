@@ -20,9 +20,10 @@ import (
 // since when an update has been waiting, and whether this node may take
 // traffic. It is safe for concurrent use.
 type ProxyHealth struct {
-	clock   clock.PassiveClock
-	timeout time.Duration
-	metrics *proxier.Metrics
+	clock    clock.PassiveClock
+	timeout  time.Duration
+	metrics  *proxier.Metrics
+	families []proxier.Family
 
 	mu           sync.Mutex
 	lastUpdated  map[proxier.Family]time.Time
@@ -41,6 +42,11 @@ type ProxyHealthOptions struct {
 	// means not counted.
 	Metrics *proxier.Metrics
 	Clock   clock.PassiveClock // nil: the real clock
+	// Families are the proxied IP families: /healthz fails until each of
+	// them has synced successfully once, so a node whose syncs all fail
+	// (a kernel that cannot run the mode) never reports ready. /livez
+	// keeps kube-proxy's start-up grace.
+	Families []proxier.Family
 }
 
 // NewProxyHealth returns a health tracker; it serves nothing until Serve.
@@ -49,7 +55,7 @@ func NewProxyHealth(o ProxyHealthOptions) *ProxyHealth {
 		o.Clock = clock.RealClock{}
 	}
 	return &ProxyHealth{
-		clock: o.Clock, timeout: o.Timeout, metrics: o.Metrics,
+		clock: o.Clock, timeout: o.Timeout, metrics: o.Metrics, families: o.Families,
 		lastUpdated: map[proxier.Family]time.Time{}, oldestQueued: map[proxier.Family]time.Time{},
 	}
 }
@@ -92,6 +98,9 @@ type Status struct {
 	Healthy bool
 	// NodeEligible: the Node is not being deleted.
 	NodeEligible bool
+	// Synced: every family of ProxyHealthOptions.Families has synced
+	// successfully at least once.
+	Synced bool
 	// LastUpdated is the oldest of the families' last successful syncs
 	// (zero before every family has synced once).
 	LastUpdated time.Time
@@ -103,7 +112,12 @@ func (h *ProxyHealth) Status() Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.clock.Now()
-	s := Status{Healthy: true, NodeEligible: !h.terminating, CurrentTime: now}
+	s := Status{Healthy: true, NodeEligible: !h.terminating, Synced: true, CurrentTime: now}
+	for _, f := range h.families {
+		if h.lastUpdated[f].IsZero() {
+			s.Synced = false
+		}
+	}
 	first := true
 	for f, q := range h.oldestQueued {
 		if !q.IsZero() && now.Sub(q) > h.timeout {
@@ -135,7 +149,7 @@ func (h *ProxyHealth) serve(w http.ResponseWriter, healthz bool) {
 	s := h.Status()
 	ok := s.Healthy
 	if healthz {
-		ok = ok && s.NodeEligible
+		ok = ok && s.NodeEligible && s.Synced
 	}
 	code := http.StatusOK
 	if !ok {

@@ -87,6 +87,36 @@ func TestProxyHealth(t *testing.T) {
 	}
 }
 
+// With Families, /healthz stays 503 until every family has synced once
+// (a kernel that cannot run the mode must never look ready); /livez keeps
+// kube-proxy's start-up grace.
+func TestProxyHealthFirstSync(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	h := NewProxyHealth(ProxyHealthOptions{Timeout: time.Minute, Clock: clk, Families: []proxier.Family{proxier.IPv4, proxier.IPv6}})
+	hh := h.Handler()
+	check := func(step string, healthz, livez int) {
+		t.Helper()
+		if code, body := get(t, hh, "/healthz"); code != healthz {
+			t.Errorf("%s: /healthz = %d, want %d (body %v)", step, code, healthz, body)
+		}
+		if code, body := get(t, hh, "/livez"); code != livez {
+			t.Errorf("%s: /livez = %d, want %d (body %v)", step, code, livez, body)
+		}
+	}
+	check("fresh", 503, 200)
+	h.QueuedUpdate(proxier.IPv4)
+	h.QueuedUpdate(proxier.IPv6)
+	h.Updated(proxier.IPv4)
+	check("IPv6 never synced", 503, 200)
+	clk.Step(61 * time.Second)
+	check("IPv6 never synced, past the timeout", 503, 503)
+	h.Updated(proxier.IPv6)
+	check("both synced", 200, 200)
+	if s := h.Status(); !s.Synced || !s.Healthy {
+		t.Errorf("Status = %+v", s)
+	}
+}
+
 func TestProxyHealthLastUpdated(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := clocktesting.NewFakeClock(start)

@@ -13,20 +13,24 @@ import (
 	"github.com/kproxy/kproxy/internal/testrig"
 )
 
-// failingRestore puts an iptables-restore first in PATH that rejects its
-// input (as the real one does, naming a line) while trigger exists, and
-// runs the real binary otherwise.
+// failingRestore puts iptables-restore wrappers first in PATH that reject
+// their input (as the real one does, naming a line) while trigger exists,
+// and run the real binary otherwise: one for each backend's name
+// (iptables-restore, iptables-nft-restore, iptables-legacy-restore), as
+// kproxy runs the one of the backend it selects at start.
 func failingRestore(t *testing.T) (pathEnv, trigger string) {
 	t.Helper()
-	real, err := exec.LookPath("iptables-restore")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	trigger = filepath.Join(dir, "fail")
-	script := "#!/bin/sh\nif [ -e " + trigger + " ]; then\n  cat >/dev/null\n  echo 'iptables-restore: line 3 failed' >&2\n  exit 1\nfi\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "iptables-restore"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"} {
+		real, err := exec.LookPath(name)
+		if err != nil {
+			continue // that backend is not installed
+		}
+		script := "#!/bin/sh\nif [ -e " + trigger + " ]; then\n  cat >/dev/null\n  echo 'iptables-restore: line 3 failed' >&2\n  exit 1\nfi\nexec " + real + " \"$@\"\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return "PATH=" + dir + ":" + os.Getenv("PATH"), trigger
 }
