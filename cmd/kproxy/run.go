@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -126,26 +125,9 @@ func runProxy(o *Options) error {
 
 	errc := make(chan error, 4)
 	serve := func(what, addr string, h http.Handler) {
-		if addr == "" {
-			return
+		if addr != "" {
+			go serveRetrying(ctx, what, addr, h, c.BindAddressHardFail, errc, serverRetryInterval)
 		}
-		go func() {
-			l, err := listen(addr)
-			if err == nil {
-				err = healthcheck.ServeListener(ctx, l, h, what)
-			}
-			if err == nil {
-				return
-			}
-			err = fmt.Errorf("%s server on %s: %w", what, addr, err)
-			if c.BindAddressHardFail {
-				errc <- err
-				return
-			}
-			// As kube-proxy without --bind-address-hard-fail: go on
-			// proxying without this server.
-			klog.ErrorS(err, "Server failed; going on without it (see --bind-address-hard-fail)")
-		}()
 	}
 	serve("metrics", c.MetricsBindAddress, withProfiling(metricsHandler(reg), c.EnableProfiling))
 	serve("healthz", c.HealthzBindAddress, health.Handler())
@@ -291,8 +273,6 @@ func applyOOMScoreAdj(v int32) {
 		klog.V(1).InfoS("Could not set oom_score_adj", "value", v, "err", err)
 	}
 }
-
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 // tcpBeLiberalSet reports whether nf_conntrack_tcp_be_liberal is on in
 // this network namespace (whoever set it): then out-of-window packets are
