@@ -4,6 +4,7 @@ package kind
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -148,7 +149,7 @@ func testExternalTrafficPolicyLocal(t *testing.T, ctx context.Context) {
 			if s.Answered != s.Sent || s.By[pod] != s.Sent || s.Seen[kindGateway] != s.Sent {
 				t.Errorf("%s (has the endpoint): want every request answered by %s seeing %s: %s", n.name, pod, kindGateway, s)
 			}
-			if err != nil || code != 200 || !strings.Contains(body, `"localEndpoints": 1`) {
+			if err != nil || code != 200 || localEndpoints(body) != 1 {
 				t.Errorf("%s: healthCheckNodePort: %d %q %v; want 200, 1 local endpoint", n.name, code, body, err)
 			}
 		} else {
@@ -160,6 +161,17 @@ func testExternalTrafficPolicyLocal(t *testing.T, ctx context.Context) {
 			}
 		}
 	}
+}
+
+// localEndpoints reads a healthCheckNodePort answer's localEndpoints.
+func localEndpoints(body string) int {
+	var answer struct {
+		LocalEndpoints int `json:"localEndpoints"`
+	}
+	if json.Unmarshal([]byte(body), &answer) != nil {
+		return -1
+	}
+	return answer.LocalEndpoints
 }
 
 // kindGateway is the outside host's address on the kind network
