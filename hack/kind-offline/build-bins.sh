@@ -2,8 +2,9 @@
 # Builds, once, the static binaries of the offline kind cluster from the Go
 # module proxy into $KIND_BIN (under ~/.cache/kproxy): kind itself,
 # containerd 2.x with ctr and its runc shim, crictl, coredns, and the
-# project's pause and echo servers; the Kubernetes node components come from
-# hack/build-upstream.sh (the versions hack/upstream/go.mod pins).
+# project's pause and echo servers (kproxy itself: images.sh kproxy). The
+# Kubernetes node components come from hack/build-upstream.sh (the versions
+# hack/upstream/go.mod pins).
 # A binary already there is not rebuilt.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,7 +37,6 @@ install_bin coredns "github.com/coredns/coredns@$COREDNS_VERSION" -ldflags="-s -
 cd "$REPO"
 go build -trimpath -ldflags="-s -w" -o "$KIND_BIN/pause" ./hack/kind-offline/pause
 go build -trimpath -ldflags="-s -w" -o "$KIND_BIN/kproxy-echo" ./e2e/kind/echo
-go build -trimpath -ldflags="-s -w" -o "$KIND_BIN/kproxy" ./cmd/kproxy
 
 step "building the Kubernetes $K8S_VERSION node components" \
   "$REPO/hack/build-upstream.sh" kubelet kubeadm kube-scheduler kube-controller-manager >/dev/null

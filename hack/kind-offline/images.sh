@@ -119,7 +119,13 @@ case "${1:-}" in
     debian_rootfs "$ROOTFS/proxy-base" trixie "$REPO/deploy/image-packages.txt"
     ;;
   node) node ;;
-  kproxy) proxy_image "${KPROXY_IMAGE:-kproxy:dev}" "$KIND_BIN/kproxy" ;;
+  kproxy)
+    # Always from this tree, as deploy/Dockerfile builds it.
+    (cd "$REPO" && CGO_ENABLED=0 go build -trimpath \
+      -ldflags="-s -w -X main.versionString=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+      -o "$KIND_BIN/kproxy" ./cmd/kproxy)
+    proxy_image "${KPROXY_IMAGE:-kproxy:dev}" "$KIND_BIN/kproxy"
+    ;;
   kube-proxy) proxy_image "kproxy.local/kube-proxy:$K8S_VERSION" "$UPSTREAM_BIN/kube-proxy" ;;
   echo) scratch_image kproxy.local/echo:dev "$KIND_BIN/kproxy-echo" /kproxy-echo ;;
   *) echo "usage: $0 node|kproxy|kube-proxy|echo" >&2; exit 2 ;;
