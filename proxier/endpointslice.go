@@ -132,15 +132,19 @@ func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
 }
 
 // mergeEndpoints builds the endpoints of one service port from all the
-// slices of its Service, deduplicated by ip:port (the first slice by name
-// wins) and sorted, so that the result does not depend on map order.
+// slices of its Service, deduplicated by ip:port and sorted by their
+// "ip:port" string, as kube-proxy sorts them (so that the probability rules
+// of a Service read the same). When two slices list the same ip:port (a new
+// pod reusing the IP of one that is terminating) the copy that is not
+// terminating wins, as in kube-proxy's endpointslicecache; otherwise the
+// first slice by name wins (kube-proxy's choice then depends on map order).
 func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Family, nodeName string) []Endpoint {
 	names := make([]string, 0, len(slices))
 	for n := range slices {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	byAddr := map[netip.AddrPort]bool{}
+	byAddr := map[netip.AddrPort]int{}
 	var out []Endpoint
 	for _, n := range names {
 		s := slices[n]
@@ -158,19 +162,17 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 					NodeName: se.NodeName, Zone: se.Zone, ZoneHints: se.ZoneHints, NodeHints: se.NodeHints,
 					Local: nodeName != "" && se.NodeName == nodeName,
 				}
-				if byAddr[e.AddrPort()] {
+				if i, dup := byAddr[e.AddrPort()]; dup {
+					if out[i].Terminating && !e.Terminating {
+						out[i] = e
+					}
 					continue
 				}
-				byAddr[e.AddrPort()] = true
+				byAddr[e.AddrPort()] = len(out)
 				out = append(out, e)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if c := out[i].IP.Compare(out[j].IP); c != 0 {
-			return c < 0
-		}
-		return out[i].Port < out[j].Port
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
