@@ -134,10 +134,12 @@ func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
 // mergeEndpoints builds the endpoints of one service port from all the
 // slices of its Service, deduplicated by ip:port and sorted by their
 // "ip:port" string, as kube-proxy sorts them (so that the probability rules
-// of a Service read the same). When two slices list the same ip:port (a new
-// pod reusing the IP of one that is terminating) the copy that is not
-// terminating wins, as in kube-proxy's endpointslicecache; otherwise the
-// first slice by name wins (kube-proxy's choice then depends on map order).
+// of a Service read the same). When the same ip:port is listed twice (a new
+// pod reusing the IP of one that is terminating, each in its own slice), a
+// later copy replaces an earlier one unless it is terminating, as in
+// kube-proxy's endpointslicecache: the live copy wins. Slices are read in
+// name order (kube-proxy reads them in map order, so which of two live
+// copies wins is not defined there; within one slice the last one does).
 func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Family, nodeName string) []Endpoint {
 	names := make([]string, 0, len(slices))
 	for n := range slices {
@@ -163,7 +165,7 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 					Local: nodeName != "" && se.NodeName == nodeName,
 				}
 				if i, dup := byAddr[e.AddrPort()]; dup {
-					if out[i].Terminating && !e.Terminating {
+					if !e.Terminating {
 						out[i] = e
 					}
 					continue

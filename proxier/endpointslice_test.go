@@ -66,8 +66,8 @@ func TestMergeEndpointsDedupesAcrossSlices(t *testing.T) {
 	if got := strings.Join(endpointStrings(eps), ","); got != "10.244.1.10:8080,10.244.1.11:8080,10.244.1.12:8080" {
 		t.Fatalf("endpoints %s", got)
 	}
-	if !eps[0].Ready || !eps[0].Local {
-		t.Errorf("the first slice by name wins and locality follows nodeName: %+v", eps[0])
+	if eps[0].Ready || eps[0].Local {
+		t.Errorf("of two live copies the later slice by name wins, and locality follows its nodeName: %+v", eps[0])
 	}
 }
 
