@@ -134,19 +134,27 @@ func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
 // mergeEndpoints builds the endpoints of one service port from all the
 // slices of its Service, deduplicated by ip:port and sorted by their
 // "ip:port" string, as kube-proxy sorts them (so that the probability rules
-// of a Service read the same). When the same ip:port is listed twice (a new
-// pod reusing the IP of one that is terminating, each in its own slice), a
-// later copy replaces an earlier one unless it is terminating, as in
-// kube-proxy's endpointslicecache: the live copy wins. Slices are read in
-// name order (kube-proxy reads them in map order, so which of two live
-// copies wins is not defined there; within one slice the last one does).
+// of a Service read the same).
+//
+// The same ip:port may be listed twice: a new pod reusing the IP of one
+// that is terminating, each in its own slice. kube-proxy's
+// endpointslicecache lets a later copy replace an earlier one unless it is
+// terminating, reading slices in map order: the live copy wins, and within
+// one slice the last live copy. kproxy does the same where that is
+// defined, reading slices in name order; where kube-proxy's choice depends
+// on map order (two live copies in different slices) the ready copy wins,
+// else the first.
 func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Family, nodeName string) []Endpoint {
 	names := make([]string, 0, len(slices))
 	for n := range slices {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	byAddr := map[netip.AddrPort]int{}
+	type seen struct {
+		at    int    // index in out
+		slice string // the slice the kept copy came from
+	}
+	byAddr := map[netip.AddrPort]seen{}
 	var out []Endpoint
 	for _, n := range names {
 		s := slices[n]
@@ -164,14 +172,17 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 					NodeName: se.NodeName, Zone: se.Zone, ZoneHints: se.ZoneHints, NodeHints: se.NodeHints,
 					Local: nodeName != "" && se.NodeName == nodeName,
 				}
-				if i, dup := byAddr[e.AddrPort()]; dup {
-					if !e.Terminating {
-						out[i] = e
-					}
+				prev, dup := byAddr[e.AddrPort()]
+				if !dup {
+					byAddr[e.AddrPort()] = seen{len(out), n}
+					out = append(out, e)
 					continue
 				}
-				byAddr[e.AddrPort()] = len(out)
-				out = append(out, e)
+				old := &out[prev.at]
+				if !e.Terminating && (old.Terminating || prev.slice == n || e.Ready && !old.Ready) {
+					*old = e
+					byAddr[e.AddrPort()] = seen{prev.at, n}
+				}
 			}
 		}
 	}

@@ -66,8 +66,15 @@ func TestMergeEndpointsDedupesAcrossSlices(t *testing.T) {
 	if got := strings.Join(endpointStrings(eps), ","); got != "10.244.1.10:8080,10.244.1.11:8080,10.244.1.12:8080" {
 		t.Fatalf("endpoints %s", got)
 	}
-	if eps[0].Ready || eps[0].Local {
-		t.Errorf("of two live copies the later slice by name wins, and locality follows its nodeName: %+v", eps[0])
+	if !eps[0].Ready || !eps[0].Local {
+		t.Errorf("of two live copies in different slices the ready one wins, and locality follows its nodeName: %+v", eps[0])
+	}
+	// Within one slice the last live copy wins, as in kube-proxy.
+	one, _ := SliceFromAPI(slice("ns", "a", "a-1", epSpec{ip: "10.244.1.10", node: "me"}, epSpec{ip: "10.244.1.10", ready: ptr.To(false)},
+		epSpec{ip: "10.244.1.10", ready: ptr.To(false), terminating: ptr.To(true)}))
+	eps = mergeEndpoints(map[string]*Slice{"a-1": one}, ServicePortName{Port: "p", Protocol: v1.ProtocolTCP}, IPv4, "me")
+	if len(eps) != 1 || eps[0].Ready || eps[0].Terminating {
+		t.Errorf("within one slice the last live copy wins: %+v", eps)
 	}
 }
 
