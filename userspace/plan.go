@@ -134,24 +134,3 @@ func compareKeys(a, b listenerKey) int {
 	}
 	return int(a.Class) - int(b.Class)
 }
-
-// noLocalEndpoints counts Local-policy service ports without a local
-// endpoint, as SyncResult.NoLocalEndpoints wants them.
-func noLocalEndpoints(snap *proxier.Snapshot) map[string]int {
-	out := map[string]int{"internal": 0, "external": 0}
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if len(p.Usable.Local) > 0 {
-				continue
-			}
-			if p.InternalPolicyLocal {
-				out["internal"]++
-			}
-			if p.ExternallyAccessible() && p.ExternalPolicyLocal {
-				out["external"]++
-			}
-		}
-	}
-	return out
-}

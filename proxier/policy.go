@@ -1,0 +1,104 @@
+package proxier
+
+// Verdict is what happens to new connections to one kind of destination
+// of a service port on this node.
+type Verdict uint8
+
+const (
+	// Forward: the connection goes to one of the kind's endpoints.
+	Forward Verdict = iota
+	// Reject: the Service has no usable endpoint anywhere; the client
+	// gets an ICMP port unreachable at once.
+	Reject
+	// Drop: Local traffic policy and no endpoint on this node; the packet
+	// is dropped, so that a load balancer's retry goes to another node.
+	Drop
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Forward:
+		return "forward"
+	case Reject:
+		return "reject"
+	}
+	return "drop"
+}
+
+// PortPolicy is what every mode does with one service port on this node,
+// decided here once from the port and its usable endpoints; a mode only
+// translates it into its datapath.
+type PortPolicy struct {
+	// Internal is where ClusterIP traffic goes when InternalVerdict is
+	// Forward: the Cluster endpoints, or the Local ones with
+	// internalTrafficPolicy=Local.
+	Internal        []Endpoint
+	InternalVerdict Verdict
+	// External is where traffic from outside the cluster to a NodePort,
+	// externalIP or load balancer IP goes when ExternalVerdict is Forward:
+	// the Cluster endpoints, or the Local ones with
+	// externalTrafficPolicy=Local.
+	External        []Endpoint
+	ExternalVerdict Verdict
+	// ShortCircuit is where traffic from pods and from the node itself to
+	// an external destination of an externalTrafficPolicy=Local port goes,
+	// as if it had left through a load balancer and come back: the Cluster
+	// endpoints. Nil when the policy is Cluster (External applies).
+	ShortCircuit []Endpoint
+	// NoLocalInternal and NoLocalExternal are true when the port counts in
+	// kubeproxy_sync_proxy_rules_no_local_endpoints_total: a Local policy,
+	// no local endpoint, but endpoints elsewhere (a port with no endpoint
+	// at all is rejected, not counted), as kube-proxy counts.
+	NoLocalInternal, NoLocalExternal bool
+}
+
+// Policy decides the port's PortPolicy from its usable endpoints.
+func (p *Port) Policy() PortPolicy {
+	u := &p.Usable
+	pp := PortPolicy{Internal: u.Cluster, External: u.Cluster}
+	if p.InternalPolicyLocal {
+		pp.Internal = u.Local
+	}
+	if p.ExternalPolicyLocal {
+		pp.External, pp.ShortCircuit = u.Local, u.Cluster
+	}
+	// As kube-proxy: only a Local policy can drop; a Cluster policy
+	// forwards whenever the Service has endpoints (its Cluster set is
+	// empty only when no traffic of that kind uses it).
+	pp.InternalVerdict = verdict(u.HasAny, !p.InternalPolicyLocal || len(u.Local) > 0)
+	pp.ExternalVerdict = verdict(u.HasAny, !p.ExternalPolicyLocal || len(u.Local) > 0)
+	pp.NoLocalInternal = pp.InternalVerdict == Drop
+	// As kube-proxy: counted even for a port with no external address
+	// yet (a LoadBalancer without NodePorts or ingress).
+	pp.NoLocalExternal = pp.ExternalVerdict == Drop
+	return pp
+}
+
+func verdict(hasAny, has bool) Verdict {
+	switch {
+	case !hasAny:
+		return Reject
+	case !has:
+		return Drop
+	}
+	return Forward
+}
+
+// NoLocalEndpoints counts the snapshot's ports without local endpoints for
+// their Local policy, by traffic kind ("internal", "external"), for
+// SyncResult.NoLocalEndpoints: one count for every mode.
+func NoLocalEndpoints(snap *Snapshot) map[string]int {
+	m := map[string]int{"internal": 0, "external": 0}
+	for _, svc := range snap.Services {
+		for i := range svc.Ports {
+			pp := svc.Ports[i].Policy()
+			if pp.NoLocalInternal {
+				m["internal"]++
+			}
+			if pp.NoLocalExternal {
+				m["external"]++
+			}
+		}
+	}
+	return m
+}

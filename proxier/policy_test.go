@@ -1,0 +1,75 @@
+package proxier
+
+import (
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+)
+
+// The per-port policy every mode translates: verdicts, endpoint sets and
+// the no-local-endpoints count, decided once.
+func TestPortPolicy(t *testing.T) {
+	local := epSpec{ip: "10.244.1.10", node: "me"}
+	remote := epSpec{ip: "10.244.2.10", node: "other"}
+	itpLocal := func(s *v1.Service) { s.Spec.InternalTrafficPolicy = ptr.To(v1.ServiceInternalTrafficPolicyLocal) }
+	etpLocal := func(s *v1.Service) {
+		s.Spec.Type = v1.ServiceTypeNodePort
+		s.Spec.Ports[0].NodePort = 30080
+		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+	}
+	lbNoAddress := func(s *v1.Service) {
+		s.Spec.Type = v1.ServiceTypeLoadBalancer
+		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+	}
+	for _, tc := range []struct {
+		name               string
+		mutate             func(*v1.Service)
+		eps                []epSpec
+		internal, external Verdict
+		short              int
+		noLocalInt, noExt  bool
+	}{
+		{"cluster, endpoints", nil, []epSpec{remote}, Forward, Forward, 0, false, false},
+		{"cluster, none", nil, nil, Reject, Reject, 0, false, false},
+		{"itp Local, none here", itpLocal, []epSpec{remote}, Drop, Forward, 0, true, false},
+		{"itp Local, none at all: rejected, not counted", itpLocal, nil, Reject, Reject, 0, false, false},
+		{"itp Local, one here", itpLocal, []epSpec{local, remote}, Forward, Forward, 0, false, false},
+		{"etp Local, none here: pods and node short-circuit", etpLocal, []epSpec{remote}, Forward, Drop, 1, false, true},
+		{"etp Local, none at all", etpLocal, nil, Reject, Reject, 0, false, false},
+		{"etp Local, one here", etpLocal, []epSpec{local, remote}, Forward, Forward, 2, false, false},
+		{"etp Local LoadBalancer without addresses still counts", lbNoAddress, []epSpec{remote}, Forward, Drop, 1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mut []func(*v1.Service)
+			if tc.mutate != nil {
+				mut = append(mut, tc.mutate)
+			}
+			tr := NewTracker("me", []Family{IPv4}, nil, time.Unix(0, 0))
+			tr.OnService(nil, svc("ns", "a", "10.96.0.1", mut...))
+			tr.OnEndpointSlice(nil, slice("ns", "a", "a-1", tc.eps...))
+			tr.SetServicesSynced()
+			tr.SetSlicesSynced()
+			snap := tr.Checkout().Snapshots[IPv4]
+			p := &snap.Services[key("ns", "a")].Ports[0]
+			pp := p.Policy()
+			if pp.InternalVerdict != tc.internal || pp.ExternalVerdict != tc.external || len(pp.ShortCircuit) != tc.short ||
+				pp.NoLocalInternal != tc.noLocalInt || pp.NoLocalExternal != tc.noExt {
+				t.Errorf("policy internal %s external %s short-circuit %d no-local %v/%v, want %s %s %d %v/%v",
+					pp.InternalVerdict, pp.ExternalVerdict, len(pp.ShortCircuit), pp.NoLocalInternal, pp.NoLocalExternal,
+					tc.internal, tc.external, tc.short, tc.noLocalInt, tc.noExt)
+			}
+			want := map[string]int{"internal": 0, "external": 0}
+			if tc.noLocalInt {
+				want["internal"] = 1
+			}
+			if tc.noExt {
+				want["external"] = 1
+			}
+			if got := NoLocalEndpoints(snap); got["internal"] != want["internal"] || got["external"] != want["external"] {
+				t.Errorf("NoLocalEndpoints %v, want %v", got, want)
+			}
+		})
+	}
+}
