@@ -16,12 +16,13 @@ type portPlan struct {
 	usesCluster, usesLocal, usesExt         bool
 	usesFW                                  bool
 	noLocalInternal, noLocalExternal        bool
+	allowedSources                          []netip.Prefix
 	internalFilterTarget, extFilterTarget   string
 	internalFilterComment, extFilterComment string
 }
 
-func planPort(p *proxier.Port) portPlan {
-	pp := p.Policy()
+func planPort(p *proxier.Port, node *proxier.NodeInfo) portPlan {
+	pp := p.Policy(node)
 	pl := portPlan{c: chainsFor(&p.ServicePort), hasEndpoints: p.Usable.HasAny}
 	c := &pl.c
 	pl.usesCluster = len(p.Usable.Cluster) > 0 && p.UsesClusterEndpoints()
@@ -38,7 +39,8 @@ func planPort(p *proxier.Port) portPlan {
 	pl.usesExt = pl.hasEndpoints && p.ExternallyAccessible()
 	// Fail closed: a Service that lists source ranges, none of them valid
 	// for this family, gets a firewall chain that accepts nothing.
-	pl.usesFW = pl.hasEndpoints && len(p.LoadBalancerIPs) > 0 && p.HasSourceRanges
+	pl.usesFW = pl.hasEndpoints && pp.Firewall
+	pl.allowedSources = pp.AllowedSources
 	pl.internalFilterTarget, pl.internalFilterComment = filterVerdict(pp.InternalVerdict, c.name)
 	pl.extFilterTarget, pl.extFilterComment = filterVerdict(pp.ExternalVerdict, c.name)
 	return pl
@@ -72,7 +74,7 @@ func (r *renderer) filterTarget(t string) []string {
 // chains and its own chains. Every rule is written in iptables-save's
 // order: -s, -d, -p, then the matches, then the target.
 func (r *renderer) writePort(snap *proxier.Snapshot, p *proxier.Port, s *svcRender) {
-	pl := planPort(p)
+	pl := planPort(p, &snap.Node)
 	c := &pl.c
 	if pl.noLocalInternal {
 		s.noLocalInternal++

@@ -46,6 +46,7 @@ func (b *builder) bind(a netip.Addr) {
 
 // port adds everything one service port needs.
 func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
+	pp := p.Policy(node)
 	proto := Protocol(p.Protocol)
 	internal, external := p.Usable.Cluster, p.Usable.Cluster
 	if p.InternalPolicyLocal {
@@ -128,17 +129,10 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 		if p.ExternalPolicyLocal {
 			b.add(setLBLocal, key)
 		}
-		if p.HasSourceRanges {
+		if pp.Firewall {
 			b.add(setLBFW, key)
-			for _, r := range p.SourceRanges {
+			for _, r := range pp.AllowedSources {
 				b.add(setLBSource, key+","+r.Masked().String())
-			}
-			// Traffic from the node itself is allowed when the node's
-			// primary address is in a range (as kube-proxy does).
-			if len(node.IPs) > 0 && rangesContain(p.SourceRanges, node.IPs[0]) {
-				for _, nip := range node.IPs {
-					b.add(setLBSource, key+","+netip.PrefixFrom(nip, nip.BitLen()).String())
-				}
 			}
 		}
 	}
@@ -158,15 +152,6 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 			b.add(setHealthCheck, entryIPPort(a, "TCP", uint16(p.HealthCheckNodePort)))
 		}
 	}
-}
-
-func rangesContain(ranges []netip.Prefix, a netip.Addr) bool {
-	for _, r := range ranges {
-		if r.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // nodePortAddresses resolves --nodeport-addresses against the node's

@@ -1,5 +1,7 @@
 package proxier
 
+import "net/netip"
+
 // Verdict is what happens to new connections to one kind of destination
 // of a service port on this node.
 type Verdict uint8
@@ -50,10 +52,20 @@ type PortPolicy struct {
 	// no local endpoint, but endpoints elsewhere (a port with no endpoint
 	// at all is rejected, not counted), as kube-proxy counts.
 	NoLocalInternal, NoLocalExternal bool
+	// Firewall is true when loadBalancerSourceRanges restrict the port's
+	// load balancer IPs: only AllowedSources may reach them (none when the
+	// Service lists no valid range of this family: fail closed).
+	Firewall bool
+	// AllowedSources are the source ranges, then, when the node's primary
+	// address is in one of them, each load balancer IP as a host prefix:
+	// traffic from the node to an LB IP that is local loops back with that
+	// IP as its source (as kube-proxy allows it in every mode).
+	AllowedSources []netip.Prefix
 }
 
-// Policy decides the port's PortPolicy from its usable endpoints.
-func (p *Port) Policy() PortPolicy {
+// Policy decides the port's PortPolicy from its usable endpoints and the
+// node (nil: no node address known).
+func (p *Port) Policy(node *NodeInfo) PortPolicy {
 	u := &p.Usable
 	pp := PortPolicy{Internal: u.Cluster, External: u.Cluster}
 	if p.InternalPolicyLocal {
@@ -71,7 +83,26 @@ func (p *Port) Policy() PortPolicy {
 	// As kube-proxy: counted even for a port with no external address
 	// yet (a LoadBalancer without NodePorts or ingress).
 	pp.NoLocalExternal = pp.ExternalVerdict == Drop
+	pp.Firewall = len(p.LoadBalancerIPs) > 0 && p.HasSourceRanges
+	if pp.Firewall {
+		pp.AllowedSources = p.SourceRanges
+		if node != nil && len(node.IPs) > 0 && containsAddr(p.SourceRanges, node.IPs[0]) {
+			pp.AllowedSources = append([]netip.Prefix(nil), p.SourceRanges...)
+			for _, ip := range p.LoadBalancerIPs {
+				pp.AllowedSources = append(pp.AllowedSources, netip.PrefixFrom(ip, ip.BitLen()))
+			}
+		}
+	}
 	return pp
+}
+
+func containsAddr(ranges []netip.Prefix, a netip.Addr) bool {
+	for _, r := range ranges {
+		if r.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func verdict(hasAny, has bool) Verdict {
@@ -91,7 +122,7 @@ func NoLocalEndpoints(snap *Snapshot) map[string]int {
 	m := map[string]int{"internal": 0, "external": 0}
 	for _, svc := range snap.Services {
 		for i := range svc.Ports {
-			pp := svc.Ports[i].Policy()
+			pp := svc.Ports[i].Policy(&snap.Node)
 			if pp.NoLocalInternal {
 				m["internal"]++
 			}

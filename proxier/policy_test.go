@@ -1,6 +1,8 @@
 package proxier
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +55,7 @@ func TestPortPolicy(t *testing.T) {
 			tr.SetSlicesSynced()
 			snap := tr.Checkout().Snapshots[IPv4]
 			p := &snap.Services[key("ns", "a")].Ports[0]
-			pp := p.Policy()
+			pp := p.Policy(&snap.Node)
 			if pp.InternalVerdict != tc.internal || pp.ExternalVerdict != tc.external || len(pp.ShortCircuit) != tc.short ||
 				pp.NoLocalInternal != tc.noLocalInt || pp.NoLocalExternal != tc.noExt {
 				t.Errorf("policy internal %s external %s short-circuit %d no-local %v/%v, want %s %s %d %v/%v",
@@ -69,6 +71,47 @@ func TestPortPolicy(t *testing.T) {
 			}
 			if got := NoLocalEndpoints(snap); got["internal"] != want["internal"] || got["external"] != want["external"] {
 				t.Errorf("NoLocalEndpoints %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// Source ranges: who may reach the LB IPs, the same for every mode. The
+// LB IPs themselves are allowed as sources when the node's primary address
+// is in a range (traffic from the node to a local LB IP loops back with it
+// as the source).
+func TestPortPolicySourceRanges(t *testing.T) {
+	node := &NodeInfo{Name: "me", IPs: []netip.Addr{netip.MustParseAddr("198.51.100.11")}}
+	for _, tc := range []struct {
+		name     string
+		ranges   []string
+		lb       bool
+		firewall bool
+		allowed  string
+	}{
+		{"node in a range", []string{"198.51.100.0/24", "203.0.113.0/24"}, true, true, "198.51.100.0/24 203.0.113.0/24 192.0.2.7/32"},
+		{"node in no range", []string{"203.0.113.0/24"}, true, true, "203.0.113.0/24"},
+		{"no range of this family: nobody", []string{"2001:db8::/32"}, true, true, ""},
+		{"zero-masked: no firewall", []string{"0.0.0.0/0"}, true, false, ""},
+		{"no LB IP: no firewall", []string{"203.0.113.0/24"}, false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := svc("ns", "a", "10.96.0.1", func(s *v1.Service) {
+				s.Spec.Type = v1.ServiceTypeLoadBalancer
+				s.Spec.LoadBalancerSourceRanges = tc.ranges
+				if tc.lb {
+					s.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "192.0.2.7"}}
+				}
+			})
+			ports, _ := ServicePortsFromAPI(s, IPv4)
+			p := &Port{ServicePort: ports[0]}
+			pp := p.Policy(node)
+			var got []string
+			for _, a := range pp.AllowedSources {
+				got = append(got, a.String())
+			}
+			if pp.Firewall != tc.firewall || strings.Join(got, " ") != tc.allowed {
+				t.Errorf("firewall %v allowed %q, want %v %q", pp.Firewall, got, tc.firewall, tc.allowed)
 			}
 		})
 	}

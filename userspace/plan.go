@@ -47,8 +47,8 @@ type listenerSpec struct {
 	Dests []netip.Addr
 	// LoadBalancerIPs and the source ranges allowed to reach them.
 	LBIPs        []netip.Addr
-	SourceRanges []netip.Prefix
-	RangesSet    bool // HasSourceRanges: no valid range means nobody
+	SourceRanges []netip.Prefix // PortPolicy.AllowedSources
+	RangesSet    bool           // PortPolicy.Firewall: no valid range means nobody
 	NodePort     int32
 	// Reject is true when the Service has no usable endpoint at all: its
 	// destinations are rejected in the filter table instead of redirected.
@@ -100,7 +100,8 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				s.Key = listenerKey{Name: p.Name, Class: external}
 				s.Dests = p.ExternalIPs
 				s.LBIPs = p.LoadBalancerIPs
-				s.SourceRanges, s.RangesSet = p.SourceRanges, p.HasSourceRanges
+				pp := p.Policy(&snap.Node)
+				s.SourceRanges, s.RangesSet = pp.AllowedSources, pp.Firewall
 				s.NodePort = p.NodePort
 				if !s.Reject && p.ExternalPolicyLocal && len(p.Usable.Local) == 0 {
 					s.Drop = dropAll
