@@ -97,6 +97,18 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily) ruleset
 					return true
 				}
 			}
+			// A left-out Service's own chains go whole: a chain one side
+			// reaches another way (e.g. an EXT chain behind kproxy's
+			// firewall chain) would otherwise stay on that side.
+			if serviceChain.MatchString(chain) {
+				for _, r := range rules {
+					for _, n := range names {
+						if mentionsService(r, n) {
+							return true
+						}
+					}
+				}
+			}
 			return false
 		},
 		func(table, chain, rule string) bool {

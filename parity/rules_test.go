@@ -162,6 +162,9 @@ func (rs ruleset) without(dropChain func(table, chain string, rules []string) bo
 		var work []string
 		for chain, rules := range chains {
 			if dropChain(table, chain, rules) {
+				for _, r := range rules {
+					work = append(work, jumpTarget(r))
+				}
 				continue
 			}
 			kept[chain] = nil
