@@ -40,6 +40,11 @@ var deviations = []deviation{
 	{
 		name:   "no nfacct packet counters in rules",
 		readme: "no nfacct counters",
+		// kube-proxy's extra localhost NodePort rules only count (the
+		// NodePort rule after them matches the same packets).
+		rule: func(table, chain, rule string) bool {
+			return table == "nat" && chain == "KUBE-NODEPORTS" && strings.Contains(rule, "-m nfacct ")
+		},
 		normalize: func(rule string) string {
 			return nfacctMatch.ReplaceAllString(rule, "")
 		},
@@ -85,12 +90,7 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily) ruleset
 			}
 		}
 	}
-	for _, d := range deviations {
-		if d.normalize != nil {
-			rs = rs.rewrite(d.normalize)
-		}
-	}
-	return rs.without(
+	rs = rs.without(
 		func(table, chain string, rules []string) bool {
 			for _, d := range deviations {
 				if d.chain != nil && d.chain(table, chain, rules) {
@@ -124,6 +124,13 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily) ruleset
 			}
 			return false
 		})
+	// Rewrites come last: the selections above see the rules as written.
+	for _, d := range deviations {
+		if d.normalize != nil {
+			rs = rs.rewrite(d.normalize)
+		}
+	}
+	return rs
 }
 
 // TestDeviationsDocumented checks that every deviation is described in the
