@@ -61,11 +61,30 @@ type PortPolicy struct {
 	// traffic from the node to an LB IP that is local loops back with that
 	// IP as its source (as kube-proxy allows it in every mode).
 	AllowedSources []netip.Prefix
+	// DropFromOutside is set only under PolicyOptions.ExternalFallback:
+	// External holds the Cluster endpoints for pods and the node, and
+	// traffic from outside the cluster is dropped instead.
+	DropFromOutside bool
+}
+
+// PolicyOptions are the deliberate departures a mode makes from the common
+// policy, each named so that it is seen and tested.
+type PolicyOptions struct {
+	// ExternalFallback: an externalTrafficPolicy=Local port without a
+	// local endpoint serves its external destinations from the Cluster
+	// endpoints and drops only traffic from outside the cluster, as
+	// kube-proxy's ipvs mode does (kubernetes#97081): a virtual server
+	// cannot pick endpoints by source. (The iptables mode gets the same
+	// result from its EXT chain's short-circuit rules.)
+	ExternalFallback bool
 }
 
 // Policy decides the port's PortPolicy from its usable endpoints and the
 // node (nil: no node address known).
-func (p *Port) Policy(node *NodeInfo) PortPolicy {
+func (p *Port) Policy(node *NodeInfo) PortPolicy { return p.PolicyWith(node, PolicyOptions{}) }
+
+// PolicyWith is Policy with a mode's departures.
+func (p *Port) PolicyWith(node *NodeInfo, o PolicyOptions) PortPolicy {
 	u := &p.Usable
 	pp := PortPolicy{Internal: u.Cluster, External: u.Cluster}
 	if p.InternalPolicyLocal {
@@ -83,6 +102,9 @@ func (p *Port) Policy(node *NodeInfo) PortPolicy {
 	// As kube-proxy: counted even for a port with no external address
 	// yet (a LoadBalancer without NodePorts or ingress).
 	pp.NoLocalExternal = pp.ExternalVerdict == Drop
+	if o.ExternalFallback && pp.ExternalVerdict == Drop && len(pp.ShortCircuit) > 0 {
+		pp.External, pp.ExternalVerdict, pp.DropFromOutside = pp.ShortCircuit, Forward, true
+	}
 	pp.Firewall = len(p.LoadBalancerIPs) > 0 && p.HasSourceRanges
 	if pp.Firewall {
 		pp.AllowedSources = p.SourceRanges

@@ -116,3 +116,28 @@ func TestPortPolicySourceRanges(t *testing.T) {
 		})
 	}
 }
+
+// ipvs's deliberate departure, named: with ExternalFallback an ETP=Local
+// port without a local endpoint serves pods and the node from the Cluster
+// endpoints and drops only traffic from outside; without it (every other
+// mode) external traffic is dropped and short-circuiting is the mode's job.
+func TestPortPolicyExternalFallback(t *testing.T) {
+	tr := NewTracker("me", []Family{IPv4}, nil, time.Unix(0, 0))
+	tr.OnService(nil, svc("ns", "a", "10.96.0.1", func(s *v1.Service) {
+		s.Spec.Type = v1.ServiceTypeNodePort
+		s.Spec.Ports[0].NodePort = 30080
+		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
+	}))
+	tr.OnEndpointSlice(nil, slice("ns", "a", "a-1", epSpec{ip: "10.244.2.10", node: "other"}))
+	tr.SetServicesSynced()
+	tr.SetSlicesSynced()
+	snap := tr.Checkout().Snapshots[IPv4]
+	p := &snap.Services[key("ns", "a")].Ports[0]
+	if pp := p.Policy(&snap.Node); pp.ExternalVerdict != Drop || pp.DropFromOutside || len(pp.External) != 0 {
+		t.Errorf("common policy: %+v", pp)
+	}
+	pp := p.PolicyWith(&snap.Node, PolicyOptions{ExternalFallback: true})
+	if pp.ExternalVerdict != Forward || !pp.DropFromOutside || len(pp.External) != 1 || !pp.NoLocalExternal {
+		t.Errorf("with ExternalFallback: %+v", pp)
+	}
+}
