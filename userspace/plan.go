@@ -85,12 +85,13 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				errs = append(errs, fmt.Errorf("service port %s: protocol %s is not supported in userspace mode", p.Name, p.Protocol))
 				continue
 			}
-			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: !p.Usable.HasAny, Src: p}
+			pp := p.Policy(&snap.Node)
+			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: pp.InternalVerdict == proxier.Reject, Src: p}
 			if p.ClusterIP.IsValid() {
 				s := base
 				s.Key = listenerKey{Name: p.Name, Class: internal}
 				s.Dests = []netip.Addr{p.ClusterIP}
-				if !s.Reject && p.InternalPolicyLocal && len(p.Usable.Local) == 0 {
+				if pp.InternalVerdict == proxier.Drop {
 					s.Drop = dropAll
 				}
 				specs = append(specs, s)
@@ -100,12 +101,13 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				s.Key = listenerKey{Name: p.Name, Class: external}
 				s.Dests = p.ExternalIPs
 				s.LBIPs = p.LoadBalancerIPs
-				pp := p.Policy(&snap.Node)
 				s.SourceRanges, s.RangesSet = pp.AllowedSources, pp.Firewall
 				s.NodePort = p.NodePort
-				if !s.Reject && p.ExternalPolicyLocal && len(p.Usable.Local) == 0 {
+				if pp.ExternalVerdict == proxier.Drop {
+					// The balancer short-circuits pods and the node to
+					// the Cluster endpoints by source, when there are any.
 					s.Drop = dropAll
-					if len(p.Usable.Cluster) > 0 {
+					if len(pp.ShortCircuit) > 0 {
 						s.Drop = dropOutside
 					}
 				}
