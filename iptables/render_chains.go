@@ -31,20 +31,8 @@ func (r *renderer) writePortChains(snap *proxier.Snapshot, p *proxier.Port, pl *
 	if pl.usesFW {
 		b := s.chain(c.fw)
 		comment := []string{"-m", "comment", "--comment", saveQuote(c.name + " loadbalancer IP")}
-		node := nodeIP(snap)
-		allowFromNode := false
-		for _, cidr := range p.SourceRanges {
-			b.add(c.fw, join([]string{"-s", cidr.String()}, comment, []string{"-j", c.ext})...)
-			if node.IsValid() && cidr.Contains(node) {
-				allowFromNode = true
-			}
-		}
-		if allowFromNode {
-			// A node reaching an LB IP that is local may loop back with
-			// the LB IP as source.
-			for _, ip := range p.LoadBalancerIPs {
-				b.add(c.fw, join([]string{"-s", host(ip)}, comment, []string{"-j", c.ext})...)
-			}
+		for _, src := range pl.allowedSources {
+			b.add(c.fw, join([]string{"-s", src.String()}, comment, []string{"-j", c.ext})...)
 		}
 		b.add(c.fw, "-m", "comment", "--comment", saveQuote("other traffic to "+c.name+" will be dropped by KUBE-PROXY-FIREWALL"))
 	}

@@ -6,8 +6,8 @@ import (
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// portPlan is what one service port needs, decided from Port.Usable as
-// kube-proxy decides it.
+// portPlan is what one service port needs: the port's proxier.PortPolicy
+// in iptables terms (chains, filter targets), as kube-proxy writes it.
 type portPlan struct {
 	c                                       portChains
 	hasEndpoints                            bool
@@ -15,40 +15,47 @@ type portPlan struct {
 	hasInternal, hasExternal                bool
 	usesCluster, usesLocal, usesExt         bool
 	usesFW                                  bool
+	noLocalInternal, noLocalExternal        bool
+	allowedSources                          []netip.Prefix
 	internalFilterTarget, extFilterTarget   string
 	internalFilterComment, extFilterComment string
 }
 
-func planPort(p *proxier.Port) portPlan {
+func planPort(p *proxier.Port, node *proxier.NodeInfo) portPlan {
+	pp := p.Policy(node)
 	pl := portPlan{c: chainsFor(&p.ServicePort), hasEndpoints: p.Usable.HasAny}
 	c := &pl.c
 	pl.usesCluster = len(p.Usable.Cluster) > 0 && p.UsesClusterEndpoints()
 	pl.usesLocal = len(p.Usable.Local) > 0 && p.UsesLocalEndpoints()
-	pl.internalChain, pl.hasInternal = c.svc, pl.hasEndpoints
+	pl.internalChain, pl.externalPolicyChain = c.svc, c.svc
 	if p.InternalPolicyLocal {
-		pl.internalChain, pl.hasInternal = c.svl, len(p.Usable.Local) > 0
+		pl.internalChain = c.svl
 	}
-	pl.externalPolicyChain, pl.hasExternal = c.svc, pl.hasEndpoints
 	if p.ExternalPolicyLocal {
-		pl.externalPolicyChain, pl.hasExternal = c.svl, len(p.Usable.Local) > 0
+		pl.externalPolicyChain = c.svl
 	}
+	pl.hasInternal, pl.hasExternal = pp.InternalVerdict == proxier.Forward, pp.ExternalVerdict == proxier.Forward
+	pl.noLocalInternal, pl.noLocalExternal = pp.NoLocalInternal, pp.NoLocalExternal
 	pl.usesExt = pl.hasEndpoints && p.ExternallyAccessible()
 	// Fail closed: a Service that lists source ranges, none of them valid
 	// for this family, gets a firewall chain that accepts nothing.
-	pl.usesFW = pl.hasEndpoints && len(p.LoadBalancerIPs) > 0 && p.HasSourceRanges
-	if !pl.hasEndpoints {
-		pl.internalFilterTarget, pl.extFilterTarget = "REJECT", "REJECT"
-		pl.internalFilterComment = saveQuote(c.name + " has no endpoints")
-		pl.extFilterComment = pl.internalFilterComment
-	} else {
-		if !pl.hasInternal {
-			pl.internalFilterTarget, pl.internalFilterComment = "DROP", saveQuote(c.name+" has no local endpoints")
-		}
-		if !pl.hasExternal {
-			pl.extFilterTarget, pl.extFilterComment = "DROP", saveQuote(c.name+" has no local endpoints")
-		}
-	}
+	pl.usesFW = pl.hasEndpoints && pp.Firewall
+	pl.allowedSources = pp.AllowedSources
+	pl.internalFilterTarget, pl.internalFilterComment = filterVerdict(pp.InternalVerdict, c.name)
+	pl.extFilterTarget, pl.extFilterComment = filterVerdict(pp.ExternalVerdict, c.name)
 	return pl
+}
+
+// filterVerdict is the filter target and comment of a verdict ("" for
+// Forward).
+func filterVerdict(v proxier.Verdict, name string) (target, comment string) {
+	switch v {
+	case proxier.Reject:
+		return "REJECT", saveQuote(name + " has no endpoints")
+	case proxier.Drop:
+		return "DROP", saveQuote(name + " has no local endpoints")
+	}
+	return "", ""
 }
 
 // filterTarget is a filter verdict as iptables-save prints it (REJECT
@@ -67,12 +74,12 @@ func (r *renderer) filterTarget(t string) []string {
 // chains and its own chains. Every rule is written in iptables-save's
 // order: -s, -d, -p, then the matches, then the target.
 func (r *renderer) writePort(snap *proxier.Snapshot, p *proxier.Port, s *svcRender) {
-	pl := planPort(p)
+	pl := planPort(p, &snap.Node)
 	c := &pl.c
-	if pl.hasEndpoints && !pl.hasInternal {
+	if pl.noLocalInternal {
 		s.noLocalInternal++
 	}
-	if pl.hasEndpoints && !pl.hasExternal {
+	if pl.noLocalExternal {
 		s.noLocalExternal++
 	}
 	port := itoa(p.Port)

@@ -40,20 +40,19 @@ func (r *renderer) writeNodePortsJump(snap *proxier.Snapshot, b *body) {
 		noLoopback = nil
 	}
 	local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNodePorts}
-	entries := proxier.WithPrimary(r.opts.NodePortAddresses, nodeIP(snap))
-	if len(entries) == 0 {
-		b.add(chainServices, join(noLoopback, comment, local)...)
-	}
-	for _, a := range entries {
-		if a == proxier.NodePortAddressPrimary {
-			b.add(chainServices, join([]string{"-d", host(nodeIP(snap))}, comment, []string{"-j", chainNodePorts})...)
-			continue
+	for _, d := range proxier.NodePortDests(r.opts.Family, r.opts.NodePortAddresses, nodeIP(snap)) {
+		switch {
+		case d.All:
+			b.add(chainServices, join(noLoopback, comment, local)...)
+		case !d.Local:
+			b.add(chainServices, join([]string{"-d", d.Prefix.String()}, comment, []string{"-j", chainNodePorts})...)
+		default:
+			// A CIDR: the node's local addresses inside it. Matching with
+			// addrtype keeps Render pure and follows address changes. A
+			// negated -d cannot be combined with another -d: the loopback
+			// exclusion is implied by the CIDR unless it contains loopback.
+			b.add(chainServices, join([]string{"-d", d.Prefix.String()}, comment, local)...)
 		}
-		// A CIDR: the node's local addresses inside it. Matching with
-		// addrtype keeps Render pure and follows address changes. A
-		// negated -d cannot be combined with another -d: the loopback
-		// exclusion is implied by the CIDR unless it contains loopback.
-		b.add(chainServices, join([]string{"-d", a}, comment, local)...)
 	}
 }
 

@@ -46,57 +46,45 @@ func (b *builder) bind(a netip.Addr) {
 
 // port adds everything one service port needs.
 func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
+	// externalTrafficPolicy=Local without a local endpoint: the Cluster
+	// endpoints for pods and the node, a DROP from outside the cluster
+	// (KUBE-EXTERNAL-NO-LOCAL), as upstream's ipvs mode does.
+	pp := p.PolicyWith(node, proxier.PolicyOptions{ExternalFallback: true})
 	proto := Protocol(p.Protocol)
-	internal, external := p.Usable.Cluster, p.Usable.Cluster
-	if p.InternalPolicyLocal {
-		internal = p.Usable.Local
-	}
-	// externalTrafficPolicy=Local: the local endpoints; without any, the
-	// Cluster ones, as upstream's ipvs mode does (kubernetes#97081), so
-	// that pods and the node still reach the Service; traffic from
-	// outside the cluster is dropped by KUBE-EXTERNAL-NO-LOCAL instead.
-	externalNoLocal := false
-	if p.ExternalPolicyLocal {
-		if len(p.Usable.Local) > 0 {
-			external = p.Usable.Local
-		} else {
-			externalNoLocal = len(p.Usable.Cluster) > 0
-		}
-	}
 	for _, e := range p.Usable.AllReachable {
 		b.add(setLoopBack, entryIPPort(e.IP, proto, uint16(e.Port))+","+e.IP.String())
 	}
 	// vs adds a virtual server, or records why there is none: no endpoint
 	// at all is a REJECT, no local endpoint for Local policy a DROP.
-	vs := func(addr netip.Addr, port int32, eps []proxier.Endpoint, local bool) bool {
+	vs := func(addr netip.Addr, port int32, eps []proxier.Endpoint, v proxier.Verdict) bool {
 		key := entryIPPort(addr, proto, uint16(port))
-		switch {
-		case !p.Usable.HasAny:
+		switch v {
+		case proxier.Reject:
 			b.add(setNoEndpoints, key)
 			return false
-		case len(eps) == 0 && local:
+		case proxier.Drop:
 			b.add(setNoLocal, key)
 			return false
 		}
-		v := &VirtualServer{VSKey: VSKey{proto, addr, uint16(port)}, Scheduler: b.opts.Scheduler,
+		vsrv := &VirtualServer{VSKey: VSKey{proto, addr, uint16(port)}, Scheduler: b.opts.Scheduler,
 			Dests: map[netip.AddrPort]Dest{}}
 
 		if p.AffinityTimeout > 0 {
-			v.Timeout = uint32(p.AffinityTimeout)
+			vsrv.Timeout = uint32(p.AffinityTimeout)
 		}
 		for _, e := range eps {
-			v.Dests[e.AddrPort()] = Dest{Weight: 1}
+			vsrv.Dests[e.AddrPort()] = Dest{Weight: 1}
 		}
-		b.s.VirtualServers[v.VSKey] = v
+		b.s.VirtualServers[vsrv.VSKey] = vsrv
 		return true
 	}
 	// extVS is vs for an external address (externalIP, LoadBalancer IP,
 	// node address).
 	extVS := func(addr netip.Addr, port int32) bool {
-		if !vs(addr, port, external, p.ExternalPolicyLocal) {
+		if !vs(addr, port, pp.External, pp.ExternalVerdict) {
 			return false
 		}
-		if externalNoLocal {
+		if pp.DropFromOutside {
 			b.add(setExtNoLocal, entryIPPort(addr, proto, uint16(port)))
 		}
 		return true
@@ -104,7 +92,7 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 
 	if p.ClusterIP.IsValid() {
 		b.bind(p.ClusterIP)
-		if vs(p.ClusterIP, p.Port, internal, p.InternalPolicyLocal) {
+		if vs(p.ClusterIP, p.Port, pp.Internal, pp.InternalVerdict) {
 			b.add(setClusterIP, entryIPPort(p.ClusterIP, proto, uint16(p.Port)))
 		}
 	}
@@ -128,17 +116,10 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 		if p.ExternalPolicyLocal {
 			b.add(setLBLocal, key)
 		}
-		if p.HasSourceRanges {
+		if pp.Firewall {
 			b.add(setLBFW, key)
-			for _, r := range p.SourceRanges {
+			for _, r := range pp.AllowedSources {
 				b.add(setLBSource, key+","+r.Masked().String())
-			}
-			// Traffic from the node itself is allowed when the node's
-			// primary address is in a range (as kube-proxy does).
-			if len(node.IPs) > 0 && rangesContain(p.SourceRanges, node.IPs[0]) {
-				for _, nip := range node.IPs {
-					b.add(setLBSource, key+","+netip.PrefixFrom(nip, nip.BitLen()).String())
-				}
 			}
 		}
 	}
@@ -158,15 +139,6 @@ func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
 			b.add(setHealthCheck, entryIPPort(a, "TCP", uint16(p.HealthCheckNodePort)))
 		}
 	}
-}
-
-func rangesContain(ranges []netip.Prefix, a netip.Addr) bool {
-	for _, r := range ranges {
-		if r.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // nodePortAddresses resolves --nodeport-addresses against the node's

@@ -99,3 +99,19 @@ func TestBuildSemantics(t *testing.T) {
 		}
 	}
 }
+
+// The source-range exception comes from proxier.PortPolicy, as in every
+// mode: with the node's address in a range, the LB IP itself may be the
+// source (traffic from the node looping back), not the node's addresses.
+func TestBuildSourceRangeException(t *testing.T) {
+	w := newWorld(makeNode("node1", "198.51.100.11"))
+	w.set(makeService("default", "lb", "10.96.0.50", []string{"80"}, nodePort(30082),
+		loadBalancer("203.0.113.6", "198.51.100.0/24")), "10.244.2.12@node2")
+	opts := &Options{}
+	o, _ := opts.withDefaults()
+	s := Build(w.checkout().Snapshots["IPv4"], &o)
+	set := s.Sets["KUBE-LOAD-BALANCER-SOURCE-CIDR"]
+	if !set["203.0.113.6,tcp:80,198.51.100.0/24"] || !set["203.0.113.6,tcp:80,203.0.113.6/32"] || len(set) != 2 {
+		t.Errorf("source entries %v", set)
+	}
+}

@@ -64,7 +64,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	defer p.mu.Unlock()
 	k := p.opts.Kernel
 	full := req.Full || p.last == nil
-	res := proxier.SyncResult{Full: full, NoLocalEndpoints: noLocalEndpoints(req.Snapshot)}
+	res := proxier.SyncResult{Full: full, NoLocalEndpoints: proxier.NoLocalEndpoints(req.Snapshot)}
 	if !p.initDone {
 		if err := p.init(ctx); err != nil {
 			return res, err
@@ -385,21 +385,5 @@ func (s *State) counts() map[string]int {
 		m["ipset"] += len(e)
 	}
 	m["addresses"] = len(s.Addrs)
-	return m
-}
-
-func noLocalEndpoints(snap *proxier.Snapshot) map[string]int {
-	m := map[string]int{"internal": 0, "external": 0}
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			pt := &svc.Ports[i]
-			if pt.InternalPolicyLocal && len(pt.Usable.Local) == 0 {
-				m["internal"]++
-			}
-			if pt.ExternalPolicyLocal && len(pt.Usable.Local) == 0 {
-				m["external"]++
-			}
-		}
-	}
 	return m
 }

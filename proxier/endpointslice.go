@@ -132,15 +132,29 @@ func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
 }
 
 // mergeEndpoints builds the endpoints of one service port from all the
-// slices of its Service, deduplicated by ip:port (the first slice by name
-// wins) and sorted, so that the result does not depend on map order.
+// slices of its Service, deduplicated by ip:port and sorted by their
+// "ip:port" string, as kube-proxy sorts them (so that the probability rules
+// of a Service read the same).
+//
+// The same ip:port may be listed twice: a new pod reusing the IP of one
+// that is terminating, each in its own slice. kube-proxy's
+// endpointslicecache lets a later copy replace an earlier one unless it is
+// terminating, reading slices in map order: the live copy wins, and within
+// one slice the last live copy. kproxy does the same where that is
+// defined, reading slices in name order; where kube-proxy's choice depends
+// on map order (two live copies in different slices) the ready copy wins,
+// else the first.
 func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Family, nodeName string) []Endpoint {
 	names := make([]string, 0, len(slices))
 	for n := range slices {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	byAddr := map[netip.AddrPort]bool{}
+	type seen struct {
+		at    int    // index in out
+		slice string // the slice the kept copy came from
+	}
+	byAddr := map[netip.AddrPort]seen{}
 	var out []Endpoint
 	for _, n := range names {
 		s := slices[n]
@@ -158,19 +172,20 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 					NodeName: se.NodeName, Zone: se.Zone, ZoneHints: se.ZoneHints, NodeHints: se.NodeHints,
 					Local: nodeName != "" && se.NodeName == nodeName,
 				}
-				if byAddr[e.AddrPort()] {
+				prev, dup := byAddr[e.AddrPort()]
+				if !dup {
+					byAddr[e.AddrPort()] = seen{len(out), n}
+					out = append(out, e)
 					continue
 				}
-				byAddr[e.AddrPort()] = true
-				out = append(out, e)
+				old := &out[prev.at]
+				if !e.Terminating && (old.Terminating || prev.slice == n || e.Ready && !old.Ready) {
+					*old = e
+					byAddr[e.AddrPort()] = seen{prev.at, n}
+				}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if c := out[i].IP.Compare(out[j].IP); c != 0 {
-			return c < 0
-		}
-		return out[i].Port < out[j].Port
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }

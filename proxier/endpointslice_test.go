@@ -67,6 +67,37 @@ func TestMergeEndpointsDedupesAcrossSlices(t *testing.T) {
 		t.Fatalf("endpoints %s", got)
 	}
 	if !eps[0].Ready || !eps[0].Local {
-		t.Errorf("the first slice by name wins and locality follows nodeName: %+v", eps[0])
+		t.Errorf("of two live copies in different slices the ready one wins, and locality follows its nodeName: %+v", eps[0])
+	}
+	// Within one slice the last live copy wins, as in kube-proxy.
+	one, _ := SliceFromAPI(slice("ns", "a", "a-1", epSpec{ip: "10.244.1.10", node: "me"}, epSpec{ip: "10.244.1.10", ready: ptr.To(false)},
+		epSpec{ip: "10.244.1.10", ready: ptr.To(false), terminating: ptr.To(true)}))
+	eps = mergeEndpoints(map[string]*Slice{"a-1": one}, ServicePortName{Port: "p", Protocol: v1.ProtocolTCP}, IPv4, "me")
+	if len(eps) != 1 || eps[0].Ready || eps[0].Terminating {
+		t.Errorf("within one slice the last live copy wins: %+v", eps)
+	}
+}
+
+// A new pod may reuse the IP of one that is still terminating, each in its
+// own slice: the copy that is not terminating wins, whichever slice sorts
+// first (kube-proxy's endpointslicecache addEndpoints).
+func TestMergeEndpointsPrefersNotTerminatingCopy(t *testing.T) {
+	old, _ := SliceFromAPI(slice("ns", "a", "a-1", epSpec{ip: "10.244.1.10", ready: ptr.To(false), serving: ptr.To(true), terminating: ptr.To(true)}))
+	cur, _ := SliceFromAPI(slice("ns", "a", "a-2", epSpec{ip: "10.244.1.10", node: "me"}))
+	for _, order := range []map[string]*Slice{{"a-1": old, "a-2": cur}, {"a-1": cur, "a-2": old}} {
+		eps := mergeEndpoints(order, ServicePortName{Port: "p", Protocol: v1.ProtocolTCP}, IPv4, "me")
+		if len(eps) != 1 || !eps[0].Ready || eps[0].Terminating || !eps[0].Local {
+			t.Errorf("want the ready copy, got %+v", eps)
+		}
+	}
+}
+
+// Endpoints are ordered by their "ip:port" string, as kube-proxy orders
+// them, not numerically: 10.244.1.100 comes before 10.244.1.9.
+func TestMergeEndpointsSortedAsStrings(t *testing.T) {
+	s, _ := SliceFromAPI(slice("ns", "a", "a-1", epSpec{ip: "10.244.1.9"}, epSpec{ip: "10.244.1.100"}, epSpec{ip: "10.244.1.10"}))
+	eps := mergeEndpoints(map[string]*Slice{"a-1": s}, ServicePortName{Port: "p", Protocol: v1.ProtocolTCP}, IPv4, "")
+	if got := strings.Join(endpointStrings(eps), ","); got != "10.244.1.100:8080,10.244.1.10:8080,10.244.1.9:8080" {
+		t.Errorf("order %s", got)
 	}
 }

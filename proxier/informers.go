@@ -14,15 +14,42 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// ServiceLabelSelector is the selector kube-proxy lists Services and
-// EndpointSlices with: not another proxy's, not headless.
-const ServiceLabelSelector = "!" + LabelServiceProxyName + ",!" + LabelHeadless
+// The selectors kube-proxy v1.37 lists with (cmd/kube-proxy/app/server.go).
+// Services and EndpointSlices are filtered differently: a Service is
+// dropped when another proxy owns it or it is headless by spec (clusterIP
+// None), whatever its labels say; an EndpointSlice only when it carries the
+// headless label, whatever its service-proxy-name label says (it follows
+// its Service).
+const (
+	ServiceLabelSelector       = "!" + LabelServiceProxyName
+	ServiceFieldSelector       = "spec.clusterIP!=" + v1.ClusterIPNone
+	EndpointSliceLabelSelector = "!" + LabelHeadless
+)
+
+// ServiceListed reports whether the Service informer lists svc: what
+// ServiceLabelSelector and ServiceFieldSelector select, for callers that
+// read objects from elsewhere (kproxy render).
+func ServiceListed(svc *v1.Service) bool {
+	_, other := svc.Labels[LabelServiceProxyName]
+	return !other && svc.Spec.ClusterIP != v1.ClusterIPNone
+}
+
+// EndpointSliceListed reports whether the EndpointSlice informer lists es
+// (EndpointSliceLabelSelector).
+func EndpointSliceListed(es *discovery.EndpointSlice) bool {
+	_, headless := es.Labels[LabelHeadless]
+	return !headless
+}
 
 // StartInformers starts the Service, EndpointSlice and Node informers that
 // feed the loop, waits until their caches are synced and tells the loop.
 func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
 	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ServiceLabelSelector }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector, o.FieldSelector = ServiceLabelSelector, ServiceFieldSelector
+		}))
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = EndpointSliceLabelSelector }))
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
@@ -36,7 +63,7 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 	}); err != nil {
 		return fmt.Errorf("service informer: %w", err)
 	}
-	sliceInf := svcFactory.Discovery().V1().EndpointSlices().Informer()
+	sliceInf := sliceFactory.Discovery().V1().EndpointSlices().Informer()
 	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { l.OnEndpointSlice(nil, asSlice(o)) },
 		UpdateFunc: func(o, n any) { l.OnEndpointSlice(asSlice(o), asSlice(n)) },
@@ -53,6 +80,7 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 		return fmt.Errorf("node informer: %w", err)
 	}
 	svcFactory.Start(ctx.Done())
+	sliceFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced, nodeInf.HasSynced) {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())

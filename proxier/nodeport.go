@@ -78,3 +78,39 @@ func SelectNodeAddresses(entries []string, primary netip.Addr, candidates []neti
 	}
 	return out
 }
+
+// NodePortDest is one destination NodePort traffic is accepted on, typed
+// once here so that every mode writes the same match.
+type NodePortDest struct {
+	// All is every local address of the node (no --nodeport-addresses
+	// entry of this family); Prefix and Local are unset.
+	All bool
+	// Prefix holds the destination: the node's primary address as a host
+	// prefix, or a --nodeport-addresses CIDR.
+	Prefix netip.Prefix
+	// Local is true when the destination must also be one of the node's
+	// own addresses: a CIDR may hold other hosts' addresses, whose traffic
+	// the node only routes and must not capture.
+	Local bool
+}
+
+// NodePortDests types the --nodeport-addresses entries of one family
+// (other families' CIDRs are dropped, as NodePortAddressesFor does) given
+// the node's primary address of that family.
+func NodePortDests(family Family, entries []string, primary netip.Addr) []NodePortDest {
+	entries = WithPrimary(NodePortAddressesFor(family, entries), primary)
+	if len(entries) == 0 {
+		return []NodePortDest{{All: true}}
+	}
+	var out []NodePortDest
+	for _, e := range entries {
+		if e == NodePortAddressPrimary {
+			out = append(out, NodePortDest{Prefix: netip.PrefixFrom(primary, primary.BitLen())})
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, NodePortDest{Prefix: p.Masked(), Local: true})
+		}
+	}
+	return out
+}

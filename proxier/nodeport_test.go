@@ -3,6 +3,7 @@ package proxier
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -73,5 +74,24 @@ func TestSelectNodeAddresses(t *testing.T) {
 		if got := SelectNodeAddresses(tc.entries, primary, cands); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%v = %v, want %v", tc.entries, got, tc.want)
 		}
+	}
+}
+
+// NodePort destinations are typed once for every mode: a CIDR also needs
+// the destination to be a local address (the node must not capture what
+// it routes to other hosts in that CIDR); "primary" is the node's address;
+// nothing of this family means every local address.
+func TestNodePortDests(t *testing.T) {
+	primary := netip.MustParseAddr("198.51.100.11")
+	got := NodePortDests(IPv4, []string{"primary", " 10.0.0.0/8", "fd00::/64"}, primary)
+	want := []NodePortDest{{Prefix: netip.MustParsePrefix("198.51.100.11/32")}, {Prefix: netip.MustParsePrefix("10.0.0.0/8"), Local: true}}
+	if !slices.Equal(got, want) {
+		t.Errorf("dests %+v, want %+v", got, want)
+	}
+	if got := NodePortDests(IPv6, []string{"10.0.0.0/8", "::/0"}, netip.Addr{}); !slices.Equal(got, []NodePortDest{{All: true}}) {
+		t.Errorf("IPv6 dests %+v, want every local address", got)
+	}
+	if got := NodePortDests(IPv6, []string{"primary"}, netip.Addr{}); !slices.Equal(got, []NodePortDest{{All: true}}) {
+		t.Errorf("primary without an address of the family: %+v, want every local address", got)
 	}
 }

@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,6 +69,12 @@ func ServicePortsFromAPI(svc *v1.Service, family Family) ([]ServicePort, []error
 	errs = append(errs, e...)
 	ranges, e := parseRanges(svc.Spec.LoadBalancerSourceRanges, family)
 	errs = append(errs, e...)
+	hasRanges := len(svc.Spec.LoadBalancerSourceRanges) > 0
+	if slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+		// A zero-masked range (0.0.0.0/0, ::/0) allows any source of its
+		// family: no firewall at all, as in kube-proxy.
+		ranges, hasRanges = nil, false
+	}
 
 	externallyReachable := svc.Spec.Type == v1.ServiceTypeNodePort || svc.Spec.Type == v1.ServiceTypeLoadBalancer || len(externalIPs) > 0
 	etpLocal := externallyReachable && svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal
@@ -130,7 +137,7 @@ func ServicePortsFromAPI(svc *v1.Service, family Family) ([]ServicePort, []error
 			Protocol:            proto,
 			ExternalIPs:         externalIPs,
 			SourceRanges:        ranges,
-			HasSourceRanges:     len(svc.Spec.LoadBalancerSourceRanges) > 0,
+			HasSourceRanges:     hasRanges,
 			AffinityTimeout:     affinity,
 			InternalPolicyLocal: itpLocal,
 			ExternalPolicyLocal: etpLocal,

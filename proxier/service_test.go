@@ -132,3 +132,22 @@ func TestBadSourceRangesFailClosed(t *testing.T) {
 		t.Fatalf("want a closed firewall, got %+v, %v", ps, errs)
 	}
 }
+
+// A zero-masked range allows every source of its family: no firewall for
+// that family (kube-proxy's serviceport.go); the other family keeps its own
+// ranges.
+func TestZeroMaskedSourceRangeAllowsAll(t *testing.T) {
+	s := svc("ns", "a", "10.96.0.1", func(s *v1.Service) {
+		s.Spec.Type = v1.ServiceTypeLoadBalancer
+		s.Spec.ClusterIPs = []string{"10.96.0.1", "fd00::1"}
+		s.Spec.LoadBalancerSourceRanges = []string{"192.0.2.0/24", " 0.0.0.0/0 ", "2001:db8::/64"}
+	})
+	ps, _ := ServicePortsFromAPI(s, IPv4)
+	if len(ps) != 1 || ps[0].HasSourceRanges || len(ps[0].SourceRanges) != 0 {
+		t.Errorf("IPv4: want no firewall, got %+v", ps)
+	}
+	ps, _ = ServicePortsFromAPI(s, IPv6)
+	if len(ps) != 1 || !ps[0].HasSourceRanges || len(ps[0].SourceRanges) != 1 {
+		t.Errorf("IPv6: want the 2001:db8::/64 firewall, got %+v", ps)
+	}
+}

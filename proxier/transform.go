@@ -20,12 +20,12 @@ func StripObject(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *v1.Service:
 		stripMeta(&o.ObjectMeta)
-		o.Labels = keepOnly(o.Labels, LabelServiceProxyName, LabelHeadless)
+		o.Labels = keepOnly(o.Labels, LabelServiceProxyName)
 		o.Spec.Selector = nil
 	case *discovery.EndpointSlice:
 		trigger := keepOnly(o.Annotations, AnnotationTriggerTime)
 		stripMeta(&o.ObjectMeta)
-		o.Labels = keepOnly(o.Labels, discovery.LabelServiceName)
+		o.Labels = keepOnly(o.Labels, discovery.LabelServiceName, LabelHeadless)
 		o.Annotations = trigger
 		for i := range o.Endpoints {
 			o.Endpoints[i].TargetRef = nil

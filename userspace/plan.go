@@ -47,8 +47,8 @@ type listenerSpec struct {
 	Dests []netip.Addr
 	// LoadBalancerIPs and the source ranges allowed to reach them.
 	LBIPs        []netip.Addr
-	SourceRanges []netip.Prefix
-	RangesSet    bool // HasSourceRanges: no valid range means nobody
+	SourceRanges []netip.Prefix // PortPolicy.AllowedSources
+	RangesSet    bool           // PortPolicy.Firewall: no valid range means nobody
 	NodePort     int32
 	// Reject is true when the Service has no usable endpoint at all: its
 	// destinations are rejected in the filter table instead of redirected.
@@ -85,12 +85,13 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				errs = append(errs, fmt.Errorf("service port %s: protocol %s is not supported in userspace mode", p.Name, p.Protocol))
 				continue
 			}
-			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: !p.Usable.HasAny, Src: p}
+			pp := p.Policy(&snap.Node)
+			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: pp.InternalVerdict == proxier.Reject, Src: p}
 			if p.ClusterIP.IsValid() {
 				s := base
 				s.Key = listenerKey{Name: p.Name, Class: internal}
 				s.Dests = []netip.Addr{p.ClusterIP}
-				if !s.Reject && p.InternalPolicyLocal && len(p.Usable.Local) == 0 {
+				if pp.InternalVerdict == proxier.Drop {
 					s.Drop = dropAll
 				}
 				specs = append(specs, s)
@@ -100,11 +101,13 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 				s.Key = listenerKey{Name: p.Name, Class: external}
 				s.Dests = p.ExternalIPs
 				s.LBIPs = p.LoadBalancerIPs
-				s.SourceRanges, s.RangesSet = p.SourceRanges, p.HasSourceRanges
+				s.SourceRanges, s.RangesSet = pp.AllowedSources, pp.Firewall
 				s.NodePort = p.NodePort
-				if !s.Reject && p.ExternalPolicyLocal && len(p.Usable.Local) == 0 {
+				if pp.ExternalVerdict == proxier.Drop {
+					// The balancer short-circuits pods and the node to
+					// the Cluster endpoints by source, when there are any.
 					s.Drop = dropAll
-					if len(p.Usable.Cluster) > 0 {
+					if len(pp.ShortCircuit) > 0 {
 						s.Drop = dropOutside
 					}
 				}
@@ -133,25 +136,4 @@ func compareKeys(a, b listenerKey) int {
 		return 1
 	}
 	return int(a.Class) - int(b.Class)
-}
-
-// noLocalEndpoints counts Local-policy service ports without a local
-// endpoint, as SyncResult.NoLocalEndpoints wants them.
-func noLocalEndpoints(snap *proxier.Snapshot) map[string]int {
-	out := map[string]int{"internal": 0, "external": 0}
-	for _, svc := range snap.Services {
-		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if len(p.Usable.Local) > 0 {
-				continue
-			}
-			if p.InternalPolicyLocal {
-				out["internal"]++
-			}
-			if p.ExternallyAccessible() && p.ExternalPolicyLocal {
-				out["external"]++
-			}
-		}
-	}
-	return out
 }

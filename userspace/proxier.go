@@ -122,7 +122,7 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 	}
 
 	rs := renderRules(specs, ports, &snap.Node, &p.opts)
-	res = proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: noLocalEndpoints(snap)}
+	res = proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap)}
 	if full || rs.Text != p.applied {
 		klog.V(5).InfoS("Restoring userspace rules", "rules", rs.Text)
 		if err := p.kernel.Restore(ctx, []byte(rs.Text)); err != nil {

@@ -244,23 +244,21 @@ func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
 	if len(node.IPs) > 0 {
 		primary = node.IPs[0]
 	}
-	entries := proxier.WithPrimary(opts.NodePortAddresses, primary)
-	if len(entries) == 0 {
-		loopback := "127.0.0.0/8"
-		if opts.Family == proxier.IPv6 {
-			loopback = "::1/128"
-		}
-		return []string{fmt.Sprintf("! -d %s -m addrtype --dst-type LOCAL", loopback)}
-	}
 	var out []string
-	for _, a := range entries {
-		if a == proxier.NodePortAddressPrimary {
-			out = append(out, "-d "+hostPrefix(primary))
-			continue
-		}
-		p, err := netip.ParsePrefix(a) // validated by normalized
-		if err == nil && proxier.FamilyOf(p.Addr()) == opts.Family {
-			out = append(out, "-d "+p.Masked().String())
+	for _, d := range proxier.NodePortDests(opts.Family, opts.NodePortAddresses, primary) {
+		switch {
+		case d.All:
+			loopback := "127.0.0.0/8"
+			if opts.Family == proxier.IPv6 {
+				loopback = "::1/128"
+			}
+			out = append(out, fmt.Sprintf("! -d %s -m addrtype --dst-type LOCAL", loopback))
+		case d.Local:
+			// Only the node's own addresses in the CIDR: traffic the node
+			// routes to other hosts in it is not captured.
+			out = append(out, "-d "+d.Prefix.String()+" -m addrtype --dst-type LOCAL")
+		default:
+			out = append(out, "-d "+d.Prefix.String())
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package userspace
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -53,5 +54,20 @@ func TestRenderRangesOnShortCircuit(t *testing.T) {
 	}
 	if strings.Join(lb, "\n") != strings.Join(want, "\n") {
 		t.Errorf("LB IP redirects:\n%s\nwant:\n%s", strings.Join(lb, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The source-range exception comes from proxier.PortPolicy, as in every
+// mode: with the node's address in a range, the LB IP itself is an allowed
+// source (traffic from the node to a local LB IP loops back with it).
+func TestPlanSourceRangeException(t *testing.T) {
+	node := proxier.NodeInfo{Name: "node1", IPs: []netip.Addr{addr("198.51.100.11")}}
+	b := newSnap(node).add(proxier.ServicePort{Name: spName("default", "lb", "", ""), ClusterIP: addr("10.96.0.13"), Port: 80,
+		LoadBalancerIPs: []netip.Addr{addr("10.96.201.13")},
+		SourceRanges:    []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, HasSourceRanges: true},
+		ep("10.244.2.10", 8080, "node2"))
+	s := specFor(t, b, "default", "lb", external)
+	if got := fmt.Sprint(s.SourceRanges); !s.RangesSet || got != "[198.51.100.0/24 10.96.201.13/32]" {
+		t.Errorf("allowed sources %s (set %v)", got, s.RangesSet)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -91,19 +90,15 @@ func render(c *Config, objs *objects, stderr io.Writer) (string, error) {
 		fmt.Fprintf(stderr, "skipping invalid parts of %s %s: %v\n", kind, obj, err)
 	}
 	t := proxier.NewTracker(name, families, invalid, time.Unix(0, 0))
-	// The daemon's informers only list what this selector matches.
-	sel, err := labels.Parse(proxier.ServiceLabelSelector)
-	if err != nil {
-		return "", err
-	}
+	// The daemon's informers only list what their selectors match.
 	t.OnNode(node)
 	for _, s := range objs.services {
-		if sel.Matches(labels.Set(s.Labels)) {
+		if proxier.ServiceListed(s) {
 			t.OnService(nil, s)
 		}
 	}
 	for _, s := range objs.slices {
-		if sel.Matches(labels.Set(s.Labels)) {
+		if proxier.EndpointSliceListed(s) {
 			t.OnEndpointSlice(nil, s)
 		}
 	}

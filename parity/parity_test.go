@@ -1,0 +1,264 @@
+package parity
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+var (
+	seedCount = flag.Int("parity.seeds", 0, "run seeds 1..N instead of the fixed ones")
+	oneSeed   = flag.Uint64("parity.seed", 0, "run only this seed")
+)
+
+// fixedSeeds run by default: a few, so that the test stays well under a
+// minute.
+var fixedSeeds = []uint64{1, 2}
+
+// Sizes of a world: Services created at first, then changes in one batch.
+const (
+	worldServices = 12
+	worldChanges  = 10
+)
+
+// TestParityIPTables is the rule-level differential test against upstream
+// kube-proxy v1.37.2 in iptables mode. One control plane serves a pair of
+// proxies per flag variant: upstream in one node namespace, kproxy in the
+// next, both as node "node1" (zone-a) with the same flags. For each seed a random world is
+// created in its own Kubernetes namespace, both proxies settle, and their
+// nat and filter tables are compared for IPv4 and IPv6; then a random batch
+// of changes, and the comparison again; then the world is deleted. Only the
+// deviations in deviations_test.go are tolerated.
+func TestParityIPTables(t *testing.T) {
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2 * len(variants), PodsPerNode: 1, IPv6: true})
+	upstream := filepath.Join(testrig.RequireUpstream(t), testrig.BinKubeProxy)
+	ctx := t.Context()
+	setZone(ctx, t, cp, thisNode, thisZone)
+
+	// The same flags for both. Conntrack sysctls are host-wide (some) and
+	// not what is compared: left alone. NodePorts on every local address
+	// (the default): kube-proxy's other forms name the addresses it finds
+	// on the interfaces, which differ between the two namespaces.
+	flags := []string{
+		"--kubeconfig=" + cp.KubeProxyKubeconfig,
+		"--proxy-mode=iptables",
+		"--hostname-override=" + thisNode,
+		"--cluster-cidr=" + testrig.ClusterCIDR + "," + testrig.ClusterCIDRv6,
+		"--metrics-bind-address=" + testrig.KproxyMetricsAddr,
+		"--healthz-bind-address=" + testrig.KproxyHealthzAddr,
+		"--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
+		"--iptables-min-sync-period=100ms",
+		"--iptables-localhost-nodeports=false",
+		"--v=2",
+	}
+	var pairs proxies
+	for i, v := range variants {
+		args := append(slices.Clone(flags), v.flags...)
+		pairs = append(pairs, pair{
+			name: v.name,
+			up:   testrig.StartProcess(t, topo.Node(2*i+1).Netns, append([]string{upstream}, args...)...),
+			kp:   testrig.StartProcess(t, topo.Node(2*i+2).Netns, append([]string{bin}, args...)...),
+		})
+	}
+
+	seeds := fixedSeeds
+	switch {
+	case *oneSeed != 0:
+		seeds = []uint64{*oneSeed}
+	case *seedCount > 0:
+		seeds = nil
+		for i := 1; i <= *seedCount; i++ {
+			seeds = append(seeds, uint64(i))
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			w := newWorld(seed, cp.Client)
+			defer func() {
+				if t.Failed() {
+					t.Logf("world of seed %d:\n%s", seed, strings.Join(w.log, "\n"))
+				}
+			}()
+			w.populate(ctx, t, worldServices)
+			pairs.compare(ctx, t, w, "created")
+			w.change(ctx, t, worldChanges)
+			pairs.compare(ctx, t, w, "after a batch of changes")
+			w.clear(ctx, t)
+			pairs.compare(ctx, t, w, "deleted")
+		})
+	}
+}
+
+// variants are the flag sets each seed is compared under, each by its own
+// pair of proxies (all four see the same worlds).
+var variants = []struct {
+	name  string
+	flags []string
+}{
+	{"defaults", nil},
+	{"masquerade-all, localhost NodePorts, NodeCIDR", []string{
+		"--masquerade-all", "--iptables-localhost-nodeports=true", "--detect-local-mode=NodeCIDR"}},
+}
+
+// pair is the two proxies under comparison with one variant's flags.
+type pair struct {
+	name   string
+	up, kp *testrig.Process
+}
+
+// families and the iptables-save of each.
+var families = []struct {
+	family v1.IPFamily
+	save   string
+}{
+	{v1.IPv4Protocol, "iptables-save"},
+	{v1.IPv6Protocol, "ip6tables-save"},
+}
+
+// proxies is every pair under comparison.
+type proxies []pair
+
+// compare waits until every proxy has settled, then compares each pair's
+// rules in both families. A difference is looked at again after another
+// settle (a proxy may still have had a change queued), and reported if it
+// stays.
+func (ps proxies) compare(ctx context.Context, t *testing.T, w *world, when string) {
+	t.Helper()
+	var diffs []string
+	for attempt := 0; attempt < 3; attempt++ {
+		saved := ps.settle(ctx, t)
+		diffs = diffs[:0]
+		for _, p := range ps {
+			for i, f := range families {
+				u := applyDeviations(parseSave(saved[p.up][i]), w.services(), f.family)
+				k := applyDeviations(parseSave(saved[p.kp][i]), w.services(), f.family)
+				if d := diffRules(u, k); d != "" {
+					diffs = append(diffs, fmt.Sprintf("%s, %s (%s):\n%s", p.name, f.family, f.save, d))
+				}
+			}
+		}
+		if len(diffs) == 0 {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Errorf("%s: kproxy's rules differ from kube-proxy's:\n%s", when, strings.Join(diffs, "\n"))
+}
+
+// settle waits until no proxy has a change pending and no proxy's rules
+// changed for a second, and returns every proxy's dumps (per family).
+func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process][]string {
+	t.Helper()
+	const quiet = time.Second
+	deadline := time.Now().Add(60 * time.Second)
+	var procs []*testrig.Process
+	for _, p := range ps {
+		procs = append(procs, p.up, p.kp)
+	}
+	var last string
+	stableSince := time.Now()
+	for {
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+		saved := map[*testrig.Process][]string{}
+		var all strings.Builder
+		var busy []string
+		for _, pr := range procs {
+			if done, err := pr.Exited(); done {
+				t.Fatalf("%s exited: %v\n%s", pr.Name, err, pr.Tail(30))
+			}
+			saved[pr] = dumps(t, pr.Netns)
+			all.WriteString(strings.Join(saved[pr], ""))
+			if why := idle(pr.Netns); why != "" {
+				busy = append(busy, pr.Name+" in "+pr.Netns+": "+why)
+			}
+		}
+		if all.String() != last || len(busy) > 0 {
+			last, stableSince = all.String(), time.Now()
+		}
+		if time.Since(stableSince) >= quiet {
+			return saved
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxies did not settle within a minute (busy: %q)", busy)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// dumps is iptables-save and ip6tables-save of the nat and filter tables
+// in one namespace, without the chain counters (the proxies' own API
+// traffic moves them) and the comment lines (they carry the time).
+func dumps(t *testing.T, ns string) []string {
+	var out []string
+	for _, f := range families {
+		var b strings.Builder
+		for _, table := range comparedTables {
+			for _, line := range strings.Split(testrig.Run(t, ns, f.save, "-t", table), "\n") {
+				if strings.HasPrefix(line, "#") {
+					continue
+				}
+				b.WriteString(counters.ReplaceAllString(line, ""))
+				b.WriteByte('\n')
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+var counters = regexp.MustCompile(` \[\d+:\d+\]$`)
+
+// idle says why the proxy in ns is not idle yet, or "" when it has synced
+// and has no Service or endpoint change pending (kube-proxy's metrics,
+// which kproxy shares).
+func idle(ns string) string {
+	m, err := testrig.ScrapeMetrics(ns, testrig.KproxyMetricsAddr)
+	if err != nil {
+		return err.Error()
+	}
+	synced := false
+	for k, v := range m {
+		switch {
+		case strings.HasPrefix(k, "kubeproxy_sync_proxy_rules_last_timestamp_seconds"):
+			synced = synced || v > 0
+		case strings.HasPrefix(k, "kubeproxy_sync_proxy_rules_endpoint_changes_pending"),
+			strings.HasPrefix(k, "kubeproxy_sync_proxy_rules_service_changes_pending"):
+			if v != 0 {
+				return fmt.Sprintf("%s = %v", k, v)
+			}
+		}
+	}
+	if !synced {
+		return "not synced yet"
+	}
+	return ""
+}
+
+// setZone labels a Node with its zone, for topology hints.
+func setZone(ctx context.Context, t *testing.T, cp *testrig.ControlPlane, node, zone string) {
+	t.Helper()
+	n, err := cp.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Labels[v1.LabelTopologyZone] = zone
+	if _, err := cp.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
