@@ -124,7 +124,12 @@ func (l *Loop) queue() {
 	s, e := l.tracker.Pending()
 	l.opts.Metrics.ServiceChangesPending.Set(float64(s))
 	l.opts.Metrics.EndpointChangesPending.Set(float64(e))
-	l.runner.Run()
+	// Before the initial lists are in a run would do nothing but start a
+	// min-sync-period wait that delays the first real sync; OnSynced
+	// queues that one.
+	if l.tracker.Synced() {
+		l.runner.Run()
+	}
 }
 
 // Run runs the sync loop and the canary monitor until ctx is done.

@@ -103,6 +103,28 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	}
 }
 
+// The first sync runs as soon as the informers have synced: events seen
+// before must not start a min-sync-period wait (a restart in another mode
+// is an outage until this sync).
+func TestLoopFirstSyncIsNotDelayed(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &recordingBackend{}
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{Mode: "test", MinSyncPeriod: time.Hour, SyncPeriod: 2 * time.Hour,
+		Backends: map[Family]Proxier{IPv4: be}, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+
+	l.OnService(nil, svc("ns", "a", "10.96.0.1"))
+	time.Sleep(20 * time.Millisecond)
+	l.OnSynced() // the fake clock never moves: only an immediate sync passes
+	waitFor(t, func() bool { return be.count() == 1 })
+	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 1 {
+		t.Fatalf("first sync must be full with the Service: %+v", r)
+	}
+}
+
 func TestLoopCanaryForcesFullSync(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	be := &recordingBackend{}
