@@ -98,10 +98,16 @@ func (r *rig) serviceSet(ctx context.Context, tag, subnet string, n, backends in
 
 // endpoints creates or replaces the Service's EndpointSlice.
 func (r *rig) endpoints(ctx context.Context, name string, podIPs ...string) error {
+	return r.applySlice(ctx, name, v1.ProtocolTCP, "http", podIPs...)
+}
+
+// applySlice creates or replaces the Service's EndpointSlice: one port
+// (portName, proto, the echo port) on the given pods.
+func (r *rig) applySlice(ctx context.Context, name string, proto v1.Protocol, portName string, podIPs ...string) error {
 	es := &discovery.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Namespace: r.ns, Labels: map[string]string{discovery.LabelServiceName: name}},
 		AddressType: discovery.AddressTypeIPv4,
-		Ports:       []discovery.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](echoPort), Protocol: ptr.To(v1.ProtocolTCP)}},
+		Ports:       []discovery.EndpointPort{{Name: ptr.To(portName), Port: ptr.To[int32](echoPort), Protocol: ptr.To(proto)}},
 	}
 	for _, ip := range podIPs {
 		node := "node1"
