@@ -7,13 +7,12 @@ import (
 	"strings"
 
 	"github.com/kproxy/kproxy/bench/report"
+	"github.com/kproxy/kproxy/internal/mdsection"
 )
 
-// README markers between which UpdateReadme writes the latest results.
-const (
-	readmeBegin = "<!-- results:begin -->"
-	readmeEnd   = "<!-- results:end -->"
-)
+// readmeSection names the README section UpdateReadme writes the latest
+// results to.
+const readmeSection = "results"
 
 // RunDir is one benchmark run's results and the directory they are in.
 type RunDir struct {
@@ -24,17 +23,7 @@ type RunDir struct {
 // UpdateReadme replaces the part of readme between the markers with the
 // runs' tables and links to their plots.
 func UpdateReadme(readme string, runs ...RunDir) error {
-	b, err := os.ReadFile(readme)
-	if err != nil {
-		return fmt.Errorf("update readme: %w", err)
-	}
-	text := string(b)
-	i, j := strings.Index(text, readmeBegin), strings.Index(text, readmeEnd)
-	if i < 0 || j < i {
-		return fmt.Errorf("update readme: %s has no %s ... %s section", readme, readmeBegin, readmeEnd)
-	}
 	var s strings.Builder
-	s.WriteString(readmeBegin + "\n")
 	for _, run := range runs {
 		res := run.Results
 		rel := run.Dir
@@ -59,6 +48,8 @@ func UpdateReadme(readme string, runs ...RunDir) error {
 		s.WriteString("\n")
 	}
 	s.WriteString(report.Footnotes)
-	text = text[:i] + s.String() + text[j:]
-	return os.WriteFile(readme, []byte(text), 0o644)
+	if err := mdsection.ReplaceInFile(readme, readmeSection, s.String()); err != nil {
+		return fmt.Errorf("update readme: %w", err)
+	}
+	return nil
 }
