@@ -36,6 +36,7 @@ type LoopOptions struct {
 	MinSyncPeriod  time.Duration
 	SyncPeriod     time.Duration
 	FullSyncPeriod time.Duration // 0: one hour
+	CanaryInterval time.Duration // 0: the sync period, at most MaxCanaryInterval
 	Backends       map[Family]Proxier
 	Conntrack      map[Family]StaleFlowCleaner // nil entries: no cleanup
 	Health         HealthRecorder              // may be nil
@@ -43,6 +44,13 @@ type LoopOptions struct {
 	Metrics        *Metrics
 	Clock          clock.WithTicker
 }
+
+// MaxCanaryInterval bounds how long someone else's flush of our rules goes
+// unnoticed. kube-proxy checks once per sync period (30 s by default, often
+// minutes in large clusters); a canary check costs one small list per table,
+// so kproxy checks at least this often and traffic comes back within seconds
+// of a firewall reload.
+const MaxCanaryInterval = 5 * time.Second
 
 // Loop is the sync loop: it feeds informer events into a Tracker and runs
 // each family's Proxier from one Runner.
@@ -66,6 +74,9 @@ func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
 	}
 	if opts.FullSyncPeriod == 0 {
 		opts.FullSyncPeriod = time.Hour
+	}
+	if opts.CanaryInterval == 0 {
+		opts.CanaryInterval = min(opts.SyncPeriod, MaxCanaryInterval)
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
@@ -139,11 +150,11 @@ func (l *Loop) Run(ctx context.Context) {
 	l.mu.Unlock()
 	// The ticker is created before Run returns control, so that no tick of
 	// the (possibly fake) clock is missed.
-	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.SyncPeriod))
+	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.CanaryInterval))
 	l.runner.Loop(ctx)
 }
 
-// monitorCanaries checks, once per sync period, whether someone flushed
+// monitorCanaries checks, once per canary interval, whether someone flushed
 // our rules, and forces a full resync when they did.
 func (l *Loop) monitorCanaries(ctx context.Context, t clock.Ticker) {
 	defer t.Stop()

@@ -125,6 +125,28 @@ func TestLoopFirstSyncIsNotDelayed(t *testing.T) {
 	}
 }
 
+// The canary is checked every MaxCanaryInterval however long the sync
+// period: only the canary can explain a full sync within that interval.
+func TestLoopCanaryCheckedWithinMaxInterval(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &recordingBackend{}
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{SyncPeriod: time.Hour, Backends: map[Family]Proxier{IPv4: be}, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	l.OnSynced()
+	waitFor(t, func() bool { return be.count() == 1 })
+	be.mu.Lock()
+	be.flushed = true
+	be.mu.Unlock()
+	clk.Step(MaxCanaryInterval)
+	waitFor(t, func() bool { return be.count() == 2 })
+	if !be.last().Full {
+		t.Fatal("the sync the canary asked for must be full")
+	}
+}
+
 func TestLoopCanaryForcesFullSync(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	be := &recordingBackend{}
