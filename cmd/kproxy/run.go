@@ -79,7 +79,7 @@ func runProxy(o *Options) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "match", local)
+	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "by", local)
 	settings := modeSettings{cfg: c, local: local, metrics: metrics, registerer: reg,
 		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: o.Userspace, backend: backend}
 	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
