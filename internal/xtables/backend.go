@@ -11,7 +11,7 @@
 //
 // It also holds what the modes that write iptables rules (iptables, ipvs,
 // userspace) share: IfLocal renders the core's local-traffic detector as
-// iptables matches.
+// iptables matches, and Metrics are kube-proxy's iptables-named metrics.
 package xtables
 
 import (
