@@ -1,7 +1,7 @@
 package iptables
 
 // withSaveOrder inserts an address or interface match (such as a
-// proxier.LocalDetector's) into rule where iptables-save prints it: the
+// xtables.IfLocal's) into rule where iptables-save prints it: the
 // source and destination addresses first, then the incoming interface,
 // then the protocol and the other matches. Rules must be rendered in save
 // form, as chains are compared with what iptables-save reads back.

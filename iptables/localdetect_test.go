@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -22,7 +23,7 @@ func TestGoldenDetectLocal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			local := strings.Join(m.Detector.IfLocal(), " ")
+			local := strings.Join(xtables.IfLocal(m.Detector.ForFamily(proxier.IPv4)), " ")
 			if !strings.Contains(out, " "+local+" -m comment --comment \"pod traffic for ") || !strings.Contains(out, "! "+local) {
 				t.Errorf("no pod-traffic rule or masquerade rule with %q:\n%s", local, out)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -32,8 +33,8 @@ type Options struct {
 	// TCPBeLiberal is true when nf_conntrack_tcp_be_liberal is set: then
 	// KUBE-FORWARD does not drop ctstate INVALID packets.
 	TCPBeLiberal bool
-	// Metrics receives the restore-failure counters; nil means none.
-	Metrics *proxier.Metrics
+	// Metrics receives the rule counts and restore failures; nil means none.
+	Metrics *xtables.Metrics
 	// Backend chooses the iptables flavour: "legacy", "nft", or "" to use
 	// what the host's iptables binary uses.
 	Backend string

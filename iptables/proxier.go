@@ -119,21 +119,16 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		"rendered", len(res.changed), "natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter],
 		"chainsWritten", len(tx.write[tableNAT])+len(tx.write[tableFilter]), "chainsDeleted", len(tx.del[tableNAT])+len(tx.del[tableFilter]),
 		"written", tx.written, "elapsed", time.Since(start))
-	return proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}, nil
+	out := proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}
+	p.opts.Metrics.RecordSync(p.opts.Family, out)
+	return out, nil
 }
 
 // fail counts a failed sync and forgets the kernel state, so that the
 // next sync is full.
 func (p *Proxier) fail(full bool) {
 	p.written = nil
-	if p.opts.Metrics == nil {
-		return
-	}
-	fam := string(p.opts.Family)
-	p.opts.Metrics.RestoreFailures.WithLabelValues(fam).Inc()
-	if !full {
-		p.opts.Metrics.PartialRestoreFailures.WithLabelValues(fam).Inc()
-	}
+	p.opts.Metrics.RestoreFailed(p.opts.Family, !full)
 }
 
 // readKernel reads back the content of kproxy's chains (iptables-save of

@@ -1,6 +1,9 @@
 package iptables
 
-import "github.com/kproxy/kproxy/proxier"
+import (
+	"github.com/kproxy/kproxy/internal/xtables"
+	"github.com/kproxy/kproxy/proxier"
+)
 
 // writePortChains writes the port's own chains: EXT, FW, SVC, SVL, SEP.
 func (r *renderer) writePortChains(snap *proxier.Snapshot, p *proxier.Port, pl *portPlan, s *svcRender) {
@@ -10,7 +13,7 @@ func (r *renderer) writePortChains(snap *proxier.Snapshot, p *proxier.Port, pl *
 		if !p.ExternalPolicyLocal {
 			b.add(c.ext, "-m", "comment", "--comment", saveQuote("masquerade traffic for "+c.name+" external destinations"), "-j", chainMarkMasq)
 		} else {
-			if local := r.opts.LocalDetector.IfLocal(); local != nil {
+			if local := xtables.IfLocal(r.opts.LocalDetector); local != nil {
 				// Pod traffic to an external destination behaves as if it
 				// went out to a load balancer and came back: Cluster policy.
 				b.add(c.ext, withSaveOrder(local, []string{"-m", "comment", "--comment",
@@ -78,7 +81,7 @@ func (r *renderer) writeMasq(b *body, p *proxier.Port, pl *portPlan, chain strin
 	case r.opts.MasqueradeAll:
 		b.add(chain, dst...)
 	case r.opts.LocalDetector.IsImplemented():
-		b.add(chain, withSaveOrder(r.opts.LocalDetector.IfNotLocal(), dst)...)
+		b.add(chain, withSaveOrder(xtables.IfNotLocal(r.opts.LocalDetector), dst)...)
 	}
 }
 

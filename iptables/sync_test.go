@@ -13,6 +13,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -29,7 +30,7 @@ func dump(t *testing.T, k Kernel) string {
 	return b.String()
 }
 
-func newFakeProxier(t *testing.T, k Kernel, m *proxier.Metrics) *Proxier {
+func newFakeProxier(t *testing.T, k Kernel, m *xtables.Metrics) *Proxier {
 	t.Helper()
 	opts := flowOptions()
 	opts.Kernel, opts.Metrics = k, m
@@ -149,7 +150,7 @@ func scenarioSnapshot(t *testing.T) *proxier.Snapshot {
 func TestRestoreFailureKeepsRules(t *testing.T) {
 	ctx := context.Background()
 	fake := NewFake()
-	m := proxier.NewMetrics(nil)
+	m := xtables.NewMetrics(nil)
 	p := newFakeProxier(t, fake, m)
 	snap := scenarioSnapshot(t)
 	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {

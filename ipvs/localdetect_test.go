@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -19,7 +20,7 @@ func TestRulesDetectLocal(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := renderRules(&o, proxier.IPv4)
-			local := strings.Join(m.Detector.IfLocal(), " ")
+			local := strings.Join(xtables.IfLocal(m.Detector.ForFamily(proxier.IPv4)), " ")
 			if !strings.Contains(out, "dst,dst ! "+local+" -j KUBE-MARK-MASQ") || !strings.Contains(out, "dst,dst "+local+" -j RETURN") {
 				t.Errorf("no masquerade or RETURN rule with %q:\n%s", local, out)
 			}

@@ -147,6 +147,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		}
 	}
 	res.Rules = want.counts()
+	p.opts.Metrics.RecordSync(p.opts.Family, res)
 	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
 		"ops", plan.Len(), "draining", len(plan.draining))
 	return res, nil

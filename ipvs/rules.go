@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -58,7 +59,7 @@ func renderRules(o *Options, f proxier.Family) string {
 	case o.MasqueradeAll:
 		w(`-A KUBE-SERVICES -m comment --comment "masquerade all ClusterIP traffic" -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setClusterIP))
 	case local.IsImplemented():
-		w(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst %s -j KUBE-MARK-MASQ`, set(setClusterIP), strings.Join(local.IfNotLocal(), " "))
+		w(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst %s -j KUBE-MARK-MASQ`, set(setClusterIP), strings.Join(xtables.IfNotLocal(local), " "))
 	}
 	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setExternalIP))
 	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -m set ! --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setLB), set(setLBLocal))
@@ -86,7 +87,7 @@ func renderRules(o *Options, f proxier.Family) string {
 	// Cluster endpoints for pods (and the node, which IPVS has already
 	// redirected before filter OUTPUT); traffic from outside is dropped.
 	if local.IsImplemented() {
-		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst %s -j RETURN`, set(setExtNoLocal), strings.Join(local.IfLocal(), " "))
+		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst %s -j RETURN`, set(setExtNoLocal), strings.Join(xtables.IfLocal(local), " "))
 	}
 	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints, from outside the cluster" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -m addrtype ! --src-type LOCAL -j DROP`, set(setExtNoLocal))
 	for _, d := range []setDef{setClusterIP, setExternalIP, setExternalLocal, setLB} {

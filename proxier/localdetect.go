@@ -9,12 +9,14 @@ import (
 // LocalDetector tells traffic from pods (local traffic) apart from other
 // traffic, as kube-proxy's --detect-local-mode says: by source CIDR
 // (ClusterCIDR, NodeCIDR) or by incoming interface (BridgeInterface,
-// InterfaceNamePrefix). Every backend takes its iptables matches from here,
-// so none re-derives them. The zero value detects nothing: only
+// InterfaceNamePrefix). It holds values, not rules: each backend turns
+// them into its own matches (the iptables family through xtables), so
+// none re-derives the policy. The zero value detects nothing: only
 // masqueradeAll masquerades ClusterIP traffic then.
 type LocalDetector struct {
-	cidrs []netip.Prefix // by source; at most one per family matters
-	iface string         // by incoming interface: "-i" argument ("cbr0", "veth+")
+	cidrs       []netip.Prefix // by source; at most one per family matters
+	iface       string         // by incoming interface: its name, or a name prefix
+	ifacePrefix bool           // iface is a prefix of the interfaces' names
 }
 
 // DetectLocalByCIDR detects local traffic by its source address: the
@@ -37,16 +39,16 @@ func DetectLocalByBridge(bridge string) LocalDetector {
 
 // DetectLocalByInterfacePrefix detects local traffic as arriving on an
 // interface whose name starts with prefix (InterfaceNamePrefix,
-// --pod-interface-name-prefix); iptables' "+" is the wildcard.
+// --pod-interface-name-prefix).
 func DetectLocalByInterfacePrefix(prefix string) LocalDetector {
 	if prefix == "" {
 		return LocalDetector{}
 	}
-	return LocalDetector{iface: prefix + "+"}
+	return LocalDetector{iface: prefix, ifacePrefix: true}
 }
 
 // ForFamily returns the detector for one IP family's rules: the first
-// CIDR of that family (iptables takes one -s per rule; kube-proxy has one
+// CIDR of that family (a rule matches one source CIDR; kube-proxy has one
 // per family). Interface detectors apply to both families as they are.
 func (d LocalDetector) ForFamily(f Family) LocalDetector {
 	if d.iface != "" {
@@ -63,25 +65,6 @@ func (d LocalDetector) ForFamily(f Family) LocalDetector {
 // IsImplemented reports whether the detector detects anything.
 func (d LocalDetector) IsImplemented() bool { return d.iface != "" || len(d.cidrs) > 0 }
 
-// IfLocal returns the iptables match of local traffic; nil if none.
-func (d LocalDetector) IfLocal() []string {
-	switch {
-	case d.iface != "":
-		return []string{"-i", d.iface}
-	case len(d.cidrs) > 0:
-		return []string{"-s", d.cidrs[0].String()}
-	}
-	return nil
-}
-
-// IfNotLocal returns the iptables match of non-local traffic; nil if none.
-func (d LocalDetector) IfNotLocal() []string {
-	if m := d.IfLocal(); m != nil {
-		return append([]string{"!"}, m...)
-	}
-	return nil
-}
-
 // CIDR returns the source CIDR of a CIDR-based detector (after ForFamily):
 // what a backend that classifies addresses rather than packets can use.
 // false for interface-based detectors, which addresses cannot express.
@@ -92,12 +75,29 @@ func (d LocalDetector) CIDR() (netip.Prefix, bool) {
 	return d.cidrs[0], true
 }
 
-// String describes the detector for logs.
+// Interface returns the incoming interface of an interface-based
+// detector: a name (the bridge), or with isPrefix the start of the names
+// (the pods' interfaces). name is "" for other detectors.
+func (d LocalDetector) Interface() (name string, isPrefix bool) {
+	return d.iface, d.ifacePrefix
+}
+
+// String describes the detector for logs, e.g. "source 10.244.0.0/16",
+// "interface cbr0" or "interface name prefix veth".
 func (d LocalDetector) String() string {
-	if !d.IsImplemented() {
-		return "none"
+	switch {
+	case d.ifacePrefix:
+		return "interface name prefix " + d.iface
+	case d.iface != "":
+		return "interface " + d.iface
+	case len(d.cidrs) > 0:
+		s := make([]string, len(d.cidrs))
+		for i, c := range d.cidrs {
+			s[i] = c.String()
+		}
+		return "source " + strings.Join(s, ", ")
 	}
-	return strings.Join(d.IfLocal(), " ")
+	return "none"
 }
 
 // ValidInterfaceName reports why name cannot be used as an interface in an

@@ -2,43 +2,47 @@ package proxier
 
 import (
 	"net/netip"
-	"reflect"
 	"testing"
 )
 
 func TestLocalDetector(t *testing.T) {
 	v4, v6 := netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00:244::/48")
 	tests := []struct {
-		name          string
-		d             LocalDetector
-		family        Family
-		local, remote []string
-		cidr          string
+		name     string
+		d        LocalDetector
+		family   Family
+		cidr     string
+		iface    string
+		isPrefix bool
+		str      string
 	}{
-		{"none", LocalDetector{}, IPv4, nil, nil, ""},
-		{"cidr v4", DetectLocalByCIDR(v6, netip.MustParsePrefix("10.244.1.7/16")), IPv4,
-			[]string{"-s", "10.244.0.0/16"}, []string{"!", "-s", "10.244.0.0/16"}, "10.244.0.0/16"},
-		{"cidr v6", DetectLocalByCIDR(v4, v6), IPv6, []string{"-s", "fd00:244::/48"}, []string{"!", "-s", "fd00:244::/48"}, "fd00:244::/48"},
-		{"cidr of another family", DetectLocalByCIDR(v4), IPv6, nil, nil, ""},
-		{"bridge", DetectLocalByBridge("cbr0"), IPv6, []string{"-i", "cbr0"}, []string{"!", "-i", "cbr0"}, ""},
-		{"prefix", DetectLocalByInterfacePrefix("veth"), IPv4, []string{"-i", "veth+"}, []string{"!", "-i", "veth+"}, ""},
-		{"empty prefix", DetectLocalByInterfacePrefix(""), IPv4, nil, nil, ""},
+		{"none", LocalDetector{}, IPv4, "", "", false, "none"},
+		{"cidr v4", DetectLocalByCIDR(v6, netip.MustParsePrefix("10.244.1.7/16")), IPv4, "10.244.0.0/16", "", false, "source 10.244.0.0/16"},
+		{"cidr v6", DetectLocalByCIDR(v4, v6), IPv6, "fd00:244::/48", "", false, "source fd00:244::/48"},
+		{"cidr of another family", DetectLocalByCIDR(v4), IPv6, "", "", false, "none"},
+		{"bridge", DetectLocalByBridge("cbr0"), IPv6, "", "cbr0", false, "interface cbr0"},
+		{"prefix", DetectLocalByInterfacePrefix("veth"), IPv4, "", "veth", true, "interface name prefix veth"},
+		{"empty prefix", DetectLocalByInterfacePrefix(""), IPv4, "", "", false, "none"},
 	}
 	for _, tc := range tests {
 		d := tc.d.ForFamily(tc.family)
-		if got := d.IfLocal(); !reflect.DeepEqual(got, tc.local) {
-			t.Errorf("%s: IfLocal = %q, want %q", tc.name, got, tc.local)
-		}
-		if got := d.IfNotLocal(); !reflect.DeepEqual(got, tc.remote) {
-			t.Errorf("%s: IfNotLocal = %q, want %q", tc.name, got, tc.remote)
-		}
-		if d.IsImplemented() != (tc.local != nil) {
-			t.Errorf("%s: IsImplemented = %v", tc.name, d.IsImplemented())
-		}
 		c, ok := d.CIDR()
 		if ok != (tc.cidr != "") || ok && c.String() != tc.cidr {
 			t.Errorf("%s: CIDR = %v, %v, want %q", tc.name, c, ok, tc.cidr)
 		}
+		if name, isPrefix := d.Interface(); name != tc.iface || isPrefix != tc.isPrefix {
+			t.Errorf("%s: Interface = %q, %v, want %q, %v", tc.name, name, isPrefix, tc.iface, tc.isPrefix)
+		}
+		if d.IsImplemented() != (tc.cidr != "" || tc.iface != "") {
+			t.Errorf("%s: IsImplemented = %v", tc.name, d.IsImplemented())
+		}
+		if got := d.String(); got != tc.str {
+			t.Errorf("%s: String = %q, want %q", tc.name, got, tc.str)
+		}
+	}
+	// Both families' CIDRs show in the startup log line.
+	if got := DetectLocalByCIDR(v4, v6).String(); got != "source 10.244.0.0/16, fd00:244::/48" {
+		t.Errorf("dual-stack String = %q", got)
 	}
 }
 

@@ -265,12 +265,6 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) 
 	l.mu.Unlock()
 	done := l.opts.Clock.Now()
 	m.LastSync.WithLabelValues(fam).Set(float64(done.UnixNano()) / 1e9)
-	for table, n := range res.Rules {
-		m.RulesTotal.WithLabelValues(fam, table).Set(float64(n))
-	}
-	for table, n := range res.Written {
-		m.RulesLast.WithLabelValues(fam, table).Set(float64(n))
-	}
 	for policy, n := range res.NoLocalEndpoints {
 		m.NoLocalEndpoints.WithLabelValues(fam, policy).Set(float64(n))
 	}

@@ -98,9 +98,6 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	if got := testutil.ToFloat64(m.ServiceChangesTotal); got != 3 {
 		t.Errorf("service changes total = %v", got)
 	}
-	if got := testutil.ToFloat64(m.RulesTotal.WithLabelValues("IPv4", "nat")); got != 3 {
-		t.Errorf("rules gauge = %v", got)
-	}
 }
 
 // The first sync runs as soon as the informers have synced: events seen

@@ -1,11 +1,16 @@
 package proxier
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/klog/v2"
 )
 
-// Metrics holds every Prometheus metric of kproxy, under kube-proxy's
-// names so that existing dashboards and alerts keep working.
+// Metrics holds kproxy's mode-neutral Prometheus metrics, under
+// kube-proxy's names so that existing dashboards and alerts keep working.
+// Metrics named after one mode belong to that mode (the iptables family's
+// are in internal/xtables).
 type Metrics struct {
 	SyncDuration           *prometheus.HistogramVec
 	FullSyncDuration       *prometheus.HistogramVec
@@ -17,10 +22,6 @@ type Metrics struct {
 	EndpointChangesTotal   prometheus.Counter
 	ServiceChangesPending  prometheus.Gauge
 	ServiceChangesTotal    prometheus.Counter
-	RulesTotal             *prometheus.GaugeVec
-	RulesLast              *prometheus.GaugeVec
-	RestoreFailures        *prometheus.CounterVec
-	PartialRestoreFailures *prometheus.CounterVec
 	SyncFailures           *prometheus.CounterVec
 	NoLocalEndpoints       *prometheus.GaugeVec
 	ConntrackDuration      *prometheus.HistogramVec
@@ -49,7 +50,8 @@ func programmingBuckets() []float64 {
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
-// registered, as in tests).
+// registered, as in tests). Called again with the same reg, it returns
+// the metrics registered first.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	fam := []string{"ip_family"}
 	m := &Metrics{
@@ -63,10 +65,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		EndpointChangesTotal:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_endpoint_changes_total", Help: "Cumulative proxy rules Endpoint changes"}),
 		ServiceChangesPending:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_service_changes_pending", Help: "Pending proxy rules Service changes"}),
 		ServiceChangesTotal:    prometheus.NewCounter(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_service_changes_total", Help: "Cumulative proxy rules Service changes"}),
-		RulesTotal:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_iptables_total", Help: "Total number of iptables rules owned by kproxy"}, []string{"ip_family", "table"}),
-		RulesLast:              prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_iptables_last", Help: "Number of iptables rules written by kproxy in the last sync"}, []string{"ip_family", "table"}),
-		RestoreFailures:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_iptables_restore_failures_total", Help: "Cumulative proxy iptables restore failures"}, fam),
-		PartialRestoreFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total", Help: "Cumulative proxy iptables partial restore failures"}, fam),
 		SyncFailures:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kproxy_sync_failures_total", Help: "Failed syncs, by mode"}, []string{"ip_family", "mode"}),
 		NoLocalEndpoints:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_no_local_endpoints_total", Help: "Number of services with a Local traffic policy and no endpoints"}, []string{"ip_family", "traffic_policy"}),
 		ConntrackDuration:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kubeproxy_conntrack_reconciler_sync_duration_seconds", Help: "Time taken to reconcile stale conntrack entries", Buckets: syncBuckets}, fam),
@@ -76,11 +74,42 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		InvalidObjects:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kproxy_invalid_objects_total", Help: "Services and EndpointSlices (or parts of them) skipped as invalid"}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.SyncDuration, m.FullSyncDuration, m.PartialSyncDuration, m.LastSync, m.LastQueued,
-			m.NetworkProgramming, m.EndpointChangesPending, m.EndpointChangesTotal, m.ServiceChangesPending,
-			m.ServiceChangesTotal, m.RulesTotal, m.RulesLast, m.RestoreFailures, m.PartialRestoreFailures,
-			m.SyncFailures, m.NoLocalEndpoints, m.ConntrackDuration, m.ConntrackDeleted, m.HealthzTotal, m.LivezTotal,
-			m.InvalidObjects)
+		m.SyncDuration = Register(reg, m.SyncDuration)
+		m.FullSyncDuration = Register(reg, m.FullSyncDuration)
+		m.PartialSyncDuration = Register(reg, m.PartialSyncDuration)
+		m.LastSync = Register(reg, m.LastSync)
+		m.LastQueued = Register(reg, m.LastQueued)
+		m.NetworkProgramming = Register(reg, m.NetworkProgramming)
+		m.EndpointChangesPending = Register(reg, m.EndpointChangesPending)
+		m.EndpointChangesTotal = Register(reg, m.EndpointChangesTotal)
+		m.ServiceChangesPending = Register(reg, m.ServiceChangesPending)
+		m.ServiceChangesTotal = Register(reg, m.ServiceChangesTotal)
+		m.SyncFailures = Register(reg, m.SyncFailures)
+		m.NoLocalEndpoints = Register(reg, m.NoLocalEndpoints)
+		m.ConntrackDuration = Register(reg, m.ConntrackDuration)
+		m.ConntrackDeleted = Register(reg, m.ConntrackDeleted)
+		m.HealthzTotal = Register(reg, m.HealthzTotal)
+		m.LivezTotal = Register(reg, m.LivezTotal)
+		m.InvalidObjects = Register(reg, m.InvalidObjects)
 	}
 	return m
+}
+
+// Register registers c with reg and returns it, or returns the collector
+// already registered under c's name: one registry serves both families'
+// proxiers (and tests build many), so registering twice must not panic.
+// Any other conflict is a bug: it is logged, and c counts unexported.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	klog.ErrorS(err, "Cannot register a metric")
+	return c
 }

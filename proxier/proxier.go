@@ -29,7 +29,9 @@ type SyncResult struct {
 	// partial sync, e.g. after its canary disappeared).
 	Full bool
 	// Rules counts the rules (or kernel objects) kproxy owns after the
-	// sync, by table ("nat", "filter", "ipvs", ...).
+	// sync, by table ("nat", "filter", "ipvs", ...). The loop does not
+	// export them: the modes that write iptables rules do, under
+	// kube-proxy's iptables-named metrics (xtables.Metrics).
 	Rules map[string]int
 	// Written counts the rules sent to the kernel in this sync, by table.
 	Written map[string]int

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -27,7 +28,7 @@ func TestRenderDetectLocal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if local := strings.Join(m.Detector.IfLocal(), " "); !strings.Contains(out, " "+local+" -d 203.0.113.50/32") && !strings.Contains(out, " "+local+" -p tcp --dport 30050") {
+			if local := strings.Join(xtables.IfLocal(m.Detector.ForFamily(proxier.IPv4)), " "); !strings.Contains(out, " "+local+" -d 203.0.113.50/32") && !strings.Contains(out, " "+local+" -p tcp --dport 30050") {
 				t.Errorf("pods (%s) are not redirected:\n%s", local, out)
 			}
 			golden(t, "render-detect-local-"+m.Name+".golden", out)

@@ -1,10 +1,11 @@
 package userspace
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kproxy/kproxy/proxier"
 )
 
 // overflowLabel is the "service" label of service ports beyond the cap.
@@ -50,29 +51,15 @@ func newMetrics(reg prometheus.Registerer, max int) *metrics {
 		max:          max,
 	}
 	if reg != nil {
-		m.active = register(reg, m.active)
-		m.accepted = register(reg, m.accepted)
-		m.bytes = register(reg, m.bytes)
-		m.dialFailures = register(reg, m.dialFailures)
-		m.retries = register(reg, m.retries)
-		m.refused = register(reg, m.refused)
-		m.skipped = register(reg, m.skipped)
+		m.active = proxier.Register(reg, m.active)
+		m.accepted = proxier.Register(reg, m.accepted)
+		m.bytes = proxier.Register(reg, m.bytes)
+		m.dialFailures = proxier.Register(reg, m.dialFailures)
+		m.retries = proxier.Register(reg, m.retries)
+		m.refused = proxier.Register(reg, m.refused)
+		m.skipped = proxier.Register(reg, m.skipped)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name (the IPv4 and IPv6 proxiers share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // forPort returns the children for a service port label, applying the cap.

@@ -65,6 +65,9 @@ type Options struct {
 	// IPTablesBackend selects the iptables binaries the default Kernel
 	// runs (xtables.Plain: "iptables").
 	IPTablesBackend xtables.Backend
+	// Metrics receives the rule counts of every sync under kube-proxy's
+	// iptables-named gauges; nil means none.
+	Metrics *xtables.Metrics
 	// Kernel is the iptables seam; nil means the binaries of the process's
 	// own network namespace.
 	Kernel Kernel

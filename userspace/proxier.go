@@ -82,6 +82,9 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		// may have lacked: open the new ones now, not a sync period later.
 		res, _, err = p.reconcile(ctx, snap, false)
 	}
+	if err == nil {
+		p.opts.Metrics.RecordSync(p.opts.Family, res)
+	}
 	return res, err
 }
 

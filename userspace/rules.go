@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -102,7 +103,7 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 			srcs = []srcMatch{{local: true}}
 			if c, ok := opts.LocalDetector.CIDR(); ok {
 				srcs = append(srcs, srcMatch{cidr: c})
-			} else if pods := opts.LocalDetector.IfLocal(); pods != nil {
+			} else if pods := xtables.IfLocal(opts.LocalDetector); pods != nil {
 				srcs = append(srcs, srcMatch{pods: pods})
 			}
 		}

@@ -42,7 +42,7 @@ detectLocal:
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if got := strings.Join(d.ForFamily(proxier.IPv4).IfLocal(), " "); got != tc.local {
+		if got := strings.Join(xtables.IfLocal(d.ForFamily(proxier.IPv4)), " "); got != tc.local {
 			t.Errorf("%v: local match %q, want %q", tc.args, got, tc.local)
 		}
 	}

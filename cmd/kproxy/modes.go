@@ -23,7 +23,7 @@ import (
 type modeSettings struct {
 	cfg          *Config
 	local        proxier.LocalDetector
-	metrics      *proxier.Metrics
+	metrics      *xtables.Metrics      // every mode writes iptables rules; nil: none
 	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
 	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
 	userspace    UserspaceFlags
@@ -77,6 +77,7 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 		MasqueradeAll:     s.cfg.IPTables.MasqueradeAll,
 		MasqueradeBit:     int(*s.cfg.IPTables.MasqueradeBit),
 		IPTablesBackend:   s.backend,
+		Metrics:           s.metrics,
 	}
 }
 
@@ -93,6 +94,7 @@ func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 		TCPIdleTimeout:    s.userspace.TCPIdleTimeout,
 		DrainTimeout:      s.userspace.DrainTimeout,
 		IPTablesBackend:   s.backend,
+		Metrics:           s.metrics,
 	}
 }
 

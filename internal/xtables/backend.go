@@ -8,6 +8,10 @@
 //
 // Choose is the pure decision; Select runs the iptables-save commands it
 // needs (through an Env, which tests bind to a network namespace).
+//
+// It also holds what the modes that write iptables rules (iptables, ipvs,
+// userspace) share: IfLocal renders the core's local-traffic detector as
+// iptables matches, and Metrics are kube-proxy's iptables-named metrics.
 package xtables
 
 import (
