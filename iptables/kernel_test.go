@@ -139,7 +139,8 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 var builtinRule = regexp.MustCompile(`^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) `)
 
 // ourRules returns iptables-save output of nat and filter, counters
-// zeroed, keeping only lines that mention our chains. Jump rules in
+// zeroed, keeping only lines that mention our chains (KUBE-* and
+// KPROXY-*, e.g. the dispatch buckets). Jump rules in
 // built-in chains are sorted: their relative order with kubelet's
 // KUBE-FIREWALL jumps (which Cleanup keeps) does not matter.
 func ourRules(t *testing.T, k Kernel) string {
@@ -153,7 +154,7 @@ func ourRules(t *testing.T, k Kernel) string {
 		var jumps []string
 		for _, l := range strings.Split(string(out), "\n") {
 			switch {
-			case !strings.Contains(l, "KUBE-"):
+			case !testrig.MentionsOwnChain(l):
 			case builtinRule.MatchString(l):
 				jumps = append(jumps, l)
 			default:
@@ -247,7 +248,7 @@ func TestKernelCanaryAndFailedRestore(t *testing.T) {
 	if err := r.p.Cleanup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left := ourRules(t, r.kernel); strings.Contains(strings.ReplaceAll(left, "KUBE-FIREWALL", ""), "KUBE-") {
+	if left := ourRules(t, r.kernel); testrig.MentionsOwnChain(strings.ReplaceAll(left, "KUBE-FIREWALL", "")) {
 		t.Errorf("cleanup left:\n%s", left)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	discovery "k8s.io/api/discovery/v1"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/testrig"
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
@@ -290,7 +291,7 @@ func TestCleanup(t *testing.T) {
 	}
 	got := dump(t, fake)
 	for _, line := range strings.Split(got, "\n") {
-		if strings.Contains(line, "KUBE-") && !strings.Contains(line, "KUBE-FIREWALL") {
+		if testrig.MentionsOwnChain(line) && !strings.Contains(line, "KUBE-FIREWALL") {
 			t.Errorf("left behind: %s", line)
 		}
 	}

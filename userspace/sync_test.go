@@ -41,24 +41,56 @@ func syncOK(t *testing.T, p *Proxier, snap *proxier.Snapshot, full bool) proxier
 var toPortsRE = regexp.MustCompile(`--to-ports (\d+)`)
 
 // normalizedRules replaces proxy ports with listener names, so that two
-// Proxiers (whose ports differ) can be compared.
+// Proxiers (whose ports differ) can be compared. A TCP and a UDP listener
+// may have the same port number: names are looked up by protocol too.
 func normalizedRules(p *Proxier, f *Fake) string {
 	names := map[string]string{}
 	for _, l := range p.Listeners() {
-		names[strconv.Itoa(l.ProxyPort)] = l.Name.String() + "/" + strconv.FormatBool(l.External)
+		names[strings.ToLower(string(l.Name.Protocol))+"/"+strconv.Itoa(l.ProxyPort)] = l.Name.String() + "/" + strconv.FormatBool(l.External)
 	}
-	out := toPortsRE.ReplaceAllStringFunc(f.Dump(), func(m string) string {
-		return "--to-ports <" + names[toPortsRE.FindStringSubmatch(m)[1]] + ">"
-	})
-	// The guard's port lists, sorted by number, become sorted name lists.
-	return dportsRE.ReplaceAllStringFunc(out, func(m string) string {
-		var ns []string
-		for _, p := range strings.Split(dportsRE.FindStringSubmatch(m)[1], ",") {
-			ns = append(ns, names[p])
+	lines := strings.Split(f.Dump(), "\n")
+	for i, l := range lines {
+		proto := "/"
+		if m := protoRE.FindStringSubmatch(l); m != nil {
+			proto = m[1] + "/"
 		}
-		slices.Sort(ns)
-		return "--dports <" + strings.Join(ns, ",") + ">"
-	})
+		lines[i] = toPortsRE.ReplaceAllStringFunc(l, func(m string) string {
+			return "--to-ports <" + names[proto+toPortsRE.FindStringSubmatch(m)[1]] + ">"
+		})
+	}
+	return mergedGuards(lines, names)
+}
+
+var protoRE = regexp.MustCompile(` -p (tcp|udp) `)
+
+// mergedGuards turns the guard's port lists into one sorted list of names
+// per rule shape: the guard splits its ports into multiport-sized chunks
+// by number, and which port falls in which chunk differs between Proxiers.
+func mergedGuards(lines []string, names map[string]string) string {
+	first := map[string]int{} // rule shape -> index of its first line
+	merged := map[string][]string{}
+	var out []string
+	for _, l := range lines {
+		m := dportsRE.FindStringSubmatch(l)
+		if m == nil {
+			out = append(out, l)
+			continue
+		}
+		shape := strings.Replace(l, m[0], "--dports <>", 1)
+		proto := protoRE.FindStringSubmatch(l)[1] + "/"
+		for _, port := range strings.Split(m[1], ",") {
+			merged[shape] = append(merged[shape], names[proto+port])
+		}
+		if _, ok := first[shape]; !ok {
+			first[shape] = len(out)
+			out = append(out, shape)
+		}
+	}
+	for shape, i := range first {
+		slices.Sort(merged[shape])
+		out[i] = strings.Replace(shape, "--dports <>", "--dports <"+strings.Join(merged[shape], ",")+">", 1)
+	}
+	return strings.Join(out, "\n")
 }
 
 var dportsRE = regexp.MustCompile(`--dports ([\d,]+)`)

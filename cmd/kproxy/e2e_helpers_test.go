@@ -132,13 +132,14 @@ func savedRules(ns string) (string, error) {
 		}
 		chains := map[string][]string{}
 		for _, line := range strings.Split(out, "\n") {
+			// Every chain kproxy owns, KPROXY-SVCS-* buckets too.
 			var chain string
+			f := strings.Fields(line)
 			switch {
-			case strings.HasPrefix(line, ":KUBE-"):
-				chain = strings.Fields(line[1:])[0]
-				line = ""
-			case strings.HasPrefix(line, "-A KUBE-"):
-				chain = strings.Fields(line)[1]
+			case len(f) > 0 && strings.HasPrefix(f[0], ":") && testrig.IsOwnChain(f[0][1:]):
+				chain, line = f[0][1:], ""
+			case len(f) > 1 && f[0] == "-A" && testrig.IsOwnChain(f[1]):
+				chain = f[1]
 			default:
 				continue
 			}

@@ -272,14 +272,15 @@ func TestE2EControlPlane(t *testing.T) {
 	})
 }
 
-// leftovers lists every KUBE- chain and rule in ns except kubelet's.
+// leftovers lists every KUBE- and KPROXY- chain and rule in ns except
+// kubelet's.
 func leftovers(t *testing.T, ns string) string {
 	t.Helper()
 	var left []string
 	for _, table := range []string{"filter", "nat", "mangle"} {
 		out := testrig.Run(t, ns, "iptables-save", "-t", table)
 		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "KUBE-") && !strings.Contains(l, "KUBE-FIREWALL") && !strings.Contains(l, "KUBE-KUBELET-CANARY") {
+			if testrig.MentionsOwnChain(l) && !strings.Contains(l, "KUBE-FIREWALL") && !strings.Contains(l, "KUBE-KUBELET-CANARY") {
 				left = append(left, table+": "+l)
 			}
 		}

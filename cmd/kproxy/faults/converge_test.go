@@ -53,13 +53,13 @@ func (r *rig) waitServicesConverged(ctx context.Context, within time.Duration) t
 }
 
 var (
-	chainDeclRE = regexp.MustCompile(`(?m)^:(KUBE-(?:SVC|SVL|SEP|EXT|FW)-[A-Z0-9]+) `)
+	chainDeclRE = regexp.MustCompile(`(?m)^:(KUBE-(?:SVC|SVL|SEP|EXT|FW)-[A-Z0-9]+|KPROXY-SVCS-[A-Z0-9]+) `)
 	jumpRE      = regexp.MustCompile(`-j (\S+)`)
 )
 
-// checkNoStaleOrDuplicate fails on a per-Service chain that nothing jumps
-// to (left behind) and on a rule that appears twice in a built-in chain
-// (a jump rule ensured twice).
+// checkNoStaleOrDuplicate fails on a per-Service or dispatch bucket
+// (KPROXY-SVCS-*) chain that nothing jumps to (left behind) and on a
+// rule that appears twice in a built-in chain (a jump rule ensured twice).
 func checkNoStaleOrDuplicate(t *testing.T, dump string) {
 	t.Helper()
 	targets := map[string]bool{}

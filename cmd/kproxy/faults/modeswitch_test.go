@@ -29,7 +29,7 @@ func nodeState(t *testing.T, ns string) string {
 	return b.String()
 }
 
-var iptablesModeChain = regexp.MustCompile(`(?m)^:KUBE-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|FORWARD|PROXY-FIREWALL|EXTERNAL-SERVICES)\b`)
+var iptablesModeChain = regexp.MustCompile(`(?m)^:(KUBE-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|FORWARD|PROXY-FIREWALL|EXTERNAL-SERVICES)\b|KPROXY-SVCS-)`)
 var userspaceModeChain = regexp.MustCompile(`(?m)^:KPROXY-US-`)
 
 // TestModeSwitch runs iptables → userspace → iptables on one node, each
