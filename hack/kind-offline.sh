@@ -54,8 +54,9 @@ up() {
   if [[ ${KPROXY_KIND_KEEP:-0} != 1 ]]; then
     trap 'log "up failed: removing what it made (KPROXY_KIND_KEEP=1 keeps it)"; down' ERR
   fi
+  log "conditions: commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
   step "host tools" install_tools
-  step "binaries (cached in $KIND_BIN; ~10 min on 2 cores the first time)" "$here/build-bins.sh"
+  step "binaries (cached in $KIND_BIN; tens of minutes on 2 cores the first time)" "$here/build-bins.sh"
   step "dockerd in network namespace $KIND_NETNS" "$here/dockerd.sh" up
   step "node image (Debian bookworm rootfs cached)" "$here/images.sh" node
   step "echo image" "$here/images.sh" echo
@@ -66,6 +67,7 @@ up() {
   [[ $mode == none ]] || deploy "$mode"
   step "nodes Ready" kc wait --for=condition=Ready nodes --all --timeout=180s
   trap - ERR
+  log "conditions: load average $(cut -d' ' -f1-3 /proc/loadavg)"
   log "cluster $CLUSTER is up in $((SECONDS - start))s; kubectl: hack/kind-offline.sh kubectl get pods -A"
 }
 

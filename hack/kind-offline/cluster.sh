@@ -10,15 +10,21 @@ ln -sf "$DOCKER" "$KIND_BIN/docker"
 
 # config: the user's cluster config, and
 #  - disableDefaultCNI: kindnetd's image needs a registry; cni.sh stands in;
+#  - imageRepository: the preloaded control plane images' local name;
 #  - failCgroupV1: false on a cgroup v1 host (kubelet >= 1.35 refuses v1).
 config() {
   local out="$KIND_RUN/cluster.yaml"
   sed 's/^\(  serviceSubnet: .*\)$/\1\n  disableDefaultCNI: true/' "$REPO/deploy/kind/cluster.yaml" >"$out"
   grep -q 'disableDefaultCNI: true' "$out" || die "could not add disableDefaultCNI to $out"
+  cat >>"$out" <<YAML
+kubeadmConfigPatches:
+  - |
+    kind: ClusterConfiguration
+    imageRepository: $IMAGE_REPO
+YAML
   if [[ $(stat -fc %T /sys/fs/cgroup) != cgroup2fs ]]; then
     log "cgroup v1 host: kubelet runs with failCgroupV1: false"
     cat >>"$out" <<'YAML'
-kubeadmConfigPatches:
   - |
     kind: KubeletConfiguration
     failCgroupV1: false

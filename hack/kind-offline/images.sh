@@ -72,15 +72,15 @@ preload_images() {
   local out="$ROOTFS/node/kind/images" image
   mkdir -p "$out"
   rm -f "$out"/*.tar
-  scratch_image "registry.k8s.io/kube-apiserver:$K8S_VERSION" "$UPSTREAM_BIN/kube-apiserver" /usr/local/bin/kube-apiserver
-  scratch_image "registry.k8s.io/kube-controller-manager:$K8S_VERSION" "$UPSTREAM_BIN/kube-controller-manager" /usr/local/bin/kube-controller-manager
-  scratch_image "registry.k8s.io/kube-scheduler:$K8S_VERSION" "$UPSTREAM_BIN/kube-scheduler" /usr/local/bin/kube-scheduler
-  scratch_image "registry.k8s.io/etcd:$ETCD_IMAGE_VERSION" "$UPSTREAM_BIN/etcd" /usr/local/bin/etcd
-  scratch_image "registry.k8s.io/pause:$PAUSE_VERSION" "$KIND_BIN/pause" /pause
-  scratch_image "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$KIND_BIN/coredns" /coredns
+  scratch_image "$IMAGE_REPO/kube-apiserver:$K8S_VERSION" "$UPSTREAM_BIN/kube-apiserver" /usr/local/bin/kube-apiserver
+  scratch_image "$IMAGE_REPO/kube-controller-manager:$K8S_VERSION" "$UPSTREAM_BIN/kube-controller-manager" /usr/local/bin/kube-controller-manager
+  scratch_image "$IMAGE_REPO/kube-scheduler:$K8S_VERSION" "$UPSTREAM_BIN/kube-scheduler" /usr/local/bin/kube-scheduler
+  scratch_image "$IMAGE_REPO/etcd:$ETCD_IMAGE_VERSION" "$UPSTREAM_BIN/etcd" /usr/local/bin/etcd
+  scratch_image "$IMAGE_REPO/pause:$PAUSE_VERSION" "$KIND_BIN/pause" /pause
+  scratch_image "$IMAGE_REPO/coredns:$COREDNS_VERSION" "$KIND_BIN/coredns" /coredns
   for image in kube-apiserver:$K8S_VERSION kube-controller-manager:$K8S_VERSION kube-scheduler:$K8S_VERSION \
-    etcd:$ETCD_IMAGE_VERSION pause:$PAUSE_VERSION coredns/coredns:$COREDNS_VERSION; do
-    $DOCKER save -o "$out/$(echo "$image" | tr '/:' '__').tar" "registry.k8s.io/$image"
+    etcd:$ETCD_IMAGE_VERSION pause:$PAUSE_VERSION coredns:$COREDNS_VERSION; do
+    $DOCKER save -o "$out/$(echo "$image" | tr '/:' '__').tar" "$IMAGE_REPO/$image"
   done
 }
 

@@ -12,6 +12,9 @@ CRICTL_VERSION=v1.37.0
 COREDNS_VERSION=v1.14.6
 PAUSE_VERSION=3.10.2
 ETCD_IMAGE_VERSION=3.7.0-0
+# kubeadm's imageRepository: the control plane images are built here and
+# preloaded under this local name; nothing is ever pulled.
+IMAGE_REPO=kproxy.local/k8s
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 KPROXY_CACHE="${KPROXY_CACHE:-$HOME/.cache/kproxy}"

@@ -22,8 +22,10 @@ install -m 644 "$kf"/etc/default/* "$r/etc/default/"
 install -m 644 "$kf"/etc/sysctl.d/* "$r/etc/sysctl.d/"
 install -m 644 "$kf"/etc/systemd/system/*.service "$kf"/etc/systemd/system/*.slice "$r/etc/systemd/system/"
 install -m 644 "$kf"/etc/systemd/system/kubelet.service.d/* "$r/etc/systemd/system/kubelet.service.d/"
-# The sandbox image kubeadm v1.37 expects.
-sed -i "s#registry.k8s.io/pause:[0-9.]*\"#registry.k8s.io/pause:$PAUSE_VERSION\"#" "$r/etc/containerd/config.toml"
+# The sandbox image: our preloaded pause, under the local image repository.
+sed -i "s#sandbox_image = \"[^\"]*\"#sandbox_image = \"$IMAGE_REPO/pause:$PAUSE_VERSION\"#" "$r/etc/containerd/config.toml"
+grep -q "sandbox_image = \"$IMAGE_REPO/pause:$PAUSE_VERSION\"" "$r/etc/containerd/config.toml" ||
+  die "could not set containerd's sandbox_image"
 
 # Binaries; runc is our wrapper around Debian's (see runc-wrap).
 install -m 755 "$KIND_BIN/containerd" "$KIND_BIN/ctr" "$KIND_BIN/containerd-shim-runc-v2" "$KIND_BIN/crictl" "$r/usr/local/bin/"

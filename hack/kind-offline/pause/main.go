@@ -1,6 +1,6 @@
 // Command pause is the sandbox ("pause") container of the offline kind
 // cluster: it holds a pod's namespaces open, reaps orphaned children and
-// exits on SIGINT or SIGTERM, like registry.k8s.io/pause, which cannot be
+// exits on SIGINT or SIGTERM, like Kubernetes' own pause image, which cannot be
 // pulled without a registry.
 package main
 
