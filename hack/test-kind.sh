@@ -4,7 +4,8 @@
 # taken over by kproxy and back, services, rolling updates, mode switches.
 # The tests bring the cluster up and take it down, and fail when the
 # machine's root network namespace or a host-wide sysctl changed.
-# Needs root; the first run builds and caches about 10 minutes of binaries.
+# Needs root; the first run builds and caches the cluster's binaries and
+# images (README, Deploying: cold and warm times of `up`).
 #
 # Environment: KPROXY_KIND_REUSE=1 uses a cluster already up (and keeps it).
 set -euo pipefail

@@ -96,10 +96,10 @@ func medianOf(rows []scaleRow, proxy string, value func(scaleRow) float64) float
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
 }
 
-// latestScaleRun returns the newest bench/results/*-kind-* directory under
+// latestScaleRun returns the newest bench/results/*-kind-<n> directory under
 // root and its rows.
 func latestScaleRun(root string) (string, []scaleRow, error) {
-	dirs, err := filepath.Glob(filepath.Join(root, "bench", "results", "*-kind-*"))
+	dirs, err := filepath.Glob(filepath.Join(root, "bench", "results", "*-kind-[0-9]*"))
 	if err != nil || len(dirs) == 0 {
 		return "", nil, fmt.Errorf("no kind scale results under %s/bench/results", root)
 	}

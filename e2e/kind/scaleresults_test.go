@@ -10,7 +10,7 @@ import (
 	"github.com/kproxy/kproxy/internal/mdsection"
 )
 
-var updateReadme = flag.Bool("kind.update-readme", false, "rewrite README's kind-scale section from the newest bench/results/*-kind-* run")
+var updateReadme = flag.Bool("kind.update-readme", false, "rewrite the README sections generated from bench/results (kind-scale, kind-up)")
 
 // TestScaleReadmeIsCurrent keeps the README's kind figures generated: its
 // kind-scale section must be exactly the summary of the newest scale run
@@ -22,10 +22,16 @@ func TestScaleReadmeIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel, _ := filepath.Rel(root, dir)
-	want := scaleSummary(rows, rel)
+	checkGeneratedSection(t, root, readmeSection, scaleSummary(rows, rel))
+}
+
+// checkGeneratedSection fails unless README's section is exactly want;
+// with -kind.update-readme it rewrites the section first.
+func checkGeneratedSection(t *testing.T, root, section, want string) {
+	t.Helper()
 	readme := filepath.Join(root, "README.md")
 	if *updateReadme {
-		if err := mdsection.ReplaceInFile(readme, readmeSection, want); err != nil {
+		if err := mdsection.ReplaceInFile(readme, section, want); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -33,12 +39,12 @@ func TestScaleReadmeIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := mdsection.Get(string(b), readmeSection)
+	got, err := mdsection.Get(string(b), section)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got != want {
-		t.Errorf("README's %s section is not the summary of %s; rerun with -kind.update-readme:\n%s", readmeSection, rel, want)
+		t.Errorf("README's %s section is not generated from bench/results; rerun with -kind.update-readme:\n%s", section, want)
 	}
 }
 
