@@ -236,7 +236,7 @@ func TestE2EControlPlane(t *testing.T) {
 		}
 		e.waitConverged(ctx, scratch, "keep created")
 		vip := net.JoinHostPort(keep.Spec.ClusterIP, "80")
-		before, err := savedRules(e.node.Netns)
+		before, err := testrig.SavedOwnRules(e.node.Netns)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,12 +251,12 @@ func TestE2EControlPlane(t *testing.T) {
 		if _, werr := e.kp.Exited(); werr != nil {
 			t.Errorf("kproxy exit after SIGTERM: %v\n%s", werr, e.kp.Tail(20))
 		}
-		after, err := savedRules(e.node.Netns)
+		after, err := testrig.SavedOwnRules(e.node.Netns)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if after != before || !strings.Contains(after, "-A KUBE-SERVICES") {
-			t.Fatalf("rules changed after SIGTERM:\n%s", lineDiff(before, after))
+			t.Fatalf("rules changed after SIGTERM:\n%s", testrig.LineDiff(before, after))
 		}
 		probeNames(t, podNS, testrig.TCP, vip, []string{name(all[2])}, 2)
 
