@@ -24,6 +24,8 @@ type RandomWorld struct {
 	slices   map[string]*discovery.EndpointSlice
 	next     int
 	version  int
+	podFirst int // endpoint hosts are podFirst…podFirst+podCount-1 of a node's /24
+	podCount int
 }
 
 // NewRandomWorld is an empty world; the same seed makes the same changes.
@@ -31,7 +33,16 @@ func NewRandomWorld(seed uint64) *RandomWorld {
 	tr := proxier.NewTracker(ThisNode, []proxier.Family{proxier.IPv4}, nil, time.Time{})
 	tr.OnNode(Node())
 	return &RandomWorld{rng: rand.New(rand.NewPCG(seed, 7)), tr: tr,
-		services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}, version: 100}
+		services: map[string]*v1.Service{}, slices: map[string]*discovery.EndpointSlice{}, version: 100,
+		podFirst: 1, podCount: 200}
+}
+
+// UsePods draws endpoint addresses from hosts first…first+count-1 of each
+// node's pod /24 (by default 1…200), so that a kernel test's real pods
+// are the endpoints and a wrongly forwarded packet gets an answer.
+func (w *RandomWorld) UsePods(first, count int) *RandomWorld {
+	w.podFirst, w.podCount = first, count
+	return w
 }
 
 // Checkout drains the tracker: the snapshot of the world so far and what
@@ -155,7 +166,8 @@ func (w *RandomWorld) newSlice(svc *v1.Service) *discovery.EndpointSlice {
 		if w.rng.IntN(2) == 0 {
 			node = ThisNode
 		}
-		eps = append(eps, EP{IP: w.ip("10.244."+fmt.Sprint(1+w.rng.IntN(2)), 200), Node: node,
+		ip := fmt.Sprintf("10.244.%d.%d", 1+w.rng.IntN(2), w.podFirst+w.rng.IntN(w.podCount))
+		eps = append(eps, EP{IP: ip, Node: node,
 			NotReady: w.rng.IntN(8) == 0, Terminating: w.rng.IntN(8) == 0})
 	}
 	ports := []discovery.EndpointPort{SlicePort("http", v1.ProtocolTCP, 8080)}
