@@ -48,7 +48,7 @@ func runProxy(o *Options) error {
 		return err
 	}
 	applyOOMScoreAdj(*c.OOMScoreAdj)
-	backend, err := startupChecks(ctx, o, realProbes)
+	backend, err := startupChecks(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,8 @@ func runProxy(o *Options) error {
 	if err != nil {
 		return err
 	}
-	minSync, syncPeriod := syncPeriods(c)
+	m, _ := modeNamed(c.Mode) // startupChecks knows it
+	minSync, syncPeriod := m.SyncPeriods(c)
 	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics, Families: families})
 	loopOpts := proxier.LoopOptions{
 		Mode: string(c.Mode), MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
@@ -99,7 +100,7 @@ func runProxy(o *Options) error {
 	}
 	ifaceAddrs, listed := interfaceAddrs()
 	for _, f := range families {
-		cl, err := conntrack.New(conntrack.Options{Family: f, UnNATedTCP: string(c.Mode) != ModeIPVS})
+		cl, err := conntrack.New(conntrack.Options{Family: f, UnNATedTCP: m.UnNATedTCP})
 		if err != nil {
 			return err
 		}
