@@ -176,7 +176,8 @@ func validateConfig(c *Config) error {
 	if b := *c.IPTables.MasqueradeBit; b < 0 || b > 31 {
 		bad("iptables.masqueradeBit (--iptables-masquerade-bit) %d: must be in 0..31", b)
 	}
-	// As kube-proxy, the iptables section always, another mode's own.
+	// Like kube-proxy: the iptables section always, and the mode's own
+	// section when it has one.
 	checkPeriods(bad, "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
 	if known && m.SyncSection != "iptables" {
 		minSync, sync := m.SyncPeriods(c)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,10 +15,8 @@ import (
 )
 
 // TestModeTableComplete: every entry sets every field a new mode could
-// forget, names sync periods that have flags, and says what it needs.
+// forget and says what it needs from the kernel.
 func TestModeTableComplete(t *testing.T) {
-	fs := newFlagSet("kproxy", io.Discard)
-	bindFlags(fs, &Options{}, defaultConfig())
 	if got := nilFuncs(reflect.ValueOf(mode{}), ""); !slices.Contains(got, "modeFuncs.New") || !slices.Contains(got, "Needs") {
 		t.Fatalf("nilFuncs(mode{}) = %q: misses fields", got)
 	}
@@ -32,10 +29,8 @@ func TestModeTableComplete(t *testing.T) {
 		for _, field := range nilFuncs(reflect.ValueOf(m), "") {
 			t.Errorf("mode %s: %s is nil", m.Name, field)
 		}
-		for _, flag := range []string{m.SyncSection + "-sync-period", m.SyncSection + "-min-sync-period"} {
-			if fs.Lookup(flag) == nil {
-				t.Errorf("mode %s: SyncSection %q has no --%s", m.Name, m.SyncSection, flag)
-			}
+		if m.SyncSection == "" {
+			t.Errorf("mode %s: no SyncSection", m.Name)
 		}
 		needs := m.Needs(xtables.NFT)
 		if len(needs) == 0 {
