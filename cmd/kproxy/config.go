@@ -25,15 +25,6 @@ const (
 	configKind         = "KubeProxyConfiguration"
 )
 
-// Proxy modes.
-const (
-	ModeIPTables  = "iptables"
-	ModeIPVS      = "ipvs"
-	ModeUserspace = "userspace"
-)
-
-var modes = []string{ModeIPTables, ModeIPVS, ModeUserspace}
-
 // ipvsSchedulers are the schedulers the Linux IPVS module offers.
 var ipvsSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
@@ -62,7 +53,7 @@ func setDefaults(c *Config) {
 		c.MetricsBindAddress = "127.0.0.1:10249"
 	}
 	if c.Mode == "" {
-		c.Mode = ModeIPTables
+		c.Mode = defaultMode
 	}
 	if c.DetectLocalMode == "" {
 		c.DetectLocalMode = "ClusterCIDR"
@@ -163,8 +154,9 @@ func validateConfig(c *Config) error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	if !slices.Contains(modes, string(c.Mode)) {
-		bad("mode (--proxy-mode) %q: must be one of %s", c.Mode, strings.Join(modes, ", "))
+	m, known := modeNamed(c.Mode)
+	if !known {
+		bad("mode (--proxy-mode) %q: must be one of %s", c.Mode, strings.Join(modeNames(), ", "))
 	}
 	if _, err := parseClusterCIDRs(c.ClusterCIDR); err != nil {
 		bad("clusterCIDR (--cluster-cidr): %v", err)
@@ -184,9 +176,12 @@ func validateConfig(c *Config) error {
 	if b := *c.IPTables.MasqueradeBit; b < 0 || b > 31 {
 		bad("iptables.masqueradeBit (--iptables-masquerade-bit) %d: must be in 0..31", b)
 	}
+	// Like kube-proxy: the iptables section always, and the mode's own
+	// section when it has one.
 	checkPeriods(bad, "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
-	if c.Mode == ModeIPVS {
-		checkPeriods(bad, "ipvs", c.IPVS.SyncPeriod.Duration, c.IPVS.MinSyncPeriod.Duration)
+	if known && m.SyncSection != "iptables" {
+		minSync, sync := m.SyncPeriods(c)
+		checkPeriods(bad, m.SyncSection, sync, minSync)
 	}
 	if s := c.IPVS.Scheduler; s != "" && !slices.Contains(ipvsSchedulers, s) {
 		bad("ipvs.scheduler (--ipvs-scheduler) %q: must be one of %s", s, strings.Join(ipvsSchedulers, ", "))

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
-	"os/exec"
 	"time"
 
-	"k8s.io/klog/v2"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
 
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/iptables"
@@ -19,23 +14,56 @@ import (
 	"github.com/kproxy/kproxy/userspace"
 )
 
-// modeSettings is what the per-mode constructors need besides the family.
-type modeSettings struct {
-	cfg          *Config
-	local        proxier.LocalDetector
-	metrics      *xtables.Metrics      // every mode writes iptables rules; nil: none
-	registerer   prometheus.Registerer // userspace mode's per-service metrics; nil: none
-	tcpBeLiberal bool                  // nf_conntrack_tcp_be_liberal is (or will be) 1
-	userspace    UserspaceFlags
-	backend      xtables.Backend // the iptables binaries every mode runs
-}
+// Proxy modes (--proxy-mode).
+const (
+	ModeIPTables  = "iptables"
+	ModeIPVS      = "ipvs"
+	ModeUserspace = "userspace"
 
-// syncPeriods returns the mode's (minimum, maximum) sync interval.
-func syncPeriods(c *Config) (minSync, sync time.Duration) {
-	if string(c.Mode) == ModeIPVS {
-		return c.IPVS.MinSyncPeriod.Duration, c.IPVS.SyncPeriod.Duration
-	}
-	return c.IPTables.MinSyncPeriod.Duration, c.IPTables.SyncPeriod.Duration
+	// defaultMode is kproxy's default on every platform (kube-proxy's
+	// on Linux).
+	defaultMode = ModeIPTables
+)
+
+// modeTable is the one place cmd/kproxy learns the proxy modes from:
+// creation, "kproxy render", --cleanup, leftover removal at start,
+// validation, flag help and the start-up kernel checks all read it. The
+// order is the one the flag help and errors list. Adding a mode is its
+// package plus one entry here, with its options mapping below (README,
+// "Adding a mode"); the fields are documented on mode (modetable.go).
+var modeTable = []mode{
+	{
+		Name:         ModeIPTables,
+		modeFuncs:    bindMode(iptablesOptions, iptables.New, iptables.Render, iptables.Cleanup),
+		HasLeftovers: iptablesHasLeftovers,
+		SyncSection:  "iptables",
+		SyncPeriods:  iptablesSyncPeriods,
+		UnNATedTCP:   true,
+		Needs:        onlyIPTables,
+		SharedChains: true,
+	},
+	{
+		Name:         ModeIPVS,
+		modeFuncs:    bindMode(ipvsOptions, ipvs.New, ipvs.Render, ipvs.Cleanup),
+		HasLeftovers: ipvsInterfaceExists,
+		SyncSection:  "ipvs",
+		SyncPeriods:  ipvsSyncPeriods,
+		UnNATedTCP:   false, // IPVS translates by itself: its entries may look untranslated
+		Needs: func(b xtables.Backend) []requirement {
+			return []requirement{needIPVS, needIPSet, needIPTables(b)}
+		},
+		SharedChains: true,
+		NodeWide:     true, // kube-ipvs0
+	},
+	{
+		Name:         ModeUserspace,
+		modeFuncs:    bindMode(userspaceOptions, userspace.New, userspace.Render, userspace.Cleanup),
+		HasLeftovers: alwaysClean,
+		SyncSection:  "iptables", // no section of its own in KubeProxyConfiguration
+		SyncPeriods:  iptablesSyncPeriods,
+		UnNATedTCP:   true,
+		Needs:        onlyIPTables,
+	},
 }
 
 // iptablesOptions maps the configuration onto the iptables mode's options
@@ -53,6 +81,16 @@ func iptablesOptions(s modeSettings, f proxier.Family) iptables.Options {
 		Metrics:            s.metrics,
 		Backend:            string(s.backend),
 	}
+}
+
+// iptablesHasLeftovers: the iptables mode's own chains (per-Service ones,
+// the canaries) are there, not only the names it shares with ipvs.
+func iptablesHasLeftovers(ctx context.Context, s modeSettings, f proxier.Family) (bool, error) {
+	return iptables.HasLeftovers(ctx, iptablesOptions(s, f))
+}
+
+func iptablesSyncPeriods(c *Config) (minSync, sync time.Duration) {
+	return c.IPTables.MinSyncPeriod.Duration, c.IPTables.SyncPeriod.Duration
 }
 
 // ipvsOptions maps the configuration onto the ipvs mode's options.
@@ -81,6 +119,17 @@ func ipvsOptions(s modeSettings, f proxier.Family) ipvs.Options {
 	}
 }
 
+// ipvsInterfaceExists: kube-ipvs0, the sign of a previous ipvs run, is
+// there (for every family: one interface serves both).
+func ipvsInterfaceExists(context.Context, modeSettings, proxier.Family) (bool, error) {
+	_, err := netlink.LinkByName(ipvs.Interface)
+	return err == nil, nil
+}
+
+func ipvsSyncPeriods(c *Config) (minSync, sync time.Duration) {
+	return c.IPVS.MinSyncPeriod.Duration, c.IPVS.SyncPeriod.Duration
+}
+
 // userspaceOptions maps the configuration onto the userspace mode's options.
 func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 	portRange, _ := proxyPortRange(s.cfg)
@@ -98,80 +147,8 @@ func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 	}
 }
 
-// errModeNotBuilt is returned for a mode whose package is not in this
-// binary yet.
-var errModeNotBuilt = errors.New("mode not available in this build")
-
-// newBackends builds one Proxier per family for the configured mode. Like
-// every constructor here it writes nothing to the kernel.
-func newBackends(s modeSettings, families []proxier.Family) (map[proxier.Family]proxier.Proxier, error) {
-	out := map[proxier.Family]proxier.Proxier{}
-	for _, f := range families {
-		var (
-			p   proxier.Proxier
-			err error
-		)
-		switch string(s.cfg.Mode) {
-		case ModeIPTables:
-			p, err = iptables.New(iptablesOptions(s, f))
-		case ModeIPVS:
-			p, err = ipvs.New(ipvsOptions(s, f))
-		case ModeUserspace:
-			p, err = userspace.New(userspaceOptions(s, f))
-		default:
-			err = fmt.Errorf("unknown proxy mode %q", s.cfg.Mode)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s %s backend: %w", s.cfg.Mode, f, err)
-		}
-		out[f] = p
-	}
-	return out, nil
-}
-
-// cleanupAll removes what every mode created, for both families and in
-// every iptables backend given (a node may have switched backends), in
-// this network namespace. Each step runs even if an earlier one failed.
-func cleanupAll(ctx context.Context, s modeSettings, backends []xtables.Backend) error {
-	// A second pass when the first failed: with both the iptables and the
-	// ipvs mode's rules in place, the first pass unties what references
-	// the other's chains (see cleanupLeftovers); likewise an ipset still
-	// used by a rule of the backend cleaned after it.
-	err := cleanupAllOnce(ctx, s, backends)
-	if err != nil {
-		klog.V(1).InfoS("Cleanup incomplete, trying again", "err", err)
-		err = cleanupAllOnce(ctx, s, backends)
-	}
-	return err
-}
-
-func cleanupAllOnce(ctx context.Context, s modeSettings, backends []xtables.Backend) error {
-	var errs []error
-	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
-		for _, m := range []struct {
-			mode    string
-			cleanup func(s modeSettings) error
-		}{
-			// iptables first: ipvs shares its KUBE-* chain names and cannot
-			// delete them while the iptables mode's rules jump to them;
-			// once the chains are gone, ipvs removes what is its alone
-			// (virtual servers, kube-ipvs0, ipsets no rule references).
-			{ModeIPTables, func(s modeSettings) error { return iptables.Cleanup(ctx, iptablesOptions(s, f)) }},
-			{ModeUserspace, func(s modeSettings) error { return userspace.Cleanup(ctx, userspaceOptions(s, f)) }},
-			{ModeIPVS, func(s modeSettings) error { return ipvs.Cleanup(ctx, ipvsOptions(s, f)) }},
-		} {
-			for _, b := range backends {
-				s.backend = b
-				err := m.cleanup(s)
-				if errors.Is(err, exec.ErrNotFound) {
-					klog.InfoS("Tools for this family missing, nothing to clean up", "mode", m.mode, "ipFamily", f, "backend", b, "err", err)
-					err = nil
-				}
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s %s cleanup (%s): %w", m.mode, f, b, err))
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
+// alwaysClean is the HasLeftovers of a mode whose chains are its own
+// (KPROXY-US-*): deleting them is the cheapest way to look for them.
+func alwaysClean(context.Context, modeSettings, proxier.Family) (bool, error) {
+	return true, nil
 }

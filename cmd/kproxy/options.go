@@ -49,7 +49,7 @@ func bindFlags(fs *pflag.FlagSet, o *Options, c *Config) {
 	fs.StringVar(&cc.ContentType, "kube-api-content-type", cc.ContentType, "Content type of requests sent to the API server (JSON is accepted as a fallback).")
 
 	mode := (*string)(&c.Mode)
-	fs.StringVar(mode, "proxy-mode", *mode, "Which proxy mode to use: iptables, ipvs or userspace.")
+	fs.StringVar(mode, "proxy-mode", *mode, "Which proxy mode to use: "+modeChoices()+".")
 	fs.StringVar(mode, "mode", *mode, "Alias of --proxy-mode.")
 	fs.StringVar(&c.HostnameOverride, "hostname-override", c.HostnameOverride, "The name of this node, if not the hostname.")
 	fs.StringVar(&c.ClusterCIDR, "cluster-cidr", c.ClusterCIDR, "The pod CIDRs of the cluster, comma-separated (at most one per IP family). Traffic from outside them to a ClusterIP is masqueraded.")

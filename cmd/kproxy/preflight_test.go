@@ -3,27 +3,33 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	kpconfig "k8s.io/kube-proxy/config/v1alpha1"
 
 	"github.com/kproxy/kproxy/internal/xtables"
 )
 
-// probesFailing returns kernelProbes where the named ones fail and
-// records which ran.
-func probesFailing(ran *[]string, failing ...string) kernelProbes {
-	probe := func(name string) func(context.Context) error {
-		return func(context.Context) error {
-			*ran = append(*ran, name)
-			for _, f := range failing {
-				if f == name {
-					return errors.New(name + " probe failed")
-				}
+// probesFailing returns the requirements of mode with fake probes: the
+// named ones fail, and each records that it ran.
+func probesFailing(t *testing.T, mode string, ran *[]string, failing ...string) []requirement {
+	m, ok := modeNamed(kpconfig.ProxyMode(mode))
+	if !ok {
+		t.Fatalf("no mode %s", mode)
+	}
+	needs := m.Needs(xtables.NFT)
+	for i, r := range needs {
+		needs[i].probe = func(context.Context) error {
+			*ran = append(*ran, r.name)
+			if slices.Contains(failing, r.name) {
+				return errors.New(r.name + " probe failed")
 			}
 			return nil
 		}
 	}
-	return kernelProbes{IPTables: probe("iptables"), IPVS: probe("IPVS"), IPSet: probe("ipset")}
+	return needs
 }
 
 func TestPreflight(t *testing.T) {
@@ -46,7 +52,7 @@ func TestPreflight(t *testing.T) {
 		{ModeUserspace, []string{"iptables"}, "iptables", []string{"--proxy-mode=userspace", "iptables probe failed"}},
 	} {
 		var ran []string
-		err := preflight(ctx, tc.mode, probesFailing(&ran, tc.failing...), xtables.NFT)
+		err := preflight(ctx, tc.mode, probesFailing(t, tc.mode, &ran, tc.failing...), xtables.NFT)
 		if got := strings.Join(ran, " "); got != tc.ran {
 			t.Errorf("%s, failing %v: ran %q, want %q", tc.mode, tc.failing, got, tc.ran)
 		}

@@ -17,10 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/kproxy/kproxy/iptables"
-	"github.com/kproxy/kproxy/ipvs"
 	"github.com/kproxy/kproxy/proxier"
-	"github.com/kproxy/kproxy/userspace"
 )
 
 // objects is what "kproxy render" reads.
@@ -174,13 +171,9 @@ func (objs *objects) addItems(items []runtime.RawExtension, where string, stderr
 
 // renderMode is the pure render of the configured mode for one family.
 func renderMode(s modeSettings, snap *proxier.Snapshot, f proxier.Family) (string, error) {
-	switch string(s.cfg.Mode) {
-	case ModeIPTables:
-		return iptables.Render(snap, iptablesOptions(s, f))
-	case ModeIPVS:
-		return ipvs.Render(snap, ipvsOptions(s, f))
-	case ModeUserspace:
-		return userspace.Render(snap, userspaceOptions(s, f))
+	m, known := modeNamed(s.cfg.Mode)
+	if !known {
+		return "", fmt.Errorf("--proxy-mode=%s: %w", s.cfg.Mode, errModeNotBuilt)
 	}
-	return "", fmt.Errorf("--proxy-mode=%s: %w", s.cfg.Mode, errModeNotBuilt)
+	return m.Render(s, snap, f)
 }

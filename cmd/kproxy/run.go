@@ -41,109 +41,188 @@ const nodeWait = 30 * time.Second
 func runProxy(o *Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c := o.Config
+	d := &daemon{opts: o, cfg: o.Config}
+	defer d.close()
+	if err := d.checkAndConnect(ctx); err != nil {
+		return err
+	}
+	d.learnNode(ctx)
+	d.newMetrics()
+	settings, err := d.prepareKernel(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.buildLoop(settings); err != nil {
+		return err
+	}
+	return d.runUntilStopped(ctx, stop)
+}
 
-	name, err := nodeName(c)
+// daemon is what runProxy builds, one step after the other.
+type daemon struct {
+	opts *Options
+	cfg  *Config
+	mode *mode
+
+	// checkAndConnect
+	name    string // this node's
+	backend xtables.Backend
+	client  kubernetes.Interface
+
+	// learnNode
+	clusterCIDRs []netip.Prefix
+	node         *v1.Node // nil: it never appeared
+	families     []proxier.Family
+
+	// newMetrics
+	reg     *prometheus.Registry
+	metrics *proxier.Metrics
+
+	// buildLoop
+	health *healthcheck.ProxyHealth
+	loop   *proxier.Loop
+	closes []func() // released by close, the last first
+}
+
+// checkAndConnect checks that this node can run the mode, before it
+// builds the API client.
+func (d *daemon) checkAndConnect(ctx context.Context) error {
+	var err error
+	if d.name, err = nodeName(d.cfg); err != nil {
+		return err
+	}
+	applyOOMScoreAdj(*d.cfg.OOMScoreAdj)
+	if d.backend, err = startupChecks(ctx, d.opts); err != nil {
+		return err
+	}
+	d.mode, _ = modeNamed(d.cfg.Mode) // startupChecks knows it
+	rc, err := restConfig(d.cfg, d.opts.Master)
 	if err != nil {
 		return err
 	}
-	applyOOMScoreAdj(*c.OOMScoreAdj)
-	backend, err := startupChecks(ctx, o, realProbes)
-	if err != nil {
-		return err
-	}
-	rc, err := restConfig(c, o.Master)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
+	if d.client, err = kubernetes.NewForConfig(rc); err != nil {
 		return fmt.Errorf("API client: %w", err)
 	}
-	clusterCIDRs, _ := parseClusterCIDRs(c.ClusterCIDR) // validated
-	node := waitForNode(ctx, client, name)
-	families := withTools(chooseFamilies(clusterCIDRs, node), backend, exec.LookPath)
-	klog.InfoS("Starting kproxy", "version", version(), "mode", c.Mode, "node", name, "families", families)
+	return nil
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := proxier.NewMetrics(reg)
+// learnNode reads the Node object, if it comes, and picks the families.
+func (d *daemon) learnNode(ctx context.Context) {
+	d.clusterCIDRs, _ = parseClusterCIDRs(d.cfg.ClusterCIDR) // validated
+	d.node = waitForNode(ctx, d.client, d.name)
+	d.families = withTools(chooseFamilies(d.clusterCIDRs, d.node), d.backend, exec.LookPath)
+	klog.InfoS("Starting kproxy", "version", version(), "mode", d.cfg.Mode, "node", d.name, "families", d.families)
+}
 
+// newMetrics builds the private registry /metrics serves.
+func (d *daemon) newMetrics() {
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.metrics = proxier.NewMetrics(d.reg)
+}
+
+// prepareKernel sets the conntrack sysctls, removes the leftovers of
+// other modes and families, and returns what the mode's Proxiers are
+// built from.
+func (d *daemon) prepareKernel(ctx context.Context) (modeSettings, error) {
+	c := d.cfg
 	if err := conntrack.Apply(ctx, conntrack.TunablesFromConfig(c.Conntrack), conntrack.FileSysctls{}); err != nil {
 		// kube-proxy goes on too: a read-only /proc/sys must not stop the
 		// rules from being programmed.
 		klog.ErrorS(err, "Could not apply all conntrack sysctls")
 	}
-
-	local, err := localDetector(c, clusterCIDRs, node)
+	local, err := localDetector(c, d.clusterCIDRs, d.node)
 	if err != nil {
-		return err
+		return modeSettings{}, err
 	}
 	klog.InfoS("Detecting local traffic", "mode", c.DetectLocalMode, "by", local)
-	settings := modeSettings{cfg: c, local: local, metrics: xtables.NewMetrics(reg), registerer: reg,
-		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: o.Userspace, backend: backend}
-	if err := cleanupLeftovers(ctx, settings, families, node != nil); err != nil {
+	settings := modeSettings{cfg: c, local: local, metrics: xtables.NewMetrics(d.reg), registerer: d.reg,
+		tcpBeLiberal: c.Conntrack.TCPBeLiberal || tcpBeLiberalSet(), userspace: d.opts.Userspace, backend: d.backend}
+	if err := cleanupLeftovers(ctx, settings, d.families, d.node != nil); err != nil {
 		// Leftovers are untidy, not fatal: the current mode still works.
 		klog.ErrorS(err, "Could not remove all leftovers of other modes and families")
 	}
-	backends, err := newBackends(settings, families)
+	return settings, nil
+}
+
+// buildLoop builds the mode's Proxiers, the health checks and the
+// conntrack cleaners, and the sync loop that drives them. It starts
+// nothing.
+func (d *daemon) buildLoop(settings modeSettings) error {
+	backends, err := newBackends(settings, d.families)
 	if err != nil {
 		return err
 	}
-	minSync, syncPeriod := syncPeriods(c)
-	health := healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: metrics, Families: families})
+	minSync, syncPeriod := d.mode.SyncPeriods(d.cfg)
+	d.health = healthcheck.NewProxyHealth(healthcheck.ProxyHealthOptions{Timeout: 2 * syncPeriod, Metrics: d.metrics, Families: d.families})
 	loopOpts := proxier.LoopOptions{
-		Mode: string(c.Mode), MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
+		Mode: d.mode.Name, MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
 		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
-		Health: health, Metrics: metrics, AfterSync: []proxier.AfterSync{health.AfterSync},
+		Health: d.health, Metrics: d.metrics, AfterSync: []proxier.AfterSync{d.health.AfterSync},
 	}
 	ifaceAddrs, listed := interfaceAddrs()
-	for _, f := range families {
-		cl, err := conntrack.New(conntrack.Options{Family: f, UnNATedTCP: string(c.Mode) != ModeIPVS})
-		if err != nil {
+	for _, f := range d.families {
+		if err := d.addFamily(&loopOpts, f, ifaceAddrs, listed); err != nil {
 			return err
 		}
-		defer cl.Close()
-		loopOpts.Conntrack[f] = cl
-		var hcAddrs []netip.Addr
-		if listed {
-			hcAddrs = healthCheckAddresses(c, f, node, ifaceAddrs)
-		}
-		if hcAddrs != nil && len(hcAddrs) == 0 {
-			klog.ErrorS(nil, "No node address matches nodePortAddresses: no health check node port server for this family", "ipFamily", f, "nodePortAddresses", c.NodePortAddresses)
-			continue
-		}
-		sh := healthcheck.NewServiceHealth(healthcheck.ServiceHealthOptions{Family: f, Healthy: health.Healthy, Addresses: hcAddrs})
-		defer sh.Close()
-		loopOpts.AfterSync = append(loopOpts.AfterSync, sh.AfterSync)
 	}
 	invalid := func(kind, obj string, err error) {
-		metrics.InvalidObjects.WithLabelValues(kind).Inc()
+		d.metrics.InvalidObjects.WithLabelValues(kind).Inc()
 		proxier.LogInvalid(kind, obj, err)
 	}
-	loop := proxier.NewLoop(proxier.NewTracker(name, families, invalid, time.Now()), loopOpts)
+	d.loop = proxier.NewLoop(proxier.NewTracker(d.name, d.families, invalid, time.Now()), loopOpts)
+	return nil
+}
 
+// addFamily gives the loop family f's conntrack cleaner and
+// healthCheckNodePort servers.
+func (d *daemon) addFamily(loopOpts *proxier.LoopOptions, f proxier.Family, ifaceAddrs []ifaceAddr, listed bool) error {
+	cl, err := conntrack.New(conntrack.Options{Family: f, UnNATedTCP: d.mode.UnNATedTCP})
+	if err != nil {
+		return err
+	}
+	d.closes = append(d.closes, func() { _ = cl.Close() })
+	loopOpts.Conntrack[f] = cl
+	var hcAddrs []netip.Addr
+	if listed {
+		hcAddrs = healthCheckAddresses(d.cfg, f, d.node, ifaceAddrs)
+	}
+	if hcAddrs != nil && len(hcAddrs) == 0 {
+		klog.ErrorS(nil, "No node address matches nodePortAddresses: no health check node port server for this family", "ipFamily", f, "nodePortAddresses", d.cfg.NodePortAddresses)
+		return nil
+	}
+	sh := healthcheck.NewServiceHealth(healthcheck.ServiceHealthOptions{Family: f, Healthy: d.health.Healthy, Addresses: hcAddrs})
+	d.closes = append(d.closes, sh.Close)
+	loopOpts.AfterSync = append(loopOpts.AfterSync, sh.AfterSync)
+	return nil
+}
+
+// runUntilStopped starts the servers, the sync loop and the informers,
+// and waits for a signal or a fatal error (a server that must listen, a
+// changed --config file, the informers).
+func (d *daemon) runUntilStopped(ctx context.Context, stop context.CancelFunc) error {
+	c := d.cfg
 	errc := make(chan error, 4)
 	serve := func(what, addr string, h http.Handler) {
 		if addr != "" {
 			go serveRetrying(ctx, what, addr, h, c.BindAddressHardFail, errc, serverRetryInterval)
 		}
 	}
-	serve("metrics", c.MetricsBindAddress, withProfiling(metricsHandler(reg), c.EnableProfiling))
-	serve("healthz", c.HealthzBindAddress, health.Handler())
-
-	if o.ConfigFile != "" {
-		go watchConfigFile(ctx, o.ConfigFile, configPollInterval, func() { errc <- errConfigChanged })
+	serve("metrics", c.MetricsBindAddress, withProfiling(metricsHandler(d.reg), c.EnableProfiling))
+	serve("healthz", c.HealthzBindAddress, d.health.Handler())
+	if d.opts.ConfigFile != "" {
+		go watchConfigFile(ctx, d.opts.ConfigFile, configPollInterval, func() { errc <- errConfigChanged })
 	}
 
 	loopDone := make(chan struct{})
-	go func() { loop.Run(ctx); close(loopDone) }()
+	go func() { d.loop.Run(ctx); close(loopDone) }()
 	go func() {
-		if err := proxier.StartInformers(ctx, client, name, c.ConfigSyncPeriod.Duration, loop); err != nil && ctx.Err() == nil {
+		if err := proxier.StartInformers(ctx, d.client, d.name, c.ConfigSyncPeriod.Duration, d.loop); err != nil && ctx.Err() == nil {
 			errc <- err
 		}
 	}()
 
+	var err error
 	select {
 	case <-ctx.Done():
 		klog.InfoS("Stopping; the rules stay in place")
@@ -153,6 +232,13 @@ func runProxy(o *Options) error {
 	}
 	<-loopDone
 	return err
+}
+
+// close releases what buildLoop opened, the last first.
+func (d *daemon) close() {
+	for i := len(d.closes) - 1; i >= 0; i-- {
+		d.closes[i]()
+	}
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {
