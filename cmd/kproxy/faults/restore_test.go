@@ -13,26 +13,35 @@ import (
 	"github.com/kproxy/kproxy/internal/testrig"
 )
 
-// failingRestore puts iptables-restore wrappers first in PATH that reject
-// their input (as the real one does, naming a line) while trigger exists,
-// and run the real binary otherwise: one for each backend's name
-// (iptables-restore, iptables-nft-restore, iptables-legacy-restore), as
-// kproxy runs the one of the backend it selects at start.
-func failingRestore(t *testing.T) (pathEnv, trigger string) {
+// restoreWrappers writes, for each iptables-restore name kproxy may run
+// (iptables-restore, iptables-nft-restore, iptables-legacy-restore: the
+// one of the backend it selects at start), the script wrap(real path) in
+// a directory that goes first in kproxy's PATH, and returns that PATH.
+func restoreWrappers(t *testing.T, wrap func(real string) string) (pathEnv string) {
 	t.Helper()
 	dir := t.TempDir()
-	trigger = filepath.Join(dir, "fail")
 	for _, name := range []string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"} {
 		real, err := exec.LookPath(name)
 		if err != nil {
 			continue // that backend is not installed
 		}
-		script := "#!/bin/sh\nif [ -e " + trigger + " ]; then\n  cat >/dev/null\n  echo 'iptables-restore: line 3 failed' >&2\n  exit 1\nfi\nexec " + real + " \"$@\"\n"
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(wrap(real)), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return "PATH=" + dir + ":" + os.Getenv("PATH"), trigger
+	return "PATH=" + dir + ":" + os.Getenv("PATH")
+}
+
+// failingRestore puts iptables-restore wrappers first in PATH that reject
+// their input (as the real one does, naming a line) while trigger exists,
+// and run the real binary otherwise.
+func failingRestore(t *testing.T) (pathEnv, trigger string) {
+	t.Helper()
+	trigger = filepath.Join(t.TempDir(), "fail")
+	pathEnv = restoreWrappers(t, func(real string) string {
+		return "#!/bin/sh\nif [ -e " + trigger + " ]; then\n  cat >/dev/null\n  echo 'iptables-restore: line 3 failed' >&2\n  exit 1\nfi\nexec " + real + " \"$@\"\n"
+	})
+	return pathEnv, trigger
 }
 
 // TestRestoreFailureKeepsRules: while iptables-restore rejects every

@@ -3,7 +3,6 @@ package faults
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,9 +14,9 @@ import (
 // "stopped" and waits (kproxy's process group, the wrapper included, is
 // then killed); every other restore passes straight through.
 type restoreGate struct {
-	t   *testing.T
-	dir string // the gate's marker files
-	bin string // the wrappers; first in kproxy's PATH
+	t    *testing.T
+	dir  string // the gate's marker files
+	path string // PATH=<the wrappers>:…
 }
 
 // Where an armed restore halts.
@@ -31,8 +30,6 @@ const (
 	// seen it finish (conntrack cleanup and metrics still to come).
 	afterRestore = "after"
 )
-
-var restoreNames = []string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}
 
 // restoreWrapper is the wrapper for one real binary; $stop is the armed
 // point, read from the "armed" file the first restore takes.
@@ -55,24 +52,13 @@ halt
 `
 
 func newRestoreGate(t *testing.T) *restoreGate {
-	g := &restoreGate{t: t, dir: t.TempDir(), bin: t.TempDir()}
-	for _, name := range restoreNames {
-		real, err := exec.LookPath(name)
-		if err != nil {
-			continue
-		}
-		script := fmt.Sprintf(restoreWrapper, g.dir, real)
-		if err := os.WriteFile(filepath.Join(g.bin, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := &restoreGate{t: t, dir: t.TempDir()}
+	g.path = restoreWrappers(t, func(real string) string { return fmt.Sprintf(restoreWrapper, g.dir, real) })
 	return g
 }
 
 // env puts the wrappers first in kproxy's PATH.
-func (g *restoreGate) env() []string {
-	return []string{"PATH=" + g.bin + ":" + os.Getenv("PATH")}
-}
+func (g *restoreGate) env() []string { return []string{g.path} }
 
 // arm makes the next restore halt at stop.
 func (g *restoreGate) arm(stop string) {
