@@ -338,7 +338,7 @@ func cleanup(ctx context.Context, o *Options) error {
 }
 
 // cleanupRules deletes the jump rules and kproxy's chains in one restore.
-func cleanupRules(ctx context.Context, k Kernel) error {
+func cleanupRules(ctx context.Context, k IPTables) error {
 	var b strings.Builder
 	for _, t := range tables {
 		out, err := k.Save(ctx, t)
