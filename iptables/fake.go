@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/kproxy/kproxy/internal/xtables"
 )
 
 // Fake is an in-memory Kernel that behaves like iptables for what kproxy
@@ -114,17 +116,17 @@ func (f *Fake) Restore(_ context.Context, data []byte, _ bool) error {
 	defer f.mu.Unlock()
 	if f.FailRestore != nil {
 		if err := f.FailRestore(data); err != nil {
-			return &RestoreError{Output: err.Error(), Err: err}
+			return &xtables.RestoreError{Output: err.Error(), Err: err}
 		}
 	}
 	tables, err := parseRestore(string(data))
 	if err != nil {
-		return &RestoreError{Line: failedLine(err.Error()), Output: err.Error(), Err: err}
+		return xtables.NewRestoreError(data, err.Error(), err)
 	}
 	for _, in := range tables {
 		cur, ok := f.tables[in.name]
 		if !ok {
-			return &RestoreError{Output: "unknown table " + in.name, Err: errors.New("unknown table")}
+			return &xtables.RestoreError{Output: "unknown table " + in.name, Err: errors.New("unknown table")}
 		}
 		next := cur.clone()
 		for _, c := range in.chains {
@@ -133,7 +135,7 @@ func (f *Fake) Restore(_ context.Context, data []byte, _ bool) error {
 		for _, l := range in.lines {
 			if err := next.apply(in.name, l.words, l.raw); err != nil {
 				msg := fmt.Sprintf("iptables-restore: line %d failed: %v", l.lineNo, err)
-				return &RestoreError{Line: l.lineNo, Output: msg, Err: errors.New("exit status 1")}
+				return xtables.NewRestoreError(data, msg, errors.New("exit status 1"))
 			}
 		}
 		f.tables[in.name] = next // COMMIT
@@ -261,7 +263,7 @@ func (f *Fake) EnsureChain(_ context.Context, table, chain string) error {
 }
 
 // EnsureRule implements Kernel.
-func (f *Fake) EnsureRule(_ context.Context, table, chain string, rule ...string) (bool, error) {
+func (f *Fake) EnsureRule(_ context.Context, pos xtables.Position, table, chain string, rule ...string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, ok := f.tables[table]
@@ -280,7 +282,12 @@ func (f *Fake) EnsureRule(_ context.Context, table, chain string, rule ...string
 	if err := t.checkJump(rule); err != nil {
 		return false, err
 	}
-	t.chains[chain] = append([]fakeRule{newFakeRule(slices.Clone(rule), "")}, rules...)
+	r := newFakeRule(slices.Clone(rule), "")
+	if pos == xtables.Append {
+		t.chains[chain] = append(rules, r)
+	} else {
+		t.chains[chain] = append([]fakeRule{r}, rules...)
+	}
 	return true, nil
 }
 

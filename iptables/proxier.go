@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		}
 		if err := p.kernel.Restore(ctx, data, true); err != nil {
 			p.fail(full)
-			logRestoreFailure(err, data, p.opts.Family)
+			xtables.LogRestoreFailure(err, p.opts.Family)
 			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
 		}
 		if p.buf.Cap() > keepBufferMax {

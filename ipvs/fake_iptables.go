@@ -17,7 +17,7 @@ var builtinTargets = map[string]bool{"ACCEPT": true, "DROP": true, "RETURN": tru
 // Restore applies iptables-restore --noflush input like the kernel does:
 // each table is checked as a whole and committed at its COMMIT line; an
 // error leaves that table (and all later ones) unchanged.
-func (f *Fake) Restore(ctx context.Context, data string) error {
+func (f *Fake) Restore(ctx context.Context, data []byte, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("Restore"); err != nil {
@@ -25,7 +25,7 @@ func (f *Fake) Restore(ctx context.Context, data string) error {
 	}
 	var cur *fakeTable
 	table := ""
-	for i, line := range strings.Split(data, "\n") {
+	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		fail := func(format string, a ...any) error {
 			return fmt.Errorf("iptables-restore: line %d (%q): %s: %w", i+1, line, fmt.Sprintf(format, a...), syscall.EINVAL)
@@ -131,16 +131,16 @@ func (f *Fake) applyCommand(t *fakeTable, table, line string) error {
 }
 
 // Save returns the table as iptables-save prints it.
-func (f *Fake) Save(ctx context.Context, table string) (string, error) {
+func (f *Fake) Save(ctx context.Context, table string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check("Save " + table); err != nil {
-		return "", err
+		return nil, err
 	}
 	if _, ok := f.tables[table]; !ok {
-		return "", fmt.Errorf("iptables-save: table %s: %w", table, syscall.ENOENT)
+		return nil, fmt.Errorf("iptables-save: table %s: %w", table, syscall.ENOENT)
 	}
-	return f.saveLocked(table), nil
+	return []byte(f.saveLocked(table)), nil
 }
 
 func (f *Fake) saveLocked(table string) string {

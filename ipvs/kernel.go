@@ -80,13 +80,14 @@ type IPSets interface {
 	DeleteEntries(ctx context.Context, set, kind string, entries []string) error
 }
 
-// IPTables is the family's iptables tables.
+// IPTables is the family's iptables tables: the part of xtables.Tables
+// this mode uses.
 type IPTables interface {
 	// Restore feeds data to iptables-restore --noflush (ip6tables-restore
-	// for IPv6). Each table's COMMIT is atomic.
-	Restore(ctx context.Context, data string) error
+	// for IPv6). Each table's COMMIT is atomic (see xtables.Tables).
+	Restore(ctx context.Context, data []byte, counters bool) error
 	// Save returns iptables-save -t table.
-	Save(ctx context.Context, table string) (string, error)
+	Save(ctx context.Context, table string) ([]byte, error)
 }
 
 // Tunables are the namespace's sysctls and IPVS's timeouts.

@@ -3,6 +3,7 @@ package userspace
 import (
 	"context"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"slices"
 	"sort"
 	"strings"
@@ -69,7 +70,7 @@ func cloneTables(in map[string]map[string][]string) map[string]map[string][]stri
 }
 
 // Restore implements Kernel, for the subset of the format this mode writes.
-func (f *Fake) Restore(_ context.Context, data []byte) error {
+func (f *Fake) Restore(_ context.Context, data []byte, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.injected("Restore"); err != nil {
@@ -139,26 +140,27 @@ func checkJumps(table map[string][]string) error {
 }
 
 // EnsureRule implements Kernel.
-func (f *Fake) EnsureRule(_ context.Context, table, chain string, rule ...string) error {
+func (f *Fake) EnsureRule(_ context.Context, _ xtables.Position, table, chain string, rule ...string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.injected("EnsureRule"); err != nil {
-		return err
+		return false, err
 	}
 	chains := f.tables[table]
 	r := strings.Join(rule, " ")
 	if _, ok := chains[chain]; !ok {
-		return fmt.Errorf("iptables: chain %s/%s does not exist", table, chain)
+		return false, fmt.Errorf("iptables: chain %s/%s does not exist", table, chain)
 	}
 	if t := jumpTarget(r); t != "" && !builtinTargets[t] {
 		if _, ok := chains[t]; !ok {
-			return fmt.Errorf("iptables: jump to missing chain %s/%s", table, t)
+			return false, fmt.Errorf("iptables: jump to missing chain %s/%s", table, t)
 		}
 	}
-	if !slices.Contains(chains[chain], r) {
-		chains[chain] = append(chains[chain], r)
+	if slices.Contains(chains[chain], r) {
+		return false, nil
 	}
-	return nil
+	chains[chain] = append(chains[chain], r)
+	return true, nil
 }
 
 // DeleteRule implements Kernel.
