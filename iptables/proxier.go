@@ -100,6 +100,10 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		stale = partialStale(res, cur)
 	}
 	tx := newTxn(res, full, cur, p.seed, stale)
+	if err := tx.Err(); err != nil {
+		p.written = nil // nothing was sent, but the next sync must be full
+		return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
+	}
 	if !tx.empty() {
 		data := tx.restoreInput(&p.buf)
 		if klog.V(9).Enabled() {
