@@ -128,12 +128,12 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		tables, err := parseRestore(string(out))
+		tables, err := xtables.ParseRestore(string(out))
 		if err != nil {
 			return false, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
 		}
 		for _, t := range tables {
-			for _, c := range t.chains {
+			for _, c := range t.Chains {
 				if deletableChain(c) || c == chainCanary {
 					return true, nil
 				}

@@ -75,14 +75,14 @@ func cleanup(ctx context.Context, k Kernel) error {
 			errs = append(errs, err)
 			continue
 		}
-		tables, err := parseRestore(string(out))
+		tables, err := xtables.ParseRestore(string(out))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("parse iptables-save -t %s: %w", table, err))
 			continue
 		}
 		var del []string
 		for _, t := range tables {
-			for _, c := range t.chains {
+			for _, c := range t.Chains {
 				if deletableChain(c) || contains(fixed[table], c) {
 					del = append(del, c)
 				}

@@ -158,7 +158,7 @@ func TestRestoreFailureKeepsRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dump(t, fake)
-	fake.FailRestore = func([]byte) error { return errors.New("injected") }
+	fake.FailOn = xtables.FailOnce("Restore", errors.New("injected"))
 	_, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: snap.Node}, Changed: proxier.NameSet{}})
 	if !xtables.IsRestoreError(err) {
 		t.Fatalf("Sync error = %v, want a RestoreError", err)

@@ -22,3 +22,9 @@ type Kernel interface {
 }
 
 var _ Kernel = (*xtables.Runner)(nil)
+
+// Fake is the in-memory Kernel the modes share.
+type Fake = xtables.Fake
+
+// NewFake returns an empty Fake (see xtables.NewFake).
+func NewFake() *Fake { return xtables.NewFake() }
