@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // them: a UDP flow moves to the live endpoint after its endpoint is removed.
 func TestKernelIPTablesProxierAndCleaner(t *testing.T) {
 	r := newRig(t)
-	k, err := iptables.NewExecKernel(iptables.ExecConfig{Family: proxier.IPv4, Netns: r.node.Netns})
+	k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: r.node.Netns})
 	if err != nil {
 		testrig.SkipOrFail(t, err.Error())
 	}

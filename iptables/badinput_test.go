@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"slices"
 	"testing"
@@ -129,7 +130,7 @@ func TestKernelBadInputCorpus(t *testing.T) {
 	for _, pod := range topo.Pods() {
 		testrig.StartEchoServers(t, pod.Netns, pod.IP+":8080", pod.IP, []int{8080}, testrig.TCP)
 	}
-	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
+	k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
 	if err != nil {
 		t.Fatal(err)
 	}

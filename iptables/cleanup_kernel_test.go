@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ func TestKernelCleanupIdempotent(t *testing.T) {
 	ns := testrig.NewNetns(t, "clean")
 	ctx := context.Background()
 	for _, f := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
-		k, err := NewExecKernel(ExecConfig{Family: f, Netns: ns})
+		k, err := xtables.NewRunner(xtables.RunnerConfig{Family: f, Netns: ns})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,6 @@
 // kernel has (read back on a full sync, remembered on a partial one),
 // ensures the jump rules from the built-in chains, deletes stale chains and
 // watches a canary chain. SCALE.md has the measurements. Every kernel call goes through
-// the Kernel interface: ExecKernel runs the real binaries (optionally in
-// another network namespace), Fake behaves like them in memory.
+// the Kernel interface: xtables.Runner runs the real binaries (optionally
+// in another network namespace), Fake behaves like them in memory.
 package iptables

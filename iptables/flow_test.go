@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"strings"
 	"testing"
@@ -92,7 +93,7 @@ func TestRenderIPv6(t *testing.T) {
 	if strings.Contains(out, "10.244.") {
 		t.Errorf("IPv6 render mentions an IPv4 CIDR:\n%s", out)
 	}
-	if _, err := parseRestore(out); err != nil {
+	if _, err := xtables.ParseRestore(out); err != nil {
 		t.Error(err)
 	}
 }

@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"strings"
 	"testing"
@@ -59,20 +60,20 @@ func FuzzRender(f *testing.F) {
 // checkLimits: comments fit iptables' 256 bytes and hold no quote or
 // newline, chain names fit 28 characters.
 func checkLimits(t *testing.T, rules string) {
-	tables, err := parseRestore(rules)
+	tables, err := xtables.ParseRestore(rules)
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
 	for _, tb := range tables {
-		for _, c := range tb.chains {
+		for _, c := range tb.Chains {
 			if len(c) > 28 {
 				t.Errorf("chain name %q longer than 28", c)
 			}
 		}
-		for _, l := range tb.lines {
-			for i, w := range l.words {
-				if w == "--comment" && i+1 < len(l.words) && (len(l.words[i+1]) > 255 || strings.ContainsAny(l.words[i+1], "\"\n")) {
-					t.Errorf("line %d: comment %q breaks iptables' limits", l.lineNo, l.words[i+1])
+		for _, l := range tb.Lines {
+			for i, w := range l.Words {
+				if w == "--comment" && i+1 < len(l.Words) && (len(l.Words[i+1]) > 255 || strings.ContainsAny(l.Words[i+1], "\"\n")) {
+					t.Errorf("line %d: comment %q breaks iptables' limits", l.LineNo, l.Words[i+1])
 				}
 			}
 		}
@@ -134,7 +135,7 @@ func FuzzParseRestore(f *testing.F) {
 	f.Add("*nat\n*filter\nCOMMIT\n")
 	f.Add("-A INPUT -j ACCEPT\n")
 	f.Fuzz(func(t *testing.T, data string) {
-		tables, err := parseRestore(data)
+		tables, err := xtables.ParseRestore(data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "line ") && !strings.HasPrefix(err.Error(), "table ") {
 				t.Errorf("parse error without a line number: %v", err)
@@ -142,9 +143,9 @@ func FuzzParseRestore(f *testing.F) {
 			return
 		}
 		for _, tb := range tables {
-			for _, l := range tb.lines {
-				if len(l.words) == 0 {
-					t.Errorf("line %d: empty rule", l.lineNo)
+			for _, l := range tb.Lines {
+				if len(l.Words) == 0 {
+					t.Errorf("line %d: empty rule", l.LineNo)
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // on every pod) and a Proxier programming node1 through the real binaries.
 type kernelRig struct {
 	topo   *testrig.Topology
-	kernel *ExecKernel
+	kernel *xtables.Runner
 	p      *Proxier
 	probe  flowtest.KernelProber
 }
@@ -31,7 +32,7 @@ func newKernelRigWith(t *testing.T, opts Options) *kernelRig {
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	topo, _ := flowtest.NewKernelTopology(t)
-	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
+	k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: topo.Node(1).Netns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestKernelCanaryAndFailedRestore(t *testing.T) {
 
 	broken := &Proxier{opts: r.p.opts, kernel: corruptingKernel{r.kernel}, seed: r.p.seed, written: r.p.written}
 	_, err := broken.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: sc.Snapshot().Node}, Full: true})
-	if !IsRestoreError(err) {
+	if !xtables.IsRestoreError(err) {
 		t.Fatalf("sync with a broken restore: %v, want a RestoreError", err)
 	}
 	if after := ourRules(t, r.kernel); after != before {

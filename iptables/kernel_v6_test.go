@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"slices"
 	"testing"
@@ -18,7 +19,7 @@ func newKernelRigIPv6(t *testing.T) *kernelRig {
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	topo, _ := flowtest.NewKernelTopologyIPv6(t)
-	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv6, Netns: topo.Node(1).Netns})
+	k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv6, Netns: topo.Node(1).Netns})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,8 @@ type Options struct {
 	// what the host's iptables binary uses.
 	Backend string
 	// Kernel is the seam to iptables. Nil means the iptables binaries of
-	// the process's own network namespace (NewExecKernel). Tests pass a
-	// Fake, or an ExecKernel bound to a test namespace.
+	// the process's own network namespace (xtables.NewRunner). Tests pass a
+	// Fake, or an xtables.Runner bound to a test namespace.
 	Kernel Kernel
 
 	// bucketMin overrides defaultBucketMin (tests force the bucketed
@@ -92,7 +92,7 @@ func (o Options) kernel() (Kernel, error) {
 	if o.Kernel != nil {
 		return o.Kernel, nil
 	}
-	return NewExecKernel(ExecConfig{Family: o.Family, Backend: o.Backend})
+	return xtables.NewRunner(xtables.RunnerConfig{Family: o.Family, Backend: xtables.Backend(o.Backend)})
 }
 
 // Cleanup removes every chain and jump rule kproxy's iptables mode creates
@@ -128,12 +128,12 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		tables, err := parseRestore(string(out))
+		tables, err := xtables.ParseRestore(string(out))
 		if err != nil {
 			return false, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
 		}
 		for _, t := range tables {
-			for _, c := range t.chains {
+			for _, c := range t.Chains {
 				if deletableChain(c) || c == chainCanary {
 					return true, nil
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -99,6 +100,10 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		stale = partialStale(res, cur)
 	}
 	tx := newTxn(res, full, cur, p.seed, stale)
+	if err := tx.Err(); err != nil {
+		p.written = nil // nothing was sent, but the next sync must be full
+		return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
+	}
 	if !tx.empty() {
 		data := tx.restoreInput(&p.buf)
 		if klog.V(9).Enabled() {
@@ -106,7 +111,7 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		}
 		if err := p.kernel.Restore(ctx, data, true); err != nil {
 			p.fail(full)
-			logRestoreFailure(err, data, p.opts.Family)
+			xtables.LogRestoreFailure(err, p.opts.Family)
 			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
 		}
 		if p.buf.Cap() > keepBufferMax {

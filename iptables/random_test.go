@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
@@ -64,7 +65,7 @@ func TestKernelRandomPartialEqualsFull(t *testing.T) {
 	testrig.CheckRootNetnsUnchanged(t)
 	ctx := context.Background()
 	newNS := func(name string) (*Proxier, Kernel) {
-		k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: testrig.NewNetns(t, name)})
+		k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: testrig.NewNetns(t, name)})
 		if err != nil {
 			t.Fatal(err)
 		}

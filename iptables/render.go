@@ -84,7 +84,10 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	r := newRenderer(opts, true)
 	res := r.render(snap)
 	tx := newTxn(res, true, nil, maphash.MakeSeed(), nil)
-	return string(tx.restoreInput(nil)), nil
+	if err := tx.Err(); err != nil {
+		return "", fmt.Errorf("iptables: render: %w", err)
+	}
+	return tx.String(), nil
 }
 
 // render renders snap, reusing the cached rendering of every Service

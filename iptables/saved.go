@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"bytes"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"strings"
 )
 
@@ -35,7 +36,7 @@ func readStatic(save []byte) *savedTable {
 			t.chains[name] = true
 		case bytes.HasPrefix(line, []byte("-A ")):
 			chain, _, _ := bytes.Cut(line[3:], []byte(" "))
-			if len(chain) > 0 && chain[0] >= 'A' && chain[0] <= 'Z' && !isOurChain(string(chain)) &&
+			if len(chain) > 0 && chain[0] >= 'A' && chain[0] <= 'Z' && !xtables.IsOwnChain(string(chain)) &&
 				(bytes.Contains(line, []byte(" -j KUBE-")) || bytes.Contains(line, []byte(" -j KPROXY-"))) {
 				t.jumps[string(line)] = true
 			}

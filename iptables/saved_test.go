@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"context"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
@@ -20,9 +21,9 @@ func (k *countingKernel) EnsureChain(ctx context.Context, table, chain string) e
 	return k.Fake.EnsureChain(ctx, table, chain)
 }
 
-func (k *countingKernel) EnsureRule(ctx context.Context, table, chain string, rule ...string) (bool, error) {
+func (k *countingKernel) EnsureRule(ctx context.Context, pos xtables.Position, table, chain string, rule ...string) (bool, error) {
 	k.single++
-	return k.Fake.EnsureRule(ctx, table, chain, rule...)
+	return k.Fake.EnsureRule(ctx, pos, table, chain, rule...)
 }
 
 // TestFullSyncOverExistingRulesRunsNoSingleCommands: a full sync over the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -148,7 +149,7 @@ func TestScale(t *testing.T) {
 	}
 
 	ns := testrig.NewNetns(t, "scale")
-	k, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: ns})
+	k, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestScale(t *testing.T) {
 	// Partial syncs left what a full sync writes.
 	snap, _ = w.checkout()
 	ref := testrig.NewNetns(t, "scaleref")
-	rk, err := NewExecKernel(ExecConfig{Family: proxier.IPv4, Netns: ref})
+	rk, err := xtables.NewRunner(xtables.RunnerConfig{Family: proxier.IPv4, Netns: ref})
 	if err != nil {
 		t.Fatal(err)
 	}

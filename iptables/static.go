@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/kproxy/kproxy/internal/xtables"
 
 	"k8s.io/klog/v2"
 
@@ -34,7 +34,7 @@ func (p *Proxier) ensureStatic(ctx context.Context, saved savedStatic) error {
 		if saved.hasJump(j) {
 			continue
 		}
-		if _, err := p.kernel.EnsureRule(ctx, j.table, j.from, j.args()...); err != nil {
+		if _, err := p.kernel.EnsureRule(ctx, xtables.Prepend, j.table, j.from, j.args()...); err != nil {
 			return fmt.Errorf("ensure jump %s/%s -> %s: %w", j.table, j.from, j.to, err)
 		}
 	}
@@ -75,14 +75,14 @@ func cleanup(ctx context.Context, k Kernel) error {
 			errs = append(errs, err)
 			continue
 		}
-		tables, err := parseRestore(string(out))
+		tables, err := xtables.ParseRestore(string(out))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("parse iptables-save -t %s: %w", table, err))
 			continue
 		}
 		var del []string
 		for _, t := range tables {
-			for _, c := range t.chains {
+			for _, c := range t.Chains {
 				if deletableChain(c) || contains(fixed[table], c) {
 					del = append(del, c)
 				}
@@ -135,25 +135,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// logRestoreFailure logs the lines around the one iptables-restore
-// rejected, not the whole input.
-func logRestoreFailure(err error, data []byte, family proxier.Family) {
-	var re *RestoreError
-	if !errors.As(err, &re) || re.Line == 0 {
-		klog.ErrorS(err, "iptables-restore failed", "family", family)
-		return
-	}
-	lines := strings.Split(string(data), "\n")
-	from, to := max(re.Line-3, 1), min(re.Line+3, len(lines))
-	var b strings.Builder
-	for n := from; n <= to; n++ {
-		mark := "   "
-		if n == re.Line {
-			mark = "=> "
-		}
-		fmt.Fprintf(&b, "%s%d: %s\n", mark, n, lines[n-1])
-	}
-	klog.ErrorS(err, "iptables-restore rejected the rules", "family", family, "line", re.Line, "context", b.String())
 }

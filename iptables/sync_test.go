@@ -158,9 +158,9 @@ func TestRestoreFailureKeepsRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dump(t, fake)
-	fake.FailRestore = func([]byte) error { return errors.New("injected") }
+	fake.FailOn = xtables.FailOnce("Restore", errors.New("injected"))
 	_, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: snap.Node}, Changed: proxier.NameSet{}})
-	if !IsRestoreError(err) {
+	if !xtables.IsRestoreError(err) {
 		t.Fatalf("Sync error = %v, want a RestoreError", err)
 	}
 	if after := dump(t, fake); after != before {
@@ -180,7 +180,7 @@ func TestFakeRejectsBadTableAtomically(t *testing.T) {
 	fake := NewFake()
 	in := "*filter\n:KUBE-A - [0:0]\n-A KUBE-A -j ACCEPT\nCOMMIT\n*nat\n:KUBE-B - [0:0]\n-A KUBE-B -j ACCEPT\n-A KUBE-MISSING -j ACCEPT\nCOMMIT\n"
 	err := fake.Restore(context.Background(), []byte(in), false)
-	var re *RestoreError
+	var re *xtables.RestoreError
 	if !errors.As(err, &re) || re.Line != 8 {
 		t.Fatalf("err = %v, want a RestoreError at line 8", err)
 	}
@@ -189,18 +189,6 @@ func TestFakeRejectsBadTableAtomically(t *testing.T) {
 	}
 	if ok, _ := fake.ChainExists(context.Background(), tableNAT, "KUBE-B"); ok {
 		t.Errorf("nat was partly applied")
-	}
-}
-
-func TestFailedLine(t *testing.T) {
-	for in, want := range map[string]int{
-		"iptables-restore: line 17 failed":                               17,
-		"iptables-restore v1.8.9 (nf_tables): Error occurred at line: 5": 5,
-		"something else": 0,
-	} {
-		if got := failedLine(in); got != want {
-			t.Errorf("failedLine(%q) = %d, want %d", in, got, want)
-		}
 	}
 }
 

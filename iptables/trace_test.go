@@ -2,6 +2,7 @@ package iptables
 
 import (
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ type tres struct {
 }
 
 func newTracer(t testing.TB, restore string, nodeIP string) *tracer {
-	tables, err := parseRestore(restore)
+	tables, err := xtables.ParseRestore(restore)
 	if err != nil {
 		t.Fatalf("parse rendered rules: %v", err)
 	}
@@ -48,18 +49,18 @@ func newTracer(t testing.TB, restore string, nodeIP string) *tracer {
 		local: []netip.Prefix{netip.MustParsePrefix(nodeIP + "/32"), netip.MustParsePrefix("127.0.0.0/8")}, podIface: "veth0"}
 	for _, tb := range tables {
 		m := map[string][][]string{}
-		tr.chains[tb.name] = m
-		for _, c := range tb.chains {
+		tr.chains[tb.Name] = m
+		for _, c := range tb.Chains {
 			m[c] = nil
 		}
-		for _, l := range tb.lines {
-			if len(l.words) == 1 && l.words[0] == "-S" {
+		for _, l := range tb.Lines {
+			if len(l.Words) == 1 && l.Words[0] == "-S" {
 				continue // a listing, see listAllMin
 			}
-			if l.words[0] != "-A" {
-				t.Fatalf("line %d: tracer only understands -A: %v", l.lineNo, l.words)
+			if l.Words[0] != "-A" {
+				t.Fatalf("line %d: tracer only understands -A: %v", l.LineNo, l.Words)
 			}
-			m[l.words[1]] = append(m[l.words[1]], l.words[2:])
+			m[l.Words[1]] = append(m[l.Words[1]], l.Words[2:])
 		}
 	}
 	// Built-in chains hold the jump rules; each was inserted at the top,

@@ -3,6 +3,7 @@ package iptables
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -23,12 +24,20 @@ const listAllMin = 500
 type chainSums map[string]map[string]uint64
 
 // txn is one sync's change: the chains to write and to delete, by table.
+// Like knftables' transactions, building it records the first invalid
+// input as a sticky error (Err), and String shows exactly what Sync
+// sends.
 type txn struct {
 	bodies  map[string]map[string]*body
 	write   map[string][]string
 	del     map[string][]string
 	written map[string]int // rules written, by table
+	err     error
 }
+
+// maxChainName is the longest chain name iptables accepts
+// (XT_EXTENSION_MAXNAMELEN less the terminating NUL).
+const maxChainName = 28
 
 var tables = []string{tableFilter, tableNAT}
 
@@ -45,6 +54,7 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 		written: map[string]int{tableFilter: 0, tableNAT: 0},
 	}
 	consider := func(table, chain string, b *body) {
+		tx.check(chain)
 		if old, ok := cur[table][chain]; ok && old == maphash.Bytes(seed, b.text) {
 			return
 		}
@@ -69,12 +79,27 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 	for table, cs := range stale {
 		for _, c := range cs {
 			if tx.bodies[table][c] == nil {
+				tx.check(c)
 				tx.del[table] = append(tx.del[table], c)
 			}
 		}
 	}
 	return tx
 }
+
+// check records a chain name iptables would reject as the sticky error.
+func (tx *txn) check(chain string) {
+	if tx.err == nil && (chain == "" || len(chain) > maxChainName || strings.ContainsAny(chain, " \t\n")) {
+		tx.err = fmt.Errorf("invalid chain name %q", chain)
+	}
+}
+
+// Err is the first invalid input the transaction was built with: such a
+// transaction must not be sent.
+func (tx *txn) Err() error { return tx.err }
+
+// String is the iptables-restore input the transaction sends.
+func (tx *txn) String() string { return string(tx.restoreInput(nil)) }
 
 // empty reports whether the transaction changes nothing.
 func (tx *txn) empty() bool {
@@ -153,7 +178,8 @@ func fnv32a(s string) uint32 {
 	return h
 }
 
-// sums returns the hashes of the chains the transaction writes.
+// apply records in cur what the kernel holds once the transaction is
+// restored: the hashes of the chains it writes, without those it deletes.
 func (tx *txn) apply(cur chainSums, seed maphash.Seed) {
 	for _, table := range tables {
 		if cur[table] == nil {

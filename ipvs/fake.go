@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"maps"
 	"net/netip"
 	"slices"
@@ -14,63 +15,53 @@ import (
 
 // Fake is an in-memory Kernel that behaves like the real one: objects
 // are created, updated and deleted with the kernel's errors (EEXIST,
-// ENOENT, EBUSY for a set an iptables rule uses), iptables-restore input is
-// parsed and applied per table all-or-nothing, and FailOn injects faults.
+// ENOENT, EBUSY for a set an iptables rule uses). The iptables tables,
+// the sysctls and fault injection (FailOn) are those of the embedded
+// xtables.Fake the modes share; it asks this one which ipsets exist.
 type Fake struct {
+	*xtables.Fake
 	mu       sync.Mutex
 	vs       map[VSKey]*VirtualServer
 	iface    bool
 	addrs    map[netip.Addr]bool
 	sets     map[string]map[string]bool
 	setKinds map[string]string
-	tables   map[string]*fakeTable
-	Sysctls  map[string]string
 	Timeouts [3]time.Duration
 	// NodeAddrs are the addresses of the node's other interfaces (what
 	// ListNodeAddrs returns).
 	NodeAddrs []netip.Addr
 	// Ops counts the operations that changed something, by name.
 	Ops map[string]int
-	// FailOn, when set, is asked before each operation ("AddVirtualServer
-	// TCP 10.96.0.1:80", "Restore", "AddEntries KUBE-CLUSTER-IP", ...); a
-	// non-nil answer fails that operation without any effect.
-	FailOn func(op string) error
-}
-
-type fakeTable struct {
-	chains map[string][]string // chain -> rules (text after "-A chain ")
-}
-
-var builtinChains = map[string][]string{
-	"nat":    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
-	"filter": {"INPUT", "FORWARD", "OUTPUT"},
 }
 
 // NewFake returns an empty kernel (no IPVS entries, no interface, empty
 // built-in chains).
 func NewFake() *Fake {
-	f := &Fake{vs: map[VSKey]*VirtualServer{}, addrs: map[netip.Addr]bool{}, sets: map[string]map[string]bool{},
-		setKinds: map[string]string{}, tables: map[string]*fakeTable{}, Sysctls: map[string]string{}, Ops: map[string]int{}}
-	for t, cs := range builtinChains {
-		ft := &fakeTable{chains: map[string][]string{}}
-		for _, c := range cs {
-			ft.chains[c] = nil
-		}
-		f.tables[t] = ft
+	f := &Fake{Fake: xtables.NewFake(), vs: map[VSKey]*VirtualServer{}, addrs: map[netip.Addr]bool{}, sets: map[string]map[string]bool{},
+		setKinds: map[string]string{}, Ops: map[string]int{}}
+	f.Fake.SetExists = func(name string) bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		_, ok := f.sets[name]
+		return ok
 	}
 	return f
 }
 
-var _ Kernel = (*Fake)(nil)
-
-func (f *Fake) check(op string) error {
-	if f.FailOn != nil {
-		if err := f.FailOn(op); err != nil {
-			return fmt.Errorf("%s: %w", op, err)
-		}
+// Restore implements IPTables, counting successful restores in Ops.
+func (f *Fake) Restore(ctx context.Context, data []byte, counters bool) error {
+	if err := f.Fake.Restore(ctx, data, counters); err != nil {
+		return err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done("Restore")
 	return nil
 }
+
+var _ Kernel = (*Fake)(nil)
+
+func (f *Fake) check(op string) error { return f.Fake.Injected(op) }
 
 func (f *Fake) done(op string) { f.Ops[strings.Fields(op)[0]]++ }
 
@@ -325,6 +316,8 @@ func (f *Fake) CreateSet(ctx context.Context, name, kind string) error {
 }
 
 func (f *Fake) DestroySet(ctx context.Context, name string) error {
+	// Asked before locking: the tables lock, then ask this Fake (SetExists).
+	inUse := f.Fake.UsesSet(name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	op := "DestroySet " + name
@@ -334,14 +327,8 @@ func (f *Fake) DestroySet(ctx context.Context, name string) error {
 	if _, ok := f.sets[name]; !ok {
 		return fmt.Errorf("%s: %w", op, syscall.ENOENT)
 	}
-	for _, t := range f.tables {
-		for _, rules := range t.chains {
-			for _, r := range rules {
-				if setsOfRule(r)[name] {
-					return fmt.Errorf("%s: in use by an iptables rule: %w", op, syscall.EBUSY)
-				}
-			}
-		}
+	if inUse {
+		return fmt.Errorf("%s: in use by an iptables rule: %w", op, syscall.EBUSY)
 	}
 	delete(f.sets, name)
 	delete(f.setKinds, name)
@@ -389,16 +376,6 @@ func (f *Fake) DeleteEntries(ctx context.Context, set, kind string, entries []st
 	return f.entriesOp("DeleteEntries", set, kind, entries, false)
 }
 
-func (f *Fake) SetSysctl(ctx context.Context, key, value string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.check("SetSysctl " + key); err != nil {
-		return err
-	}
-	f.Sysctls[key] = value
-	return nil
-}
-
 func (f *Fake) SetTimeouts(ctx context.Context, tcp, fin, udp time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -413,6 +390,7 @@ func (f *Fake) SetTimeouts(ctx context.Context, tcp, fin, udp time.Duration) err
 // whole iptables ruleset (built-in chains included) as iptables-save shows
 // it; only objects owned by kproxy are hidden from nothing: it is all of it.
 func (f *Fake) Dump() string {
+	rules := f.Fake.Dump() // before locking: see DestroySet
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := NewState()
@@ -423,10 +401,6 @@ func (f *Fake) Dump() string {
 	for n, e := range f.sets {
 		s.Sets[n] = maps.Clone(e)
 	}
-	var b strings.Builder
-	for _, t := range slices.Sorted(maps.Keys(f.tables)) {
-		b.WriteString(f.saveLocked(t))
-	}
-	s.Rules = b.String()
+	s.Rules = rules
 	return s.Dump()
 }

@@ -14,7 +14,20 @@ import (
 // like it in memory. Every single operation is atomic; a sequence is not
 // (IPVS has no transactions), which the Proxier handles by re-reading the
 // kernel on the full sync that follows any failure.
+//
+// It is made of one role interface per kernel facility, so that a fake of
+// one facility (the iptables one, shared with the other modes) can stand
+// alone.
 type Kernel interface {
+	VirtualServers
+	Links
+	IPSets
+	IPTables
+	Tunables
+}
+
+// VirtualServers is IPVS's table of virtual and real servers.
+type VirtualServers interface {
 	// ListVirtualServers returns every virtual server of the family, ours
 	// or not, with its real servers and their connection counts.
 	ListVirtualServers(ctx context.Context) (map[VSKey]*VirtualServer, error)
@@ -33,7 +46,10 @@ type Kernel interface {
 	AddDest(ctx context.Context, k VSKey, d netip.AddrPort, weight int) error
 	UpdateDest(ctx context.Context, k VSKey, d netip.AddrPort, weight int) error
 	DeleteDest(ctx context.Context, k VSKey, d netip.AddrPort) error
+}
 
+// Links is the kube-ipvs0 interface, its addresses and the node's.
+type Links interface {
 	// EnsureInterface creates the dummy interface kube-ipvs0 (down, no
 	// ARP) unless it exists.
 	EnsureInterface(ctx context.Context) error
@@ -47,7 +63,10 @@ type Kernel interface {
 	// kube-ipvs0, without loopback and link-local ones, sorted.
 	ListNodeAddrs(ctx context.Context) ([]netip.Addr, error)
 	DeleteAddr(ctx context.Context, a netip.Addr) error
+}
 
+// IPSets are the family's ipsets.
+type IPSets interface {
 	// ListSets returns the entries of those of the named sets that exist.
 	ListSets(ctx context.Context, names []string) (map[string]map[string]bool, error)
 	// CreateSet creates a set of the family (EEXIST if it exists).
@@ -59,13 +78,20 @@ type Kernel interface {
 	// entry).
 	AddEntries(ctx context.Context, set, kind string, entries []string) error
 	DeleteEntries(ctx context.Context, set, kind string, entries []string) error
+}
 
+// IPTables is the family's iptables tables: the part of xtables.Tables
+// this mode uses.
+type IPTables interface {
 	// Restore feeds data to iptables-restore --noflush (ip6tables-restore
-	// for IPv6). Each table's COMMIT is atomic.
-	Restore(ctx context.Context, data string) error
+	// for IPv6). Each table's COMMIT is atomic (see xtables.Tables).
+	Restore(ctx context.Context, data []byte, counters bool) error
 	// Save returns iptables-save -t table.
-	Save(ctx context.Context, table string) (string, error)
+	Save(ctx context.Context, table string) ([]byte, error)
+}
 
+// Tunables are the namespace's sysctls and IPVS's timeouts.
+type Tunables interface {
 	// SetSysctl writes /proc/sys/<key> in the proxy's network namespace.
 	SetSysctl(ctx context.Context, key, value string) error
 	// SetTimeouts sets IPVS's TCP, TCP FIN and UDP timeouts (0: keep).

@@ -1,14 +1,10 @@
 package ipvs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +42,10 @@ type realKernel struct {
 	err  error
 	ipvs *ipvs.Handle
 	nl   *netlink.Handle
+
+	iptOnce sync.Once
+	iptErr  error
+	ipt     *xtables.Runner
 }
 
 func (r *realKernel) open() error {
@@ -223,34 +223,30 @@ func (r *realKernel) SetTimeouts(ctx context.Context, tcp, fin, udp time.Duratio
 }
 
 func (r *realKernel) SetSysctl(ctx context.Context, key, value string) error {
-	return inNetns(r.ns, func() error {
-		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
+	return xtables.SetSysctl(r.ns, key, value)
+}
+
+// iptables returns the runner of the family's iptables binaries in the
+// namespace, made on first use.
+func (r *realKernel) iptables() (*xtables.Runner, error) {
+	r.iptOnce.Do(func() {
+		r.ipt, r.iptErr = xtables.NewRunner(xtables.RunnerConfig{Family: r.family, Backend: r.backend, Netns: r.ns})
 	})
+	return r.ipt, r.iptErr
 }
 
-// iptables runs one iptables tool (suffix "-restore" or "-save") in the
-// namespace.
-func (r *realKernel) iptables(ctx context.Context, suffix string, stdin string, args ...string) (string, error) {
-	name := xtables.Binary(r.family, r.backend, suffix)
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = bytes.NewBufferString(stdin)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := inNetns(r.ns, cmd.Start)
-	if err == nil {
-		err = cmd.Wait()
-	}
+func (r *realKernel) Restore(ctx context.Context, data []byte, counters bool) error {
+	ipt, err := r.iptables()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: %s", name, err, bytes.TrimSpace(errb.Bytes()))
+		return err
 	}
-	return out.String(), nil
+	return ipt.Restore(ctx, data, counters)
 }
 
-func (r *realKernel) Restore(ctx context.Context, data string) error {
-	_, err := r.iptables(ctx, "-restore", data, "-w", "--noflush")
-	return err
-}
-
-func (r *realKernel) Save(ctx context.Context, table string) (string, error) {
-	return r.iptables(ctx, "-save", "", "-t", table)
+func (r *realKernel) Save(ctx context.Context, table string) ([]byte, error) {
+	ipt, err := r.iptables()
+	if err != nil {
+		return nil, err
+	}
+	return ipt.Save(ctx, table)
 }

@@ -184,7 +184,7 @@ func makePlan(in *planInput) *Plan {
 	if in.rules != "" {
 		rules := in.rules
 		p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
-			func(ctx context.Context, k Kernel) error { return k.Restore(ctx, rules) })
+			func(ctx context.Context, k Kernel) error { return k.Restore(ctx, []byte(rules), false) })
 	}
 	for _, key := range vss {
 		_, wanted := want.VirtualServers[key]

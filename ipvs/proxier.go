@@ -218,7 +218,7 @@ func (p *Proxier) presentJumps(ctx context.Context) (map[string]bool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ipvs: iptables-save -t %s: %w", t, err)
 		}
-		for _, line := range strings.Split(out, "\n") {
+		for _, line := range strings.Split(string(out), "\n") {
 			if strings.HasPrefix(line, "-A ") {
 				present[t+" "+strings.TrimSpace(line)] = true
 			}
@@ -338,7 +338,7 @@ func cleanup(ctx context.Context, o *Options) error {
 }
 
 // cleanupRules deletes the jump rules and kproxy's chains in one restore.
-func cleanupRules(ctx context.Context, k Kernel) error {
+func cleanupRules(ctx context.Context, k IPTables) error {
 	var b strings.Builder
 	for _, t := range tables {
 		out, err := k.Save(ctx, t)
@@ -346,7 +346,7 @@ func cleanupRules(ctx context.Context, k Kernel) error {
 			return fmt.Errorf("ipvs cleanup: iptables-save -t %s: %w", t, err)
 		}
 		existing := map[string]bool{}
-		lines := strings.Split(out, "\n")
+		lines := strings.Split(string(out), "\n")
 		for _, l := range lines {
 			if strings.HasPrefix(l, ":") {
 				existing[strings.Fields(l[1:])[0]] = true
@@ -370,7 +370,7 @@ func cleanupRules(ctx context.Context, k Kernel) error {
 		}
 		b.WriteString("COMMIT\n")
 	}
-	if err := k.Restore(ctx, b.String()); err != nil {
+	if err := k.Restore(ctx, []byte(b.String()), false); err != nil {
 		return fmt.Errorf("ipvs cleanup: iptables-restore: %w", err)
 	}
 	return nil

@@ -315,14 +315,14 @@ func TestFakeBehavesLikeKernel(t *testing.T) {
 	if err := k.AddDest(ctx, VSKey{"UDP", v.Addr, 80}, netip.MustParseAddrPort("10.0.0.1:80"), 1); !IsNotExist(err) {
 		t.Errorf("real server of a missing virtual server: %v", err)
 	}
-	if err := k.Restore(ctx, "*nat\n:KUBE-X - [0:0]\n-A KUBE-X -m set --match-set NOPE dst -j RETURN\nCOMMIT\n"); err == nil {
+	if err := k.Restore(ctx, []byte("*nat\n:KUBE-X - [0:0]\n-A KUBE-X -m set --match-set NOPE dst -j RETURN\nCOMMIT\n"), false); err == nil {
 		t.Error("restore referencing a missing set succeeded")
 	}
-	if s, _ := k.Save(ctx, "nat"); strings.Contains(s, "KUBE-X") {
+	if s, _ := k.Save(ctx, "nat"); strings.Contains(string(s), "KUBE-X") {
 		t.Error("failed restore left a chain behind")
 	}
 	k.CreateSet(ctx, "S", "hash:ip")
-	if err := k.Restore(ctx, "*filter\n:KUBE-Y - [0:0]\n-A KUBE-Y -m set --match-set S dst -j DROP\nCOMMIT\n"); err != nil {
+	if err := k.Restore(ctx, []byte("*filter\n:KUBE-Y - [0:0]\n-A KUBE-Y -m set --match-set S dst -j DROP\nCOMMIT\n"), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.DestroySet(ctx, "S"); !errors.Is(err, syscall.EBUSY) {

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"maps"
 	"net/netip"
 	"slices"
@@ -151,7 +152,7 @@ func (tr *tracer) filter(hook string, p tpkt) ([]flowtest.Outcome, bool) {
 // run evaluates a chain; the verdict is "" when it fell through.
 func (tr *tracer) run(table, chain string, p tpkt) (tpkt, string) {
 	rules, ok := tr.chains[table][chain]
-	if !ok && !slices.Contains(builtinChains[table], chain) {
+	if !ok && !xtables.IsBuiltinChain(table, chain) {
 		tr.t.Fatalf("tracer: jump to unknown chain %s/%s", table, chain)
 	}
 	for _, r := range rules {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func newKernelRig(t *testing.T, mod func(*Options)) *kernelRig {
 	opts := Options{
 		Family:        proxier.IPv4,
 		LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDR)),
-		Kernel:        &ExecKernel{Family: proxier.IPv4, Netns: n1},
+		Kernel:        netnsRunner(t, proxier.IPv4, n1),
 		Sockets:       netnsSockets{ns: n1},
 		Registerer:    r.reg,
 	}
@@ -323,4 +324,14 @@ func TestKernelRollingReplacementUnderLoad(t *testing.T) {
 	if total.failed != 0 || total.ok < 100 {
 		t.Errorf("rolling replacement: %d answered, %d failed (first error: %v)", total.ok, total.failed, total.firstErr)
 	}
+}
+
+// netnsRunner runs the iptables binaries in network namespace ns.
+func netnsRunner(t *testing.T, f proxier.Family, ns string) *xtables.Runner {
+	t.Helper()
+	r, err := xtables.NewRunner(xtables.RunnerConfig{Family: f, Netns: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -25,7 +25,7 @@ func TestKernelFlowTableIPv6(t *testing.T) {
 	p, err := New(Options{
 		Family:        proxier.IPv6,
 		LocalDetector: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDRv6)),
-		Kernel:        &ExecKernel{Family: proxier.IPv6, Netns: n1},
+		Kernel:        netnsRunner(t, proxier.IPv6, n1),
 		Sockets:       netnsSockets{ns: n1},
 		Registerer:    prometheus.NewRegistry(),
 	})

@@ -132,9 +132,9 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // kernel returns the configured seam, or the real binaries.
-func (o Options) kernel() Kernel {
+func (o Options) kernel() (Kernel, error) {
 	if o.Kernel != nil {
-		return o.Kernel
+		return o.Kernel, nil
 	}
-	return &ExecKernel{Family: o.Family, Backend: o.IPTablesBackend}
+	return xtables.NewRunner(xtables.RunnerConfig{Family: o.Family, Backend: o.IPTablesBackend})
 }

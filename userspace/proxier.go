@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,13 @@ func New(opts Options) (*Proxier, error) {
 	if err != nil {
 		return nil, err
 	}
+	k, err := o.kernel()
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxier{
 		opts:      o,
-		kernel:    o.kernel(),
+		kernel:    k,
 		metrics:   newMetrics(o.Registerer, o.MaxServiceLabels),
 		listeners: map[listenerKey]*listener{},
 		ports:     portPicker{r: o.PortRange},
@@ -128,7 +133,8 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 	res = proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap)}
 	if full || rs.Text != p.applied {
 		klog.V(5).InfoS("Restoring userspace rules", "rules", rs.Text)
-		if err := p.kernel.Restore(ctx, []byte(rs.Text)); err != nil {
+		if err := p.kernel.Restore(ctx, []byte(rs.Text), false); err != nil {
+			xtables.LogRestoreFailure(err, p.opts.Family)
 			p.applied = ""
 			return res, false, fmt.Errorf("userspace: restore rules: %w", err)
 		}
@@ -163,7 +169,7 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 func (p *Proxier) hook(ctx context.Context) error {
 	p.hooked = false
 	for _, j := range jumps {
-		if err := p.kernel.EnsureRule(ctx, j.table, j.chain, j.rule()...); err != nil {
+		if _, err := p.kernel.EnsureRule(ctx, xtables.Append, j.table, j.chain, j.rule()...); err != nil {
 			return fmt.Errorf("userspace: hook %s into %s/%s: %w", j.target, j.table, j.chain, err)
 		}
 	}
@@ -218,7 +224,11 @@ func Cleanup(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return cleanup(ctx, o.kernel())
+	k, err := o.kernel()
+	if err != nil {
+		return err
+	}
+	return cleanup(ctx, k)
 }
 
 func cleanup(ctx context.Context, k Kernel) error {

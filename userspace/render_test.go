@@ -63,7 +63,7 @@ func TestRulesRestoreIntoFake(t *testing.T) {
 	}
 	rs := renderRules(specs, ports, &b.snap.Node, &o)
 	f := NewFake()
-	if err := f.Restore(t.Context(), []byte(rs.Text)); err != nil {
+	if err := f.Restore(t.Context(), []byte(rs.Text), false); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(f.Chain("nat", chainServices)) + len(f.Chain("nat", chainNodePorts)); got != rs.Counts["nat"] {

@@ -3,6 +3,7 @@ package userspace
 import (
 	"context"
 	"errors"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"regexp"
 	"slices"
 	"strconv"
@@ -113,18 +114,18 @@ func TestIncrementalEqualsFull(t *testing.T) {
 func TestEndpointChangeKeepsListenerAndRules(t *testing.T) {
 	p, f := newFakeProxier(t)
 	syncOK(t, p, webSnapshot(0, "10.244.1.10:8080", "10.244.2.10:8080"), false)
-	before, restores := p.Listeners(), f.Restores
+	before, restores := p.Listeners(), len(f.Restores)
 	res := syncOK(t, p, webSnapshot(0, "10.244.2.11:8080"), false)
-	if f.Restores != restores || res.Written["nat"] != 0 {
-		t.Errorf("an endpoint change restored rules (%d restores, written %v)", f.Restores-restores, res.Written)
+	if len(f.Restores) != restores || res.Written["nat"] != 0 {
+		t.Errorf("an endpoint change restored rules (%d restores, written %v)", len(f.Restores)-restores, res.Written)
 	}
 	if after := p.Listeners(); len(after) != len(before) || after[0] != before[0] {
 		t.Errorf("listeners changed on an endpoint change: %v -> %v", before, after)
 	}
 	// 0 endpoints: the Service is rejected instead, which is a rule change.
 	syncOK(t, p, webSnapshot(0), false)
-	if f.Restores != restores+1 || strings.Count(strings.Join(f.Chain("filter", chainFilter), "\n"), "-j REJECT") != 2 {
-		t.Errorf("no endpoints: want one restore with 2 reject rules, got %d restores, %v", f.Restores-restores, f.Chain("filter", chainFilter))
+	if len(f.Restores) != restores+1 || strings.Count(strings.Join(f.Chain("filter", chainFilter), "\n"), "-j REJECT") != 2 {
+		t.Errorf("no endpoints: want one restore with 2 reject rules, got %d restores, %v", len(f.Restores)-restores, f.Chain("filter", chainFilter))
 	}
 }
 
@@ -134,7 +135,7 @@ func TestFailedRestoreKeepsPreviousState(t *testing.T) {
 	p, f := newFakeProxier(t)
 	syncOK(t, p, webSnapshot(0, "10.244.1.10:8080"), false)
 	dump, listeners := f.Dump(), p.Listeners()
-	f.Fail("Restore", errors.New("injected"))
+	f.FailOn = xtables.FailOnce("Restore", errors.New("injected"))
 	empty := newSnap(proxier.NodeInfo{Name: "node1"}).snap
 	if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: empty}); err == nil {
 		t.Fatal("sync succeeded despite the failed restore")

@@ -47,7 +47,7 @@ func modesUnderTest() []modeUnderTest {
 			o := iptablesOptions(s, proxier.IPv4)
 			o.Kernel = k
 			p, err := iptables.New(o)
-			return must(t, p, err), func() { k.FailRestore = func([]byte) error { return errors.New("injected") } }
+			return must(t, p, err), func() { k.FailOn = xtables.FailOnce("Restore", errors.New("injected")) }
 		}, scenario, iptablesFamilyNames},
 		{ModeIPVS, func(t *testing.T, s modeSettings) (proxier.Proxier, func()) {
 			o := ipvsOptions(s, proxier.IPv4)

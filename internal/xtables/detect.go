@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -27,23 +26,15 @@ type Env struct {
 }
 
 // ExecEnv runs the binaries in the process's network namespace, or with
-// netns set, through "ip netns exec netns" (tests).
+// netns set, in that namespace (tests).
 func ExecEnv(netns string) Env {
 	return Env{
 		LookPath: exec.LookPath,
 		Run: func(ctx context.Context, stdin []byte, bin string, args ...string) ([]byte, error) {
-			if netns != "" {
-				args = append([]string{"netns", "exec", netns, bin}, args...)
-				bin = "ip"
-			}
-			cmd := exec.CommandContext(ctx, bin, args...)
-			if stdin != nil {
-				cmd.Stdin = bytes.NewReader(stdin)
-			}
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			if err := cmd.Run(); err != nil {
-				return out.Bytes(), fmt.Errorf("%s: %w: %s", bin, err, strings.TrimSpace(errb.String()))
+			var out bytes.Buffer
+			errOut, err := runIn(ctx, netns, stdin, &out, bin, args...)
+			if err != nil {
+				return out.Bytes(), fmt.Errorf("%s: %w: %s", bin, err, bytes.TrimSpace(errOut))
 			}
 			return out.Bytes(), nil
 		},
