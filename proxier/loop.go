@@ -237,7 +237,7 @@ func (l *Loop) startSync() context.Context {
 func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout, checkout time.Duration) error {
 	snap := c.Snapshots[f]
 	r := &SyncRecord{Family: f, Mode: l.opts.Mode, Services: len(snap.Services), ChangedServices: len(c.Changed[f]),
-		EndpointChanges: c.EndpointChanges, Triggers: c.TriggerTimes}
+		EndpointChanges: c.EndpointChanges, Triggers: c.TriggerTimes[f]}
 	r.Timings = SyncTimings{Checkout: checkout, Start: l.opts.Clock.Now()}
 	full := l.takeFullSyncRequest(f, c.NodeChanged)
 	r.Result, r.Err = b.Sync(ctx, SyncRequest{Snapshot: snap, Changed: c.Changed[f], Full: full})

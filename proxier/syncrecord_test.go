@@ -110,8 +110,12 @@ func TestSyncDurationSpansWholeSync(t *testing.T) {
 			t.Errorf("%s last sync = %v, want %v (rules programmed)", fam, got, float64(tc.program.UnixNano())/1e9)
 		}
 	}
+	// The slice is IPv4's: IPv6's sync programmed nothing for it.
 	if got, want := histogramSum(t, m.NetworkProgramming.WithLabelValues("IPv4")), start.Add(checkoutTook+v4.took).Sub(trigger).Seconds(); got != want {
 		t.Errorf("network programming = %v s, want %v (trigger to rules programmed)", got, want)
+	}
+	if n := histogram(t, m.NetworkProgramming.WithLabelValues("IPv6")).GetSampleCount(); n != 0 {
+		t.Errorf("IPv6 observed %d network programming latencies of an IPv4 slice", n)
 	}
 	if got := testutil.ToFloat64(m.ConntrackDeleted.WithLabelValues("IPv4")); got != 2 {
 		t.Errorf("conntrack deleted = %v, want 2", got)
