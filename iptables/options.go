@@ -33,7 +33,8 @@ type Options struct {
 	// TCPBeLiberal is true when nf_conntrack_tcp_be_liberal is set: then
 	// KUBE-FORWARD does not drop ctstate INVALID packets.
 	TCPBeLiberal bool
-	// Metrics receives the rule counts and restore failures; nil means none.
+	// Metrics are the iptables-named metrics the sync loop records this
+	// mode's syncs in (rule counts, restore failures); nil means none.
 	Metrics *xtables.Metrics
 	// Backend chooses the iptables flavour: "legacy", "nft", or "" to use
 	// what the host's iptables binary uses.

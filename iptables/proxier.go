@@ -35,9 +35,14 @@ type Proxier struct {
 }
 
 var (
-	_ proxier.Proxier = (*Proxier)(nil)
-	_ proxier.Canary  = (*Proxier)(nil)
+	_ proxier.Proxier          = (*Proxier)(nil)
+	_ proxier.Canary           = (*Proxier)(nil)
+	_ proxier.ModeMetricsOwner = (*Proxier)(nil)
 )
+
+// ModeMetrics returns the iptables-named metrics the loop records this
+// mode's syncs in.
+func (p *Proxier) ModeMetrics() proxier.ModeMetrics { return p.opts.Metrics }
 
 // New validates opts and returns a Proxier. It writes nothing to the
 // kernel; the first Sync (always full) does.
@@ -81,7 +86,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 			cur, saved = chainSums{}, nil
 		}
 		if err := p.ensureStatic(ctx, saved); err != nil {
-			p.fail(full)
+			p.written = nil
 			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
 		}
 		return p.syncRules(ctx, snap, full, cur, start)
@@ -110,9 +115,9 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 			klog.V(9).InfoS("Restoring iptables rules", "family", p.opts.Family, "rules", string(data))
 		}
 		if err := p.kernel.Restore(ctx, data, true); err != nil {
-			p.fail(full)
+			p.written = nil // the next sync is full
 			xtables.LogRestoreFailure(err, p.opts.Family)
-			return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
+			return proxier.SyncResult{Full: full, RestoreFailed: true}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
 		}
 		if p.buf.Cap() > keepBufferMax {
 			p.buf = bytes.Buffer{} // a full sync's input: not worth keeping until the next one
@@ -124,16 +129,7 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		"rendered", len(res.changed), "natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter],
 		"chainsWritten", len(tx.write[tableNAT])+len(tx.write[tableFilter]), "chainsDeleted", len(tx.del[tableNAT])+len(tx.del[tableFilter]),
 		"written", tx.written, "elapsed", time.Since(start))
-	out := proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}
-	p.opts.Metrics.RecordSync(p.opts.Family, out)
-	return out, nil
-}
-
-// fail counts a failed sync and forgets the kernel state, so that the
-// next sync is full.
-func (p *Proxier) fail(full bool) {
-	p.written = nil
-	p.opts.Metrics.RestoreFailed(p.opts.Family, !full)
+	return proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}, nil
 }
 
 // readKernel reads back the content of kproxy's chains (iptables-save of

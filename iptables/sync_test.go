@@ -147,7 +147,8 @@ func scenarioSnapshot(t *testing.T) *proxier.Snapshot {
 }
 
 // TestRestoreFailureKeepsRules injects a rejected restore: the previous
-// rules stay, the error is a RestoreError, the failure metrics count.
+// rules stay, the error is a RestoreError, the result says so and the
+// mode's failure metrics count it.
 func TestRestoreFailureKeepsRules(t *testing.T) {
 	ctx := context.Background()
 	fake := NewFake()
@@ -159,13 +160,17 @@ func TestRestoreFailureKeepsRules(t *testing.T) {
 	}
 	before := dump(t, fake)
 	fake.FailOn = xtables.FailOnce("Restore", errors.New("injected"))
-	_, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: snap.Node}, Changed: proxier.NameSet{}})
+	res, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: &proxier.Snapshot{Family: proxier.IPv4, Node: snap.Node}, Changed: proxier.NameSet{}})
 	if !xtables.IsRestoreError(err) {
 		t.Fatalf("Sync error = %v, want a RestoreError", err)
+	}
+	if !res.RestoreFailed || res.Full {
+		t.Errorf("result = %+v, want a failed restore of a partial sync", res)
 	}
 	if after := dump(t, fake); after != before {
 		t.Errorf("rules changed after a failed restore")
 	}
+	proxier.NewMetrics(nil).RecordSync(&proxier.SyncRecord{Family: proxier.IPv4, Result: res, Err: err}, p)
 	if got := testutil.ToFloat64(m.RestoreFailures.WithLabelValues("IPv4")); got != 1 {
 		t.Errorf("restore failures = %v, want 1", got)
 	}

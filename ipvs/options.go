@@ -66,8 +66,9 @@ type Options struct {
 	// IPTablesBackend selects the iptables binaries the default Kernel
 	// runs (xtables.Plain: "iptables").
 	IPTablesBackend xtables.Backend
-	// Metrics receives the counts of SyncResult.Rules and Written, under
-	// kube-proxy's iptables-named gauges as before; nil means none.
+	// Metrics are the iptables-named metrics the sync loop records this
+	// mode's syncs in (SyncResult.Rules and Written, restore failures);
+	// nil means none.
 	Metrics *xtables.Metrics
 	// Kernel is the seam to the kernel. Nil means the real one, in the
 	// process's network namespace, with IPTablesBackend's binaries.

@@ -60,6 +60,12 @@ func (p *Plan) Apply(ctx context.Context, k Kernel) (written map[string]int, err
 	return written, nil
 }
 
+// restoreError is the plan's iptables-restore failing: the sync reports it
+// as a restore failure, which kube-proxy's ipvs mode counts too.
+type restoreError struct{ error }
+
+func (e restoreError) Unwrap() error { return e.error }
+
 // planInput is what Plan diffs.
 type planInput struct {
 	cur, want *State
@@ -184,7 +190,12 @@ func makePlan(in *planInput) *Plan {
 	if in.rules != "" {
 		rules := in.rules
 		p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
-			func(ctx context.Context, k Kernel) error { return k.Restore(ctx, []byte(rules), false) })
+			func(ctx context.Context, k Kernel) error {
+				if err := k.Restore(ctx, []byte(rules), false); err != nil {
+					return restoreError{err}
+				}
+				return nil
+			})
 	}
 	for _, key := range vss {
 		_, wanted := want.VirtualServers[key]

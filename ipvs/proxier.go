@@ -31,9 +31,14 @@ type Proxier struct {
 }
 
 var (
-	_ proxier.Proxier = (*Proxier)(nil)
-	_ proxier.Canary  = (*Proxier)(nil)
+	_ proxier.Proxier          = (*Proxier)(nil)
+	_ proxier.Canary           = (*Proxier)(nil)
+	_ proxier.ModeMetricsOwner = (*Proxier)(nil)
 )
+
+// ModeMetrics returns the iptables-named metrics the loop records this
+// mode's syncs in.
+func (p *Proxier) ModeMetrics() proxier.ModeMetrics { return p.opts.Metrics }
 
 // New returns a Proxier. It is pure: nothing touches the kernel before the
 // first Sync.
@@ -123,6 +128,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	res.Written = written
 	if err != nil {
 		p.fail() // the kernel is partly updated: read it on the next (full) sync
+		res.RestoreFailed = errors.As(err, new(restoreError))
 		return res, fmt.Errorf("ipvs sync: %w", err)
 	}
 	now := p.opts.Now()
@@ -147,7 +153,6 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		}
 	}
 	res.Rules = want.counts()
-	p.opts.Metrics.RecordSync(p.opts.Family, res)
 	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
 		"ops", plan.Len(), "draining", len(plan.draining))
 	return res, nil

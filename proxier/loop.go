@@ -58,6 +58,8 @@ type Loop struct {
 	opts    LoopOptions
 	tracker *Tracker
 	runner  *Runner
+	// checkout is tracker.Checkout; a test makes it take (fake) time.
+	checkout func() Checkout
 
 	mu       sync.Mutex
 	ctx      context.Context
@@ -81,7 +83,8 @@ func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	l := &Loop{opts: opts, tracker: tracker, ctx: context.Background(), needFull: map[Family]bool{}, synced: map[Family]bool{}}
+	l := &Loop{opts: opts, tracker: tracker, checkout: tracker.Checkout, ctx: context.Background(),
+		needFull: map[Family]bool{}, synced: map[Family]bool{}}
 	for f := range opts.Backends {
 		l.needFull[f] = true // the first sync of every family is full
 	}
@@ -126,15 +129,15 @@ func (l *Loop) SyncNow() { l.queue() }
 
 func (l *Loop) queue() {
 	now := l.opts.Clock.Now()
+	families := make([]Family, 0, len(l.opts.Backends))
 	for f := range l.opts.Backends {
-		l.opts.Metrics.LastQueued.WithLabelValues(string(f)).Set(float64(now.UnixNano()) / 1e9)
+		families = append(families, f)
 		if l.opts.Health != nil {
 			l.opts.Health.QueuedUpdate(f)
 		}
 	}
 	s, e := l.tracker.Pending()
-	l.opts.Metrics.ServiceChangesPending.Set(float64(s))
-	l.opts.Metrics.EndpointChangesPending.Set(float64(e))
+	l.opts.Metrics.RecordQueued(families, now, s, e)
 	// Before the initial lists are in a run would do nothing but start a
 	// min-sync-period wait that delays the first real sync; OnSynced
 	// queues that one.
@@ -193,24 +196,12 @@ func (l *Loop) sync() error {
 	if !l.tracker.Synced() {
 		return nil
 	}
-	l.mu.Lock()
-	ctx := l.ctx
-	now := l.opts.Clock.Now()
-	if now.Sub(l.lastFull) >= l.opts.FullSyncPeriod {
-		for f := range l.needFull {
-			l.needFull[f] = true
-		}
-		l.lastFull = now
-	}
-	l.mu.Unlock()
-
-	c := l.tracker.Checkout()
-	m := l.opts.Metrics
-	m.ServiceChangesTotal.Add(float64(c.ServiceChanges))
-	m.EndpointChangesTotal.Add(float64(c.EndpointChanges))
-	s, e := l.tracker.Pending()
-	m.ServiceChangesPending.Set(float64(s))
-	m.EndpointChangesPending.Set(float64(e))
+	ctx := l.startSync()
+	start := l.opts.Clock.Now()
+	c := l.checkout()
+	checkout := l.opts.Clock.Since(start)
+	l.opts.Metrics.RecordCheckout(&c)
+	l.opts.Metrics.RecordPending(l.tracker.Pending())
 
 	var errs []error
 	for _, f := range l.tracker.Families() {
@@ -218,74 +209,105 @@ func (l *Loop) sync() error {
 		if b == nil {
 			continue
 		}
-		if err := l.syncFamily(ctx, f, b, c); err != nil {
+		if err := l.syncFamily(ctx, f, b, &c, checkout); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c Checkout) error {
-	m := l.opts.Metrics
-	// Consume the flag before syncing: a request for a full sync that
-	// arrives while this one runs must survive it.
+// startSync returns the context syncs run in and, once per full sync
+// period, asks every family for a full sync.
+func (l *Loop) startSync() context.Context {
 	l.mu.Lock()
-	full := l.needFull[f] || c.NodeChanged
-	l.needFull[f] = false
-	l.mu.Unlock()
-	snap := c.Snapshots[f]
-	start := l.opts.Clock.Now()
-	res, err := b.Sync(ctx, SyncRequest{Snapshot: snap, Changed: c.Changed[f], Full: full})
-	elapsed := l.opts.Clock.Since(start)
-	full = full || res.Full
-	fam := string(f)
-	m.SyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
-	if full {
-		m.FullSyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
-	} else {
-		m.PartialSyncDuration.WithLabelValues(fam).Observe(elapsed.Seconds())
-	}
-	if err != nil {
-		m.SyncFailures.WithLabelValues(fam, l.opts.Mode).Inc()
-		l.mu.Lock()
-		l.needFull[f] = true
-		l.mu.Unlock()
-		if l.opts.Health != nil {
-			// The rules are not in sync: like a queued change, this turns
-			// /healthz and /livez unhealthy if no sync succeeds within the
-			// health timeout (kube-proxy only counts queued changes, so
-			// failing periodic syncs left it healthy).
-			l.opts.Health.QueuedUpdate(f)
+	defer l.mu.Unlock()
+	now := l.opts.Clock.Now()
+	if now.Sub(l.lastFull) >= l.opts.FullSyncPeriod {
+		for f := range l.needFull {
+			l.needFull[f] = true
 		}
-		klog.ErrorS(err, "Sync failed, keeping the previous rules and retrying", "ipFamily", f, "full", full)
-		return fmt.Errorf("sync %s: %w", f, err)
+		l.lastFull = now
 	}
+	return l.ctx
+}
+
+// syncFamily syncs family f and records everything it produced; the
+// timings span what kube-proxy's syncProxyRules does, from the checkout
+// (which took checkout) through the conntrack cleanup.
+func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout, checkout time.Duration) error {
+	snap := c.Snapshots[f]
+	r := &SyncRecord{Family: f, Mode: l.opts.Mode, Services: len(snap.Services), ChangedServices: len(c.Changed[f]),
+		EndpointChanges: c.EndpointChanges, Triggers: c.TriggerTimes[f]}
+	r.Timings = SyncTimings{Checkout: checkout, Start: l.opts.Clock.Now()}
+	full := l.takeFullSyncRequest(f, c.NodeChanged)
+	r.Result, r.Err = b.Sync(ctx, SyncRequest{Snapshot: snap, Changed: c.Changed[f], Full: full})
+	r.Result.Full = full || r.Result.Full
+	r.Timings.Programmed = l.opts.Clock.Now()
+	if r.Err != nil {
+		l.syncFailed(f)
+	} else {
+		l.programmed(f)
+		r.StaleFlows = l.cleanStaleFlows(ctx, f, snap)
+		for _, hook := range l.opts.AfterSync {
+			hook(ctx, snap)
+		}
+	}
+	r.Timings.Done = l.opts.Clock.Now()
+	l.opts.Metrics.RecordSync(r, b)
+	r.logSummary()
+	if r.Err != nil {
+		return fmt.Errorf("sync %s: %w", f, r.Err)
+	}
+	return nil
+}
+
+// takeFullSyncRequest tells whether f's next sync must be full and clears
+// the request. It is consumed before syncing: a request for a full sync
+// that arrives while this one runs must survive it.
+func (l *Loop) takeFullSyncRequest(f Family, nodeChanged bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	full := l.needFull[f] || nodeChanged
+	l.needFull[f] = false
+	return full
+}
+
+// syncFailed makes f's next sync full and tells the health check that
+// f's rules are not in sync.
+func (l *Loop) syncFailed(f Family) {
+	l.mu.Lock()
+	l.needFull[f] = true
+	l.mu.Unlock()
+	if l.opts.Health != nil {
+		// Like a queued change, this turns /healthz and /livez unhealthy
+		// if no sync succeeds within the health timeout (kube-proxy only
+		// counts queued changes, so failing periodic syncs left it
+		// healthy).
+		l.opts.Health.QueuedUpdate(f)
+	}
+}
+
+// programmed records that f's rules are in sync.
+func (l *Loop) programmed(f Family) {
 	l.mu.Lock()
 	l.synced[f] = true
 	l.mu.Unlock()
-	done := l.opts.Clock.Now()
-	m.LastSync.WithLabelValues(fam).Set(float64(done.UnixNano()) / 1e9)
-	for policy, n := range res.NoLocalEndpoints {
-		m.NoLocalEndpoints.WithLabelValues(fam, policy).Set(float64(n))
-	}
-	for _, t := range c.TriggerTimes {
-		m.NetworkProgramming.WithLabelValues(fam).Observe(done.Sub(t).Seconds())
-	}
 	if l.opts.Health != nil {
 		l.opts.Health.Updated(f)
 	}
-	klog.V(1).InfoS("Synced", "ipFamily", f, "mode", l.opts.Mode, "full", full, "services", len(snap.Services), "changed", len(c.Changed[f]), "elapsed", elapsed)
-	if cl := l.opts.Conntrack[f]; cl != nil {
-		cs := l.opts.Clock.Now()
-		n, err := cl.CleanStaleFlows(ctx, snap)
-		m.ConntrackDuration.WithLabelValues(fam).Observe(l.opts.Clock.Since(cs).Seconds())
-		m.ConntrackDeleted.WithLabelValues(fam).Add(float64(n))
-		if err != nil {
-			klog.ErrorS(err, "Conntrack cleanup failed", "ipFamily", f)
-		}
+}
+
+// cleanStaleFlows deletes the conntrack entries the sync made stale; nil
+// when f has no cleaner. A failure is logged: the rules are programmed.
+func (l *Loop) cleanStaleFlows(ctx context.Context, f Family, snap *Snapshot) *StaleFlowCleanup {
+	cl := l.opts.Conntrack[f]
+	if cl == nil {
+		return nil
 	}
-	for _, hook := range l.opts.AfterSync {
-		hook(ctx, snap)
+	start := l.opts.Clock.Now()
+	n, err := cl.CleanStaleFlows(ctx, snap)
+	if err != nil {
+		klog.ErrorS(err, "Conntrack cleanup failed", "ipFamily", f)
 	}
-	return nil
+	return &StaleFlowCleanup{Took: l.opts.Clock.Since(start), Deleted: n}
 }

@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
@@ -9,8 +10,9 @@ import (
 
 // Metrics holds kproxy's mode-neutral Prometheus metrics, under
 // kube-proxy's names so that existing dashboards and alerts keep working.
-// Metrics named after one mode belong to that mode (the iptables family's
-// are in internal/xtables).
+// Metrics named after one mode's kernel interface belong to that mode
+// (ModeMetrics; the iptables-named ones are in internal/xtables). The
+// Record methods below are the only writers of the sync metrics.
 type Metrics struct {
 	SyncDuration           *prometheus.HistogramVec
 	FullSyncDuration       *prometheus.HistogramVec
@@ -93,6 +95,70 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.InvalidObjects = Register(reg, m.InvalidObjects)
 	}
 	return m
+}
+
+// ModeMetrics are metrics a mode owns because they carry its kernel
+// interface's name (xtables.Metrics: kube-proxy's iptables-named ones).
+// RecordSync hands them every sync, failed ones included.
+type ModeMetrics interface {
+	RecordSync(r *SyncRecord)
+}
+
+// RecordQueued records that a sync of families was queued at now, with
+// the tracker's pending change counts.
+func (m *Metrics) RecordQueued(families []Family, now time.Time, pendingServices, pendingEndpoints int) {
+	for _, f := range families {
+		m.LastQueued.WithLabelValues(string(f)).Set(float64(now.UnixNano()) / 1e9)
+	}
+	m.RecordPending(pendingServices, pendingEndpoints)
+}
+
+// RecordPending records the tracker's pending change counts.
+func (m *Metrics) RecordPending(services, endpoints int) {
+	m.ServiceChangesPending.Set(float64(services))
+	m.EndpointChangesPending.Set(float64(endpoints))
+}
+
+// RecordCheckout records the changes a sync took from the tracker.
+func (m *Metrics) RecordCheckout(c *Checkout) {
+	m.ServiceChangesTotal.Add(float64(c.ServiceChanges))
+	m.EndpointChangesTotal.Add(float64(c.EndpointChanges))
+}
+
+// RecordSync records everything one sync of one family by backend b
+// produced, in the mode-neutral metrics and in b's own (ModeMetricsOwner).
+// As in kube-proxy, the durations cover the whole sync, failed ones too;
+// the rest describes rules that are programmed, so only a success records
+// it, and network programming latency ends when the rules are in the
+// kernel.
+func (m *Metrics) RecordSync(r *SyncRecord, b Proxier) {
+	fam := string(r.Family)
+	total := r.Timings.Total().Seconds()
+	m.SyncDuration.WithLabelValues(fam).Observe(total)
+	if r.Result.Full {
+		m.FullSyncDuration.WithLabelValues(fam).Observe(total)
+	} else {
+		m.PartialSyncDuration.WithLabelValues(fam).Observe(total)
+	}
+	if o, ok := b.(ModeMetricsOwner); ok && o.ModeMetrics() != nil {
+		o.ModeMetrics().RecordSync(r)
+	}
+	if r.Err != nil {
+		m.SyncFailures.WithLabelValues(fam, r.Mode).Inc()
+		return
+	}
+	programmed := r.Timings.Programmed
+	m.LastSync.WithLabelValues(fam).Set(float64(programmed.UnixNano()) / 1e9)
+	for _, t := range r.Triggers {
+		m.NetworkProgramming.WithLabelValues(fam).Observe(programmed.Sub(t).Seconds())
+	}
+	for policy, n := range r.Result.NoLocalEndpoints {
+		m.NoLocalEndpoints.WithLabelValues(fam, policy).Set(float64(n))
+	}
+	if c := r.StaleFlows; c != nil {
+		m.ConntrackDuration.WithLabelValues(fam).Observe(c.Took.Seconds())
+		m.ConntrackDeleted.WithLabelValues(fam).Add(float64(c.Deleted))
+	}
 }
 
 // Register registers c with reg and returns it, or returns the collector

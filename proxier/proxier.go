@@ -22,22 +22,27 @@ type SyncRequest struct {
 	Full     bool
 }
 
-// SyncResult is what a backend reports about one sync; the loop turns it
-// into metrics.
+// SyncResult is what a backend reports about one sync, failed or not; the
+// loop records it (Metrics.RecordSync). Backends record no metric
+// themselves.
 type SyncResult struct {
 	// Full is true when the backend rewrote everything (it may escalate a
 	// partial sync, e.g. after its canary disappeared).
 	Full bool
 	// Rules counts the rules (or kernel objects) kproxy owns after the
-	// sync, by table ("nat", "filter", "ipvs", ...). The loop does not
-	// export them: the modes that write iptables rules do, under
-	// kube-proxy's iptables-named metrics (xtables.Metrics).
+	// sync, by table ("nat", "filter", "ipvs", ...). The mode-neutral
+	// metrics leave them out: the modes that write iptables rules export
+	// them under kube-proxy's iptables-named metrics (their ModeMetrics).
 	Rules map[string]int
 	// Written counts the rules sent to the kernel in this sync, by table.
 	Written map[string]int
 	// NoLocalEndpoints counts Local-policy service ports with no local
 	// endpoint, by "internal" and "external".
 	NoLocalEndpoints map[string]int
+	// RestoreFailed is true when the kernel rejected the sync's rules
+	// (iptables-restore failed): kube-proxy counts these apart from other
+	// failures.
+	RestoreFailed bool
 }
 
 // Canary is implemented by backends that can tell when someone removed
@@ -45,4 +50,11 @@ type SyncResult struct {
 // and forces a full resync when it reports true.
 type Canary interface {
 	Flushed(ctx context.Context) (bool, error)
+}
+
+// ModeMetricsOwner is implemented by backends that own metrics named
+// after their kernel interface; the loop records every sync of theirs
+// there too.
+type ModeMetricsOwner interface {
+	ModeMetrics() ModeMetrics
 }

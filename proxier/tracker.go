@@ -29,7 +29,7 @@ type Tracker struct {
 	node                              map[Family]NodeInfo
 	dirty                             NameSet
 	nodeDirty                         bool
-	triggers                          []time.Time
+	triggers                          map[Family][]time.Time
 	pendingServices, pendingEndpoints int
 
 	servicesSynced, slicesSynced bool
@@ -46,6 +46,7 @@ func NewTracker(nodeName string, families []Family, invalid func(kind, name stri
 		slices:   map[types.NamespacedName]map[string]*Slice{},
 		node:     map[Family]NodeInfo{},
 		dirty:    NameSet{},
+		triggers: map[Family][]time.Time{},
 		built:    map[Family]map[types.NamespacedName]*Service{},
 	}
 	for _, f := range families {
@@ -153,7 +154,7 @@ func (t *Tracker) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 		}
 		bySlice[obj.Name] = s
 		if !s.TriggerTime.IsZero() && s.TriggerTime.After(t.started) {
-			t.triggers = append(t.triggers, s.TriggerTime)
+			t.triggers[s.Family] = append(t.triggers[s.Family], s.TriggerTime)
 		}
 	}
 	t.dirty[name] = struct{}{}
@@ -210,8 +211,10 @@ type Checkout struct {
 	// NodeChanged is true when the Node's labels or addresses changed: every
 	// Service was rebuilt and backends should do a full sync.
 	NodeChanged bool
-	// TriggerTimes are the last-change-trigger-times of the slices changed.
-	TriggerTimes                    []time.Time
+	// TriggerTimes are, per family, the last-change-trigger-times of the
+	// slices changed: a family's sync observes only its own slices', as
+	// each of kube-proxy's per-family proxiers does.
+	TriggerTimes                    map[Family][]time.Time
 	ServiceChanges, EndpointChanges int
 }
 
@@ -268,7 +271,7 @@ func (t *Tracker) Checkout() Checkout {
 	}
 	t.dirty = NameSet{}
 	t.nodeDirty = false
-	t.triggers = nil
+	t.triggers = map[Family][]time.Time{}
 	t.pendingServices, t.pendingEndpoints = 0, 0
 	return c
 }

@@ -95,7 +95,7 @@ func TestTrackerEndpointsAndTriggerTimes(t *testing.T) {
 	if changedNames(c, IPv4) != "ns/a" || c.EndpointChanges != 2 {
 		t.Fatalf("changed=%q endpointChanges=%d", changedNames(c, IPv4), c.EndpointChanges)
 	}
-	if len(c.TriggerTimes) != 1 || !c.TriggerTimes[0].Equal(time.Unix(2000, 0)) {
+	if len(c.TriggerTimes) != 1 || len(c.TriggerTimes[IPv4]) != 1 || !c.TriggerTimes[IPv4][0].Equal(time.Unix(2000, 0)) {
 		t.Fatalf("trigger times %v (times before the tracker started are ignored)", c.TriggerTimes)
 	}
 	eps := c.Snapshots[IPv4].Services[types.NamespacedName{Namespace: "ns", Name: "a"}].Ports[0].Endpoints

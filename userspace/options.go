@@ -65,8 +65,8 @@ type Options struct {
 	// IPTablesBackend selects the iptables binaries the default Kernel
 	// runs (xtables.Plain: "iptables").
 	IPTablesBackend xtables.Backend
-	// Metrics receives the rule counts of every sync under kube-proxy's
-	// iptables-named gauges; nil means none.
+	// Metrics are the iptables-named metrics the sync loop records this
+	// mode's syncs in (rule counts, restore failures); nil means none.
 	Metrics *xtables.Metrics
 	// Kernel is the iptables seam; nil means the binaries of the process's
 	// own network namespace.

@@ -34,7 +34,14 @@ type Proxier struct {
 	stop         chan struct{}
 }
 
-var _ proxier.Proxier = (*Proxier)(nil)
+var (
+	_ proxier.Proxier          = (*Proxier)(nil)
+	_ proxier.ModeMetricsOwner = (*Proxier)(nil)
+)
+
+// ModeMetrics returns the iptables-named metrics the loop records this
+// mode's syncs in.
+func (p *Proxier) ModeMetrics() proxier.ModeMetrics { return p.opts.Metrics }
 
 // New builds a Proxier. It is pure: nothing is opened or written until the
 // first Sync.
@@ -87,9 +94,6 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		// may have lacked: open the new ones now, not a sync period later.
 		res, _, err = p.reconcile(ctx, snap, false)
 	}
-	if err == nil {
-		p.opts.Metrics.RecordSync(p.opts.Family, res)
-	}
 	return res, err
 }
 
@@ -136,6 +140,7 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 		if err := p.kernel.Restore(ctx, []byte(rs.Text), false); err != nil {
 			xtables.LogRestoreFailure(err, p.opts.Family)
 			p.applied = ""
+			res.RestoreFailed = true
 			return res, false, fmt.Errorf("userspace: restore rules: %w", err)
 		}
 		p.applied = rs.Text

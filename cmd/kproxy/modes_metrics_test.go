@@ -28,14 +28,18 @@ var iptablesFamilyNames = []string{
 }
 
 // modeUnderTest builds one mode's IPv4 proxier on a fake kernel, with the
-// options the daemon would give it; breakRestore, if set, makes the
-// kernel reject every later iptables-restore.
+// options the daemon would give it; breakRestore makes the kernel reject
+// the next iptables-restore.
 type modeUnderTest struct {
 	mode  string
 	build func(t *testing.T, s modeSettings) (p proxier.Proxier, breakRestore func())
 	// snap: userspace opens a listener per service port, so it gets none.
 	snap func() *proxier.Snapshot
-	want []string // of iptablesFamilyNames, those /metrics shows
+	// brokenFull: the sync that meets the broken restore is full (ipvs and
+	// userspace restore rules on every full sync, iptables on this
+	// partial one too).
+	brokenFull bool
+	want       []string // of iptablesFamilyNames, those /metrics shows
 }
 
 func modesUnderTest() []modeUnderTest {
@@ -48,20 +52,22 @@ func modesUnderTest() []modeUnderTest {
 			o.Kernel = k
 			p, err := iptables.New(o)
 			return must(t, p, err), func() { k.FailOn = xtables.FailOnce("Restore", errors.New("injected")) }
-		}, scenario, iptablesFamilyNames},
+		}, scenario, false, iptablesFamilyNames},
 		{ModeIPVS, func(t *testing.T, s modeSettings) (proxier.Proxier, func()) {
+			k := ipvs.NewFake()
 			o := ipvsOptions(s, proxier.IPv4)
-			o.Kernel = ipvs.NewFake()
+			o.Kernel = k
 			p, err := ipvs.New(o)
-			return must(t, p, err), nil
-		}, scenario, iptablesFamilyNames[:2]},
+			return must(t, p, err), func() { k.FailOn = xtables.FailOnce("Restore", errors.New("injected")) }
+		}, scenario, true, iptablesFamilyNames[:3]},
 		{ModeUserspace, func(t *testing.T, s modeSettings) (proxier.Proxier, func()) {
+			k := userspace.NewFake()
 			o := userspaceOptions(s, proxier.IPv4)
-			o.Kernel = userspace.NewFake()
+			o.Kernel = k
 			p, err := userspace.New(o)
 			t.Cleanup(func() { _ = p.Close() })
-			return must(t, p, err), nil
-		}, empty, iptablesFamilyNames[:2]},
+			return must(t, p, err), func() { k.FailOn = xtables.FailOnce("Restore", errors.New("injected")) }
+		}, empty, true, iptablesFamilyNames[:3]},
 	}
 }
 
@@ -73,8 +79,9 @@ func must[P proxier.Proxier](t *testing.T, p P, err error) P {
 	return p
 }
 
-// TestModeMetricNames: every mode exports the iptables-named metrics it
-// exported when the mode-neutral core owned them, and building the
+// TestModeMetricNames: every mode exports kube-proxy's iptables-named
+// metrics through the sync loop's recording (restore failures included,
+// which ipvs and userspace did not count before), and building the
 // metrics and proxiers again on the same registry does not panic.
 func TestModeMetricNames(t *testing.T) {
 	ctx := context.Background()
@@ -84,18 +91,16 @@ func TestModeMetricNames(t *testing.T) {
 			c := defaultConfig()
 			c.Mode = kpconfig.ProxyMode(m.mode)
 			for range 2 { // as a second family or a restarted mode would
-				proxier.NewMetrics(reg)
+				core := proxier.NewMetrics(reg)
 				s := modeSettings{cfg: c, local: proxier.DetectLocalByCIDR(netip.MustParsePrefix(flowtest.ClusterCIDR)), metrics: xtables.NewMetrics(reg)}
 				p, breakRestore := m.build(t, s)
-				if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: m.snap(), Full: true}); err != nil {
+				if err := syncRecorded(ctx, core, p, m.mode, proxier.SyncRequest{Snapshot: m.snap(), Full: true}); err != nil {
 					t.Fatal(err)
 				}
-				if breakRestore != nil {
-					breakRestore()
-					empty := &proxier.Snapshot{Family: proxier.IPv4, Node: m.snap().Node}
-					if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: empty, Changed: proxier.NameSet{}}); err == nil {
-						t.Fatal("sync with a broken iptables-restore succeeded")
-					}
+				breakRestore()
+				empty := &proxier.Snapshot{Family: proxier.IPv4, Node: m.snap().Node}
+				if err := syncRecorded(ctx, core, p, m.mode, proxier.SyncRequest{Snapshot: empty, Changed: proxier.NameSet{}, Full: m.brokenFull}); err == nil {
+					t.Fatal("sync with a broken iptables-restore succeeded")
 				}
 			}
 			names := gatheredNames(t, reg)
@@ -106,6 +111,14 @@ func TestModeMetricNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncRecorded runs one sync of p and records it as the sync loop does.
+func syncRecorded(ctx context.Context, m *proxier.Metrics, p proxier.Proxier, mode string, req proxier.SyncRequest) error {
+	res, err := p.Sync(ctx, req)
+	res.Full = res.Full || req.Full
+	m.RecordSync(&proxier.SyncRecord{Family: req.Snapshot.Family, Mode: mode, Result: res, Err: err}, p)
+	return err
 }
 
 func gatheredNames(t *testing.T, g prometheus.Gatherer) map[string]bool {

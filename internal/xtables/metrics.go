@@ -8,8 +8,10 @@ import (
 
 // Metrics are kube-proxy's metrics named after iptables, owned by the
 // modes that write iptables rules (the mode-neutral ones are in
-// proxier.Metrics). Names and labels are kube-proxy's: dashboards depend
-// on them. A nil *Metrics records nothing.
+// proxier.Metrics). Each such mode hands them to the sync loop as its
+// proxier.ModeMetrics, and the loop records every sync here. Names and
+// labels are kube-proxy's: dashboards depend on them. A nil *Metrics
+// records nothing.
 type Metrics struct {
 	// RulesTotal and RulesLast: rules owned after a sync and rules
 	// written by it, by family and table.
@@ -40,27 +42,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// RecordSync sets family f's rule gauges from a successful sync's result.
-func (m *Metrics) RecordSync(f proxier.Family, res proxier.SyncResult) {
-	if m == nil {
-		return
-	}
-	for table, n := range res.Rules {
-		m.RulesTotal.WithLabelValues(string(f), table).Set(float64(n))
-	}
-	for table, n := range res.Written {
-		m.RulesLast.WithLabelValues(string(f), table).Set(float64(n))
-	}
-}
+var _ proxier.ModeMetrics = (*Metrics)(nil)
 
-// RestoreFailed counts a failed iptables-restore of family f; partial
-// tells that it was a partial sync's.
-func (m *Metrics) RestoreFailed(f proxier.Family, partial bool) {
+// RecordSync records one sync of family r.Family: a restore failure
+// (counted apart when the sync was partial, as kube-proxy's iptables mode
+// does) and, after a success, the rules owned and written.
+func (m *Metrics) RecordSync(r *proxier.SyncRecord) {
 	if m == nil {
 		return
 	}
-	m.RestoreFailures.WithLabelValues(string(f)).Inc()
-	if partial {
-		m.PartialRestoreFailures.WithLabelValues(string(f)).Inc()
+	f := string(r.Family)
+	if r.Result.RestoreFailed {
+		m.RestoreFailures.WithLabelValues(f).Inc()
+		if !r.Result.Full {
+			m.PartialRestoreFailures.WithLabelValues(f).Inc()
+		}
+	}
+	if r.Err != nil {
+		return // the kernel holds the previous sync's rules
+	}
+	for table, n := range r.Result.Rules {
+		m.RulesTotal.WithLabelValues(f, table).Set(float64(n))
+	}
+	for table, n := range r.Result.Written {
+		m.RulesLast.WithLabelValues(f, table).Set(float64(n))
 	}
 }
