@@ -3,7 +3,9 @@ package nftables
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/knftables"
 
@@ -73,6 +75,12 @@ type kernelRig struct {
 
 func newKernelRig(t *testing.T, family proxier.Family) *kernelRig {
 	t.Helper()
+	return newKernelRigWith(t, family, func(*Options) {})
+}
+
+// newKernelRigWith is newKernelRig with options adjusted by set.
+func newKernelRigWith(t *testing.T, family proxier.Family, set func(*Options)) *kernelRig {
+	t.Helper()
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
 	var topo *testrig.Topology
@@ -85,6 +93,7 @@ func newKernelRig(t *testing.T, family proxier.Family) *kernelRig {
 	}
 	r := &kernelRig{topo: topo, nft: newNetnsNFT(t, family, topo.Node(1).Netns)}
 	opts.NFT = r.nft
+	set(&opts)
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -122,4 +131,127 @@ func TestKernelFlowTable(t *testing.T) {
 		r := newKernelRig(t, proxier.IPv6)
 		r.probe.RunScenariosIPv6(t, func(t *testing.T, sc *flowtest.Scenario) { r.sync(t, sc.SnapshotIPv6()) })
 	})
+}
+
+// probeScenario probes each of sc's cases three times (IPv4).
+func (r *kernelRig) probeScenario(t *testing.T, sc *flowtest.Scenario) {
+	t.Helper()
+	for _, c := range sc.Cases {
+		pk, err := sc.Packet(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.probe.Probe(t, &c, pk, 3)
+	}
+}
+
+// TestKernelNodePortAddresses: with --nodeport-addresses, NodePorts answer
+// on the local addresses inside the CIDRs (and the primary address), and
+// not on the others: a connection to another address is not DNATed and
+// refused by the node.
+func TestKernelNodePortAddresses(t *testing.T) {
+	sc := flowtest.Scenarios()[3]
+	if sc.Name != "nodeport" {
+		t.Fatalf("scenario 3 is %s, want nodeport", sc.Name)
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []string
+		answer  bool
+	}{
+		{"cidr", []string{"198.51.100.0/24"}, true},
+		{"primary", []string{"primary"}, true},
+		{"cidr and primary", []string{"198.51.100.0/24", "primary"}, true},
+		{"other cidr", []string{"192.0.2.0/24"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newKernelRigWith(t, proxier.IPv4, func(o *Options) { o.NodePortAddresses = tc.entries })
+			r.sync(t, sc.Snapshot())
+			cases := sc
+			if !tc.answer {
+				cases.Cases = []flowtest.Case{sc.Cases[0]}
+				cases.Cases[0].Want = flowtest.Reject
+			}
+			r.probeScenario(t, &cases)
+		})
+	}
+}
+
+// listTable is node1's table as nft prints it, handles left out.
+func (r *kernelRig) listTable(t *testing.T) string {
+	t.Helper()
+	out, err := testrig.Exec(r.topo.Node(1).Netns, "nft", "list", "table", "ip", tableName)
+	if err != nil {
+		t.Fatalf("nft list table: %v\n%s", err, out)
+	}
+	return out
+}
+
+// TestKernelResyncAndCleanup: switching between scenarios in the real
+// kernel, with the stale chains' delay passed, leaves exactly the table a
+// sync into an empty namespace writes (so flushed chains and stale
+// affinity sets are deleted, and nft accepts the deletions); Cleanup then
+// removes everything.
+func TestKernelResyncAndCleanup(t *testing.T) {
+	r := newKernelRig(t, proxier.IPv4)
+	scs := flowtest.Scenarios()
+	for _, sc := range scs {
+		r.sync(t, sc.Snapshot())
+	}
+	last := scs[0].Snapshot() // basic: affinity sets and endpoint chains
+	r.sync(t, last)
+	time.Sleep(staleChainDelay + 100*time.Millisecond)
+	r.sync(t, last)
+	if len(r.p.stale) != 0 {
+		t.Errorf("stale chains left: %v", r.p.stale)
+	}
+	got := r.listTable(t)
+	ctx := context.Background()
+	if err := r.p.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.sync(t, last)
+	if want := r.listTable(t); got != want {
+		t.Errorf("table after resyncs differs from a fresh sync's:\n%s", lineDiff(got, want))
+	}
+	opts := flowOptions()
+	opts.NFT = r.nft
+	for range 2 {
+		if err := Cleanup(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, err := HasLeftovers(ctx, opts); err != nil || left {
+		t.Errorf("HasLeftovers after Cleanup = %v, %v", left, err)
+	}
+	if out, err := testrig.Exec(r.topo.Node(1).Netns, "nft", "list", "ruleset"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("ruleset after Cleanup (%v):\n%s", err, out)
+	}
+}
+
+// TestKernelBalancingAndAffinity: every endpoint of a Service is reached
+// (numgen); a ClientIP-affinity Service keeps a client on one endpoint.
+func TestKernelBalancingAndAffinity(t *testing.T) {
+	r := newKernelRig(t, proxier.IPv4)
+	sc := flowtest.Scenarios()[0]
+	r.sync(t, sc.Snapshot())
+	for _, c := range sc.Cases {
+		pk, _ := sc.Packet(&c)
+		switch {
+		case strings.HasPrefix(c.Name, "pod to ClusterIP balances"):
+			seen := map[string]bool{}
+			for i := 0; i < 4 && len(seen) < len(c.Endpoints); i++ {
+				for e := range r.probe.Probe(t, &c, pk, 15) {
+					seen[e] = true
+				}
+			}
+			if len(seen) != len(c.Endpoints) {
+				t.Errorf("balancing reached %v, want all of %v", seen, c.Endpoints)
+			}
+		case strings.HasPrefix(c.Name, "affinity"):
+			if seen := r.probe.Probe(t, &c, pk, 12); len(seen) != 1 {
+				t.Errorf("affinity: reached %v, want a single endpoint", seen)
+			}
+		}
+	}
 }

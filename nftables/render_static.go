@@ -1,9 +1,12 @@
 package nftables
 
 import (
+	"net/netip"
 	"strings"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/kproxy/kproxy/proxier"
 )
 
 // setNodePortCIDRs holds the --nodeport-addresses CIDRs. kube-proxy's
@@ -140,13 +143,36 @@ func (r *renderer) nodePortMatch() string {
 func (r *renderer) writeNodePortCIDRs() {
 	set := &knftables.Set{Name: setNodePortCIDRs, Type: r.addrType, Flags: []knftables.SetFlag{knftables.IntervalFlag},
 		Comment: knftables.PtrTo("CIDRs whose local addresses accept NodePort traffic")}
+	// kube-proxy's nodeport-ips is not used: remove it (its rules are
+	// gone, their chains were flushed above).
+	r.tx.Add(&knftables.Set{Name: setNodePortIPs, Type: r.addrType})
+	r.tx.Delete(&knftables.Set{Name: setNodePortIPs})
 	r.tx.Add(set)
 	if r.nodePortAll {
 		r.tx.Delete(&knftables.Set{Name: setNodePortCIDRs})
 		return
 	}
 	r.tx.Flush(set)
-	for _, d := range r.nodePortDests {
-		r.tx.Add(&knftables.Element{Set: setNodePortCIDRs, Key: []string{d.Prefix.String()}})
+	for _, p := range outermost(r.nodePortDests) {
+		r.tx.Add(&knftables.Element{Set: setNodePortCIDRs, Key: []string{p.String()}})
 	}
+}
+
+// outermost returns the destinations' prefixes without those inside
+// another one (the primary address inside a CIDR): an interval set
+// rejects overlapping elements.
+func outermost(dests []proxier.NodePortDest) []netip.Prefix {
+	var out []netip.Prefix
+	for i, d := range dests {
+		inside := false
+		for j, o := range dests {
+			if i != j && o.Prefix.Bits() <= d.Prefix.Bits() && o.Prefix.Contains(d.Prefix.Addr()) && (o.Prefix.Bits() < d.Prefix.Bits() || j < i) {
+				inside = true
+			}
+		}
+		if !inside {
+			out = append(out, d.Prefix)
+		}
+	}
+	return out
 }
