@@ -27,6 +27,8 @@ type Options struct {
 	// "primary") are where NodePorts answer; empty: on every local
 	// address except loopback.
 	NodePortAddresses []string
+	// Metrics receives the sync and cleanup failures; nil means none.
+	Metrics *Metrics
 	// NFT is the seam to nftables, bound to table "kube-proxy" of this
 	// family. Nil means the nft binary of the process's network namespace;
 	// tests pass a knftables.Fake.

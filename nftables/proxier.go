@@ -3,7 +3,6 @@ package nftables
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +87,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	if err := p.nft.Run(ctx, tx); err != nil {
 		p.known = nil
 		clear(p.stale)
+		p.opts.Metrics.syncFailed(p.opts.Family)
 		logRunFailure(err, tx, p.opts.Family)
 		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
 	}
@@ -169,15 +169,15 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	}
 	if err := p.nft.Run(ctx, tx); err != nil {
 		klog.ErrorS(err, "Cannot delete stale nftables chains; retrying at the next sync", "family", p.opts.Family)
+		p.opts.Metrics.cleanupFailed(p.opts.Family)
 		p.known = nil
 	}
 }
 
-// logRunFailure logs the transaction's lines nft complained about (its
-// errors name them by line number), not the whole transaction.
+// logRunFailure logs a rejected transaction: nft's error quotes the
+// offending line; the whole transaction only at verbosity 4.
 func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) {
-	lines := strings.Split(tx.String(), "\n")
-	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", len(lines))
+	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", tx.NumOperations())
 	if klog.V(4).Enabled() {
 		klog.V(4).InfoS("Failed nftables transaction", "family", family, "transaction", tx.String())
 	}

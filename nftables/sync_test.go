@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"sigs.k8s.io/knftables"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
@@ -50,6 +51,7 @@ func newFakeRig(t *testing.T, fake *knftables.Fake) *fakeRig {
 	r := &fakeRig{fake: fake, nft: &failingNFT{Interface: fake}, now: time.Unix(1e9, 0)}
 	opts := flowOptions()
 	opts.NFT = r.nft
+	opts.Metrics = NewMetrics(nil)
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +172,9 @@ func TestSyncFailure(t *testing.T) {
 	if r.fake.Dump() != before {
 		t.Error("a failed sync changed the table")
 	}
+	if n := testutil.ToFloat64(r.p.opts.Metrics.SyncFailures.WithLabelValues("IPv4")); n != 1 {
+		t.Errorf("sync failures counted %v, want 1", n)
+	}
 	lists := r.nft.lists
 	r.settle(t, scs[1].Snapshot())
 	if r.nft.lists == lists {
@@ -177,6 +182,26 @@ func TestSyncFailure(t *testing.T) {
 	}
 	if got, want := r.fake.Dump(), fakeSync(t, flowOptions(), scs[1].Snapshot()); got != want {
 		t.Errorf("table after recovery differs from a fresh sync:\n%s", lineDiff(got, want))
+	}
+}
+
+// TestStaleChainDeletionFailure: when deleting the stale chains fails, it
+// is counted, the sync goes on, and the next one lists the kernel and
+// deletes them.
+func TestStaleChainDeletionFailure(t *testing.T) {
+	scs := flowtest.Scenarios()
+	r := newFakeRig(t, nil)
+	r.mustSync(t, scs[0].Snapshot())
+	r.mustSync(t, scs[1].Snapshot())
+	r.now = r.now.Add(2 * staleChainDelay)
+	r.nft.failNext = true // the deletion's transaction
+	r.mustSync(t, scs[1].Snapshot())
+	if n := testutil.ToFloat64(r.p.opts.Metrics.CleanupFailures.WithLabelValues("IPv4")); n != 1 {
+		t.Errorf("cleanup failures counted %v, want 1", n)
+	}
+	r.settle(t, scs[1].Snapshot())
+	if got, want := r.fake.Dump(), fakeSync(t, flowOptions(), scs[1].Snapshot()); got != want {
+		t.Errorf("table after the failed deletion differs from a fresh sync:\n%s", lineDiff(got, want))
 	}
 }
 
