@@ -53,6 +53,8 @@ func optionVariants() []optionVariant {
 		{"detect-local-interface-prefix", func(o *Options) { o.LocalDetector = proxier.DetectLocalByInterfacePrefix("veth") }},
 		{"masquerade-bit-5", func(o *Options) { o.MasqueradeBit = 5 }},
 		{"nodeport-addresses", func(o *Options) { o.NodePortAddresses = []string{"198.51.100.0/24", "primary", "fd00::/8"} }},
+		// kube-proxy's default in nftables mode.
+		{"nodeport-addresses-primary", func(o *Options) { o.NodePortAddresses = []string{"primary"} }},
 	}
 }
 

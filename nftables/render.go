@@ -25,8 +25,7 @@ type renderer struct {
 	// local detector ("" when it detects nothing).
 	ifLocal, ifNotLocal string
 
-	nodePortAll   bool // NodePorts answer on every local address
-	nodePortDests []proxier.NodePortDest
+	nodePorts nodePortPlan
 
 	shared map[string]bool // shared regular chains ensured
 	// chains and affinitySets are the per-service objects this sync
@@ -51,8 +50,7 @@ func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot
 	}
 	r.masqRule = "mark set mark or " + r.masqMark
 	r.ifLocal, r.ifNotLocal = r.localMatches(opts.LocalDetector)
-	r.nodePortDests = proxier.NodePortDests(opts.Family, opts.NodePortAddresses, nodeIP(snap))
-	r.nodePortAll = len(r.nodePortDests) == 1 && r.nodePortDests[0].All
+	r.nodePorts = planNodePorts(proxier.NodePortDests(opts.Family, opts.NodePortAddresses, nodeIP(snap)))
 	return r
 }
 

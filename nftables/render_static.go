@@ -1,19 +1,10 @@
 package nftables
 
 import (
-	"net/netip"
 	"strings"
 
 	"sigs.k8s.io/knftables"
-
-	"github.com/kproxy/kproxy/proxier"
 )
-
-// setNodePortCIDRs holds the --nodeport-addresses CIDRs. kube-proxy's
-// nodeport-ips holds the node's addresses inside them, read from the
-// interfaces; an interval set of the CIDRs, with "fib daddr type local",
-// needs no I/O and follows address changes (see README.md).
-const setNodePortCIDRs = "nodeport-cidrs"
 
 // writeStatic writes the table, its base chains and the shared chains,
 // sets and maps, flushing what a full sync rewrites. recreateBase deletes
@@ -40,7 +31,7 @@ func (r *renderer) writeStatic(recreateBase bool) {
 	for _, c := range []string{chainServices, chainClusterIPsCheck, chainMasquerading} {
 		r.ensureShared(c)
 	}
-	r.writeNodePortCIDRs()
+	r.writeNodePortSets()
 	r.writeMasquerading()
 	r.writeEndpointChecks()
 	r.writeDispatch()
@@ -95,8 +86,10 @@ func (r *renderer) writeEndpointChecks() {
 	tx.Add(&knftables.Rule{Chain: chainReject, Rule: "reject"})
 	tx.Add(&knftables.Rule{Chain: chainServiceEndpointsCheck, Rule: knftables.Concat(
 		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapNoEndpointServices)})
-	tx.Add(&knftables.Rule{Chain: chainNodePortEndpointsCheck, Rule: knftables.Concat(
-		r.nodePortMatch(), "meta l4proto . th dport vmap", "@", mapNoEndpointNodePorts)})
+	for _, m := range r.nodePorts.matches(r, false) {
+		tx.Add(&knftables.Rule{Chain: chainNodePortEndpointsCheck, Rule: knftables.Concat(
+			m, "meta l4proto . th dport vmap", "@", mapNoEndpointNodePorts)})
+	}
 
 	r.ensureShared(chainFirewallCheck)
 	tx.Add(&knftables.Rule{Chain: chainFirewallCheck, Rule: knftables.Concat(
@@ -119,60 +112,8 @@ func (r *renderer) writeDispatch() {
 	}
 	tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(
 		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapServiceIPs)})
-	match := r.nodePortMatch()
-	if r.nodePortAll {
-		match = "fib daddr type local " + match
+	for _, m := range r.nodePorts.matches(r, true) {
+		tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(
+			m, "meta l4proto . th dport vmap", "@", mapServiceNodePorts)})
 	}
-	tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(
-		match, "meta l4proto . th dport vmap", "@", mapServiceNodePorts)})
-}
-
-// nodePortMatch matches the destinations NodePorts answer on: every
-// local address but loopback (with "fib daddr type local" in nat), or
-// the --nodeport-addresses CIDRs' local addresses.
-func (r *renderer) nodePortMatch() string {
-	if r.nodePortAll {
-		return r.notLoopback
-	}
-	return knftables.Concat(r.ipX, "daddr", "@", setNodePortCIDRs, "fib daddr type local")
-}
-
-// writeNodePortCIDRs fills the nodeport-cidrs set, or makes sure it is
-// gone when NodePorts answer everywhere. Its flags never change, so it is
-// not deleted before being written.
-func (r *renderer) writeNodePortCIDRs() {
-	set := &knftables.Set{Name: setNodePortCIDRs, Type: r.addrType, Flags: []knftables.SetFlag{knftables.IntervalFlag},
-		Comment: knftables.PtrTo("CIDRs whose local addresses accept NodePort traffic")}
-	// kube-proxy's nodeport-ips is not used: remove it (its rules are
-	// gone, their chains were flushed above).
-	r.tx.Add(&knftables.Set{Name: setNodePortIPs, Type: r.addrType})
-	r.tx.Delete(&knftables.Set{Name: setNodePortIPs})
-	r.tx.Add(set)
-	if r.nodePortAll {
-		r.tx.Delete(&knftables.Set{Name: setNodePortCIDRs})
-		return
-	}
-	r.tx.Flush(set)
-	for _, p := range outermost(r.nodePortDests) {
-		r.tx.Add(&knftables.Element{Set: setNodePortCIDRs, Key: []string{p.String()}})
-	}
-}
-
-// outermost returns the destinations' prefixes without those inside
-// another one (the primary address inside a CIDR): an interval set
-// rejects overlapping elements.
-func outermost(dests []proxier.NodePortDest) []netip.Prefix {
-	var out []netip.Prefix
-	for i, d := range dests {
-		inside := false
-		for j, o := range dests {
-			if i != j && o.Prefix.Bits() <= d.Prefix.Bits() && o.Prefix.Contains(d.Prefix.Addr()) && (o.Prefix.Bits() < d.Prefix.Bits() || j < i) {
-				inside = true
-			}
-		}
-		if !inside {
-			out = append(out, d.Prefix)
-		}
-	}
-	return out
 }
