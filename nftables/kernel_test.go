@@ -65,6 +65,29 @@ func (n *netnsNFT) ListElements(ctx context.Context, objectType, name string) (o
 	return out, err
 }
 
+// newTestNetns is a network namespace of its own for a kernel test (the
+// test is skipped without root).
+func newTestNetns(t *testing.T, suffix string) string {
+	t.Helper()
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	return testrig.NewNetns(t, suffix)
+}
+
+// syncOnce makes a Proxier with opts and syncs snap, failing the test on
+// any error.
+func syncOnce(t *testing.T, opts Options, snap *proxier.Snapshot) *Proxier {
+	t.Helper()
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // kernelRig is flowtest's 2-node topology and a Proxier programming
 // node1's nftables through the real nft.
 type kernelRig struct {

@@ -14,21 +14,11 @@ import (
 // option, SCTP, and both families, synced into one namespace after the
 // other and removed again.
 func TestKernelAcceptsEveryGolden(t *testing.T) {
-	testrig.RequireRoot(t)
-	testrig.CheckRootNetnsUnchanged(t)
-	ns := testrig.NewNetns(t, "nft")
-	ctx := context.Background()
+	ns := newTestNetns(t, "nft")
 	sc := optionScenario()
 	check := func(t *testing.T, opts Options, snap *proxier.Snapshot) {
 		opts.NFT = newNetnsNFT(t, opts.Family, ns)
-		p, err := New(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Cleanup(ctx); err != nil {
+		if err := syncOnce(t, opts, snap).Cleanup(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}

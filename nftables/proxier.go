@@ -3,6 +3,9 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +84,11 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	r := newRenderer(p.opts, tx, snap)
 	r.render(snap, !p.baseRecreated)
 	p.dropStale(tx, r, start)
+	if len(r.conflicts) > 0 {
+		klog.InfoS("Services claim the same destinations; the first in name order keeps each", "family", p.opts.Family,
+			"conflicts", len(r.conflicts), "first", r.conflicts[0])
+		klog.V(4).InfoS("Conflicting destinations", "family", p.opts.Family, "conflicts", r.conflicts)
+	}
 	if klog.V(9).Enabled() {
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
@@ -174,13 +182,29 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	}
 }
 
-// logRunFailure logs a rejected transaction: nft's error quotes the
-// offending line; the whole transaction only at verbosity 4.
+// stdinLine finds the line numbers in nft's errors ("/dev/stdin:106:41-63:").
+var stdinLine = regexp.MustCompile(`/dev/stdin:(\d+):`)
+
+// logRunFailure logs a rejected transaction with the lines nft names in
+// its error (the whole transaction only at verbosity 4).
 func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) {
-	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", tx.NumOperations())
-	if klog.V(4).Enabled() {
-		klog.V(4).InfoS("Failed nftables transaction", "family", family, "transaction", tx.String())
+	text := tx.String()
+	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", tx.NumOperations(),
+		"offendingLines", offendingLines(err, text))
+	klog.V(4).InfoS("Failed nftables transaction", "family", family, "transaction", text)
+}
+
+// offendingLines returns the transaction's lines nft's error names, each
+// prefixed with its number.
+func offendingLines(err error, text string) []string {
+	lines := strings.Split(text, "\n")
+	var bad []string
+	for _, m := range stdinLine.FindAllStringSubmatch(err.Error(), 10) {
+		if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(lines) {
+			bad = append(bad, m[1]+": "+lines[n-1])
+		}
 	}
+	return bad
 }
 
 // Cleanup implements proxier.Proxier.

@@ -3,6 +3,7 @@ package nftables
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -31,10 +32,14 @@ type renderer struct {
 	// chains and affinitySets are the per-service objects this sync
 	// wants; any other one found in the kernel is stale.
 	chains, affinitySets map[string]bool
-	// added dedups elements of the shared sets: a ClusterIP has one
-	// element per port, a local endpoint one hairpin element per Service.
-	added   map[string]bool
-	noLocal map[string]int
+	// added holds the value of every element written, by set or map and
+	// key: a ClusterIP has one element per port, a local endpoint one
+	// hairpin element per Service, and two Services may claim one key.
+	added map[string]string
+	// conflicts are the elements left out because an earlier Service (in
+	// name order) has the key: nft rejects a second value for a key.
+	conflicts []string
+	noLocal   map[string]int
 }
 
 func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot) *renderer {
@@ -43,7 +48,7 @@ func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot
 		ipX: "ip", addrType: "ipv4_addr", notLoopback: "ip daddr != 127.0.0.0/8",
 		masqMark: fmt.Sprintf("%#08x", 1<<uint(opts.MasqueradeBit)),
 		shared:   map[string]bool{}, chains: map[string]bool{}, affinitySets: map[string]bool{},
-		added: map[string]bool{}, noLocal: map[string]int{"internal": 0, "external": 0},
+		added: map[string]string{}, noLocal: map[string]int{"internal": 0, "external": 0},
 	}
 	if opts.Family == proxier.IPv6 {
 		r.ipX, r.addrType, r.notLoopback = "ip6", "ipv6_addr", "ip6 daddr != ::1"
@@ -82,13 +87,19 @@ func (r *renderer) render(snap *proxier.Snapshot, recreateBase bool) {
 	}
 }
 
-// element adds an element to a shared set or map once.
+// element adds an element to a shared set or map once. The first value
+// written for a key wins, as the first matching rule does in the other
+// modes; a different later value is recorded as a conflict.
 func (r *renderer) element(e *knftables.Element) {
-	k := e.Set + e.Map + fmt.Sprint(e.Key)
-	if r.added[k] {
+	k := e.Set + e.Map + " " + strings.Join(e.Key, " . ")
+	v := strings.Join(e.Value, " ")
+	if old, ok := r.added[k]; ok {
+		if old != v {
+			r.conflicts = append(r.conflicts, k+": "+v+" (kept "+old+")")
+		}
 		return
 	}
-	r.added[k] = true
+	r.added[k] = v
 	r.tx.Add(e)
 }
 

@@ -86,10 +86,10 @@ func (r *renderer) writePort(p *proxier.Port) {
 	if p.NodePort != 0 {
 		np := strconv.Itoa(int(p.NodePort))
 		if pl.hasEndpoints {
-			r.tx.Add(&knftables.Element{Map: mapServiceNodePorts, Key: []string{pl.c.protocol, np}, Value: []string{"goto " + pl.c.external}})
+			r.element(&knftables.Element{Map: mapServiceNodePorts, Key: []string{pl.c.protocol, np}, Value: []string{"goto " + pl.c.external}})
 		}
 		if pl.pp.ExternalVerdict != proxier.Forward {
-			r.tx.Add(&knftables.Element{Map: mapNoEndpointNodePorts, Key: []string{pl.c.protocol, np}, Value: []string{pl.externalVerdict},
+			r.element(&knftables.Element{Map: mapNoEndpointNodePorts, Key: []string{pl.c.protocol, np}, Value: []string{pl.externalVerdict},
 				Comment: knftables.PtrTo(pl.c.comment)})
 		}
 	}
@@ -109,12 +109,12 @@ func (r *renderer) writeExternalDest(pl *portPlan, ip netip.Addr, port string) {
 
 // dispatch adds "ip . proto . port : verdict" to a verdict map.
 func (r *renderer) dispatch(pl *portPlan, m string, ip netip.Addr, port, verdict string) {
-	r.tx.Add(&knftables.Element{Map: m, Key: []string{ip.String(), pl.c.protocol, port}, Value: []string{verdict}})
+	r.element(&knftables.Element{Map: m, Key: []string{ip.String(), pl.c.protocol, port}, Value: []string{verdict}})
 }
 
 // noEndpoint adds a destination without usable endpoints to
 // no-endpoint-services, commented with the port's name.
 func (r *renderer) noEndpoint(pl *portPlan, ip netip.Addr, port, verdict string) {
-	r.tx.Add(&knftables.Element{Map: mapNoEndpointServices, Key: []string{ip.String(), pl.c.protocol, port}, Value: []string{verdict},
+	r.element(&knftables.Element{Map: mapNoEndpointServices, Key: []string{ip.String(), pl.c.protocol, port}, Value: []string{verdict},
 		Comment: knftables.PtrTo(pl.c.comment)})
 }

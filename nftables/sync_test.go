@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,17 @@ func lineDiff(got, want string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestOffendingLines: the lines of a rejected transaction are found from
+// nft's "/dev/stdin:N:" positions; positions outside it are ignored.
+func TestOffendingLines(t *testing.T) {
+	tx := knftables.NewFake(knftables.IPv4Family, tableName).NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Add(&knftables.Chain{Name: "bad"})
+	err := errors.New("/dev/stdin:2:1-10: Error: Could not process rule: File exists\n/dev/stdin:999:1: x")
+	got := offendingLines(err, tx.String())
+	if want := []string{"2: add chain ip kube-proxy bad"}; !slices.Equal(got, want) {
+		t.Errorf("offendingLines = %q, want %q", got, want)
+	}
 }
