@@ -84,11 +84,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	r := newRenderer(p.opts, tx, snap)
 	r.render(snap, !p.baseRecreated)
 	p.dropStale(tx, r, start)
-	if len(r.conflicts) > 0 {
-		klog.InfoS("Services claim the same destinations; the first in name order keeps each", "family", p.opts.Family,
-			"conflicts", len(r.conflicts), "first", r.conflicts[0])
-		klog.V(4).InfoS("Conflicting destinations", "family", p.opts.Family, "conflicts", r.conflicts)
-	}
+	logConflicts(r.conflicts, p.opts.Family)
 	if klog.V(9).Enabled() {
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
@@ -184,6 +180,17 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 
 // stdinLine finds the line numbers in nft's errors ("/dev/stdin:106:41-63:").
 var stdinLine = regexp.MustCompile(`/dev/stdin:(\d+):`)
+
+// logConflicts logs the destinations two Services claim: one line, and
+// all of them at verbosity 4.
+func logConflicts(conflicts []string, family proxier.Family) {
+	if len(conflicts) == 0 {
+		return
+	}
+	klog.InfoS("Services claim the same destinations; the first in name order keeps each", "family", family,
+		"conflicts", len(conflicts), "first", conflicts[0])
+	klog.V(4).InfoS("Conflicting destinations", "family", family, "conflicts", conflicts)
+}
 
 // logRunFailure logs a rejected transaction with the lines nft names in
 // its error (the whole transaction only at verbosity 4).

@@ -65,7 +65,7 @@ func (r *renderer) writeExternalChain(p *proxier.Port, pl *portPlan) {
 	}
 	if !p.ExternalPolicyLocal {
 		add("masquerade", r.masqRule)
-	} else {
+	} else if pl.usesCluster { // (no Cluster endpoints: nothing to short-circuit to)
 		if r.ifLocal != "" {
 			add("short-circuit pod traffic", r.ifLocal, "goto", pl.c.cluster)
 		}
