@@ -2,11 +2,10 @@ package iptables
 
 import (
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -27,23 +26,4 @@ func TestGolden(t *testing.T) {
 }
 
 // compareGolden compares out with testdata/name, or rewrites it with -update.
-func compareGolden(t *testing.T, name, out string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != out {
-		t.Errorf("Render output differs from %s (run with -update and review the diff):\n%s", path, out)
-	}
-}
+func compareGolden(t *testing.T, name, out string) { golden.Compare(t, name, out, *update) }

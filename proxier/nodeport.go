@@ -1,6 +1,7 @@
 package proxier
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -113,4 +114,18 @@ func NodePortDests(family Family, entries []string, primary netip.Addr) []NodePo
 		}
 	}
 	return out
+}
+
+// ValidateNodePortAddresses checks --nodeport-addresses entries: each a
+// CIDR or the keyword "primary".
+func ValidateNodePortAddresses(entries []string) error {
+	for _, a := range entries {
+		if a == NodePortAddressPrimary {
+			continue
+		}
+		if _, err := netip.ParsePrefix(a); err != nil {
+			return fmt.Errorf("nodePortAddresses: %q is neither a CIDR nor %q", a, NodePortAddressPrimary)
+		}
+	}
+	return nil
 }

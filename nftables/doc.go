@@ -1,0 +1,14 @@
+// Package nftables is kproxy's nftables mode: it programs one IP family's
+// Services into the table "kube-proxy" of family ip or ip6, with
+// kube-proxy's nftables layout and names (base chains, the service-ips,
+// service-nodeports, no-endpoint-services and firewall-ips verdict maps,
+// per-service-port chains, numgen endpoint choice, affinity sets), so that
+// kproxy can take over a node from kube-proxy's nftables mode and back.
+//
+// The renderer writes a whole sync into one knftables.Transaction from
+// proxier's per-port policy, with no I/O; Proxier.Sync sends it with one
+// `nft -f` and deletes the service chains it no longer needs a sync later,
+// as kube-proxy does. Every kernel call goes through knftables.Interface:
+// the real nft binary, or knftables.Fake in tests. README.md says what is
+// done and what is not yet.
+package nftables

@@ -1,0 +1,84 @@
+package nftables
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// Options configures the nftables mode for one IP family, with the
+// meaning kube-proxy's nftables mode gives its flags. Only Family is
+// required.
+type Options struct {
+	// Family picks the table: ip for IPv4, ip6 for IPv6.
+	Family proxier.Family
+	// MasqueradeBit (--nftables-masquerade-bit, 0-31; 0 means 14) is the
+	// packet mark bit that asks nat-postrouting to masquerade.
+	MasqueradeBit int
+	// MasqueradeAll (--masquerade-all) masquerades every connection to a
+	// ClusterIP, not only those from outside the pod network.
+	MasqueradeAll bool
+	// LocalDetector (--detect-local-mode) decides which sources are pods;
+	// the zero value: none are.
+	LocalDetector proxier.LocalDetector
+	// NodePortAddresses (--nodeport-addresses, this family's CIDRs or
+	// "primary") are where NodePorts answer; empty: on every local
+	// address except loopback.
+	NodePortAddresses []string
+	// Metrics receives the sync and cleanup failures; nil means none.
+	Metrics *Metrics
+	// NFT is the seam to nftables, bound to table "kube-proxy" of this
+	// family. Nil means the nft binary of the process's network namespace;
+	// tests pass a knftables.Fake.
+	NFT knftables.Interface
+}
+
+// DefaultMasqueradeBit is kube-proxy's default --nftables-masquerade-bit.
+const DefaultMasqueradeBit = 14
+
+// normalized validates the options and fills in defaults.
+func (o Options) normalized() (Options, error) {
+	if _, err := nftFamily(o.Family); err != nil {
+		return o, err
+	}
+	if o.MasqueradeBit == 0 {
+		o.MasqueradeBit = DefaultMasqueradeBit
+	}
+	if b := o.MasqueradeBit; b < 0 || b > 31 {
+		return o, fmt.Errorf("nftables: masquerade bit %d out of range 0-31", b)
+	}
+	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
+	if err := proxier.ValidateNodePortAddresses(o.NodePortAddresses); err != nil {
+		return o, fmt.Errorf("nftables: %w", err)
+	}
+	return o, nil
+}
+
+// nftFamily is the nftables family of an IP family's table.
+func nftFamily(f proxier.Family) (knftables.Family, error) {
+	switch f {
+	case proxier.IPv4:
+		return knftables.IPv4Family, nil
+	case proxier.IPv6:
+		return knftables.IPv6Family, nil
+	}
+	return "", fmt.Errorf("nftables: unknown IP family %q", f)
+}
+
+// nft returns the configured seam, or the real nft binary.
+func (o Options) nft() (knftables.Interface, error) {
+	if o.NFT != nil {
+		return o.NFT, nil
+	}
+	fam, err := nftFamily(o.Family)
+	if err != nil {
+		return nil, err
+	}
+	nft, err := knftables.New(fam, tableName)
+	if err != nil {
+		return nil, fmt.Errorf("nftables %s: %w", o.Family, err)
+	}
+	return nft, nil
+}

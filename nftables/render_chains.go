@@ -1,0 +1,161 @@
+package nftables
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// writePortChains writes one service port's own chains: the policy
+// chains (endpoint choice), the external chain, the firewall chain and,
+// with affinity, the endpoint chains and their affinity sets.
+func (r *renderer) writePortChains(p *proxier.Port, pl *portPlan) {
+	if pl.usesCluster {
+		r.ensureChain(pl.c.cluster)
+	}
+	if pl.usesLocal {
+		r.ensureChain(pl.c.local)
+	}
+	if pl.usesExt {
+		r.ensureChain(pl.c.external)
+	}
+	if pl.usesFirewall {
+		r.ensureChain(pl.c.firewall)
+	}
+	if pl.affinity {
+		for _, ep := range p.Usable.AllReachable {
+			chain, set := endpointNames(p.Name, pl.c.protocol, ep)
+			r.ensureChain(chain)
+			r.ensureAffinitySet(set, p.AffinityTimeout)
+		}
+	}
+	if pl.usesExt {
+		r.writeExternalChain(p, pl)
+	}
+	if pl.usesFirewall {
+		r.writeFirewallChain(pl)
+	}
+	if pl.usesCluster {
+		r.writeEndpointChoice(p, pl, pl.c.cluster, p.Usable.Cluster)
+	}
+	if pl.usesLocal {
+		r.writeEndpointChoice(p, pl, pl.c.local, p.Usable.Local)
+	}
+	if pl.affinity {
+		r.writeEndpointChains(p, pl)
+	}
+}
+
+// writeExternalChain writes the chain every external destination (NodePort,
+// externalIP, load balancer IP) goes to. With a Cluster policy it
+// masquerades (the endpoint may be on another node). With a Local policy
+// it keeps the client's address, except for pods and the node itself,
+// which go to the Cluster endpoints as if through the load balancer.
+func (r *renderer) writeExternalChain(p *proxier.Port, pl *portPlan) {
+	add := func(comment string, words ...any) {
+		rule := &knftables.Rule{Chain: pl.c.external, Rule: knftables.Concat(words...)}
+		if comment != "" {
+			rule.Comment = knftables.PtrTo(comment)
+		}
+		r.tx.Add(rule)
+	}
+	if !p.ExternalPolicyLocal {
+		add("masquerade", r.masqRule)
+	} else if pl.usesCluster { // (no Cluster endpoints: nothing to short-circuit to)
+		if r.ifLocal != "" {
+			add("short-circuit pod traffic", r.ifLocal, "goto", pl.c.cluster)
+		}
+		// The node's own traffic to an external address of its own has
+		// that address as its source: masquerade it.
+		add("masquerade local traffic", "fib saddr type local", r.masqRule)
+		add("short-circuit local traffic", "fib saddr type local", "goto", pl.c.cluster)
+	}
+	if pl.pp.ExternalVerdict == proxier.Forward {
+		add("", "goto", pl.externalPolicy)
+	}
+}
+
+// writeFirewallChain drops load balancer traffic from sources outside
+// loadBalancerSourceRanges. Without a valid range of this family it drops
+// everything: fail closed, as every kproxy mode (kube-proxy then writes
+// no firewall).
+func (r *renderer) writeFirewallChain(pl *portPlan) {
+	if len(pl.pp.AllowedSources) == 0 {
+		r.tx.Add(&knftables.Rule{Chain: pl.c.firewall, Rule: "drop"})
+		return
+	}
+	srcs := make([]string, len(pl.pp.AllowedSources))
+	for i, s := range pl.pp.AllowedSources {
+		srcs[i] = prefixString(s)
+	}
+	r.tx.Add(&knftables.Rule{Chain: pl.c.firewall, Rule: knftables.Concat(
+		r.ipX, "saddr != {", strings.Join(srcs, " , "), "} drop")})
+}
+
+// writeEndpointChoice writes a policy chain's endpoint choice: a DNAT to
+// the only endpoint, a "numgen random mod N" map of endpoints, or with
+// affinity the affinity matches and a numgen vmap of endpoint chains.
+func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain string, eps []proxier.Endpoint) {
+	if pl.affinity {
+		elems := make([]string, len(eps))
+		for i, ep := range eps {
+			epChain, set := endpointNames(p.Name, pl.c.protocol, ep)
+			r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(r.ipX, "saddr", "@", set, "goto", epChain)})
+			elems[i] = strconv.Itoa(i) + " : goto " + epChain
+		}
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
+			"numgen random mod", len(eps), "vmap {", strings.Join(elems, " , "), "}")})
+		return
+	}
+	if len(eps) == 1 {
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", pl.c.protocol, "dnat to", eps[0].String())})
+		return
+	}
+	elems := make([]string, len(eps))
+	for i, ep := range eps {
+		elems[i] = strconv.Itoa(i) + " : " + ep.IP.String() + " . " + strconv.Itoa(int(ep.Port))
+	}
+	r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
+		"meta l4proto", pl.c.protocol, "dnat", r.ipX, "addr . port to numgen random mod", len(eps), "map {", strings.Join(elems, " , "), "}")})
+}
+
+// ensureAffinitySet adds an endpoint's set of recent clients once; its
+// elements time out after the affinity timeout. Adding an existing set
+// keeps its elements: affinity survives syncs.
+func (r *renderer) ensureAffinitySet(set string, seconds int32) {
+	if r.affinitySets[set] {
+		return
+	}
+	r.affinitySets[set] = true
+	timeout := time.Duration(seconds) * time.Second
+	// "dynamic": the kernel adds it anyway (RHEL 8), and a later add
+	// without it would then fail as a change of flags.
+	r.tx.Add(&knftables.Set{Name: set, Type: r.addrType,
+		Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, Timeout: &timeout})
+}
+
+// writeEndpointChains writes, for a ClientIP-affinity port, each
+// reachable endpoint's chain: remember the client, DNAT.
+func (r *renderer) writeEndpointChains(p *proxier.Port, pl *portPlan) {
+	for _, ep := range p.Usable.AllReachable {
+		chain, set := endpointNames(p.Name, pl.c.protocol, ep)
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("update", "@", set, "{", r.ipX, "saddr }")})
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", pl.c.protocol, "dnat to", ep.String())})
+	}
+}
+
+// writeHairpins adds the port's local endpoints to hairpin-connections: a
+// pod that reaches itself through the Service is masqueraded, else it
+// would answer itself directly.
+func (r *renderer) writeHairpins(p *proxier.Port, pl *portPlan) {
+	for _, ep := range p.Usable.AllReachable {
+		if ep.Local {
+			ip := ep.IP.String()
+			r.element(&knftables.Element{Set: setHairpinConnections, Key: []string{ip, ip, pl.c.protocol, strconv.Itoa(int(ep.Port))}})
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package nftables
+
+import (
+	"strings"
+
+	"sigs.k8s.io/knftables"
+)
+
+// writeStatic writes the table, its base chains and the shared chains,
+// sets and maps, flushing what a full sync rewrites. recreateBase deletes
+// and re-adds the base chains first, so that a table left with other
+// hooks or priorities (another version) is fixed rather than rejected.
+func (r *renderer) writeStatic(recreateBase bool) {
+	tx := r.tx
+	tx.Add(&knftables.Table{Comment: knftables.PtrTo("rules for kube-proxy")})
+	if recreateBase {
+		for _, bc := range baseChains {
+			tx.Add(&knftables.Chain{Name: bc.name})
+			tx.Delete(&knftables.Chain{Name: bc.name})
+		}
+	}
+	for _, bc := range baseChains {
+		c := &knftables.Chain{Name: bc.name, Type: knftables.PtrTo(bc.kind), Hook: knftables.PtrTo(bc.hook), Priority: knftables.PtrTo(bc.priority)}
+		tx.Add(c)
+		tx.Flush(c)
+	}
+	for _, j := range jumpChains {
+		r.ensureShared(j.to)
+		tx.Add(&knftables.Rule{Chain: j.from, Rule: knftables.Concat(j.match, "jump", j.to)})
+	}
+	for _, c := range []string{chainServices, chainClusterIPsCheck, chainMasquerading} {
+		r.ensureShared(c)
+	}
+	r.writeNodePortSets()
+	r.writeMasquerading()
+	r.writeEndpointChecks()
+	r.writeDispatch()
+}
+
+// ensureShared adds and flushes a shared regular chain once.
+func (r *renderer) ensureShared(name string) {
+	if r.shared[name] {
+		return
+	}
+	r.shared[name] = true
+	r.tx.Add(&knftables.Chain{Name: name})
+	r.tx.Flush(&knftables.Chain{Name: name})
+}
+
+// addFlushedSet adds a shared set or map and empties it: a full sync
+// writes all of its elements again, in the same transaction.
+func (r *renderer) addFlushedSet(s knftables.Object) {
+	r.tx.Add(s)
+	r.tx.Flush(s)
+}
+
+// writeMasquerading writes the postrouting masquerade: marked packets,
+// and hairpin connections (a pod reaching itself through a Service).
+func (r *renderer) writeMasquerading() {
+	r.addFlushedSet(&knftables.Set{Name: setHairpinConnections, Type: r.addrType + " . " + r.addrType + " . inet_proto . inet_service",
+		Comment: knftables.PtrTo("service hairpin connections")})
+	r.tx.Add(&knftables.Rule{Chain: chainMasquerading, Rule: knftables.Concat(
+		"mark and", r.masqMark, "!= 0", "mark set mark xor", r.masqMark, "masquerade fully-random")})
+	r.tx.Add(&knftables.Rule{Chain: chainMasquerading, Rule: knftables.Concat(
+		"ct status dnat", r.ipX, "saddr .", r.ipX, "daddr . meta l4proto . th dport", "@", setHairpinConnections, "masquerade fully-random")})
+}
+
+// writeEndpointChecks writes the filter side: rejects for unknown ports
+// of ClusterIPs, the no-endpoint verdict maps and the firewall.
+func (r *renderer) writeEndpointChecks() {
+	tx := r.tx
+	r.addFlushedSet(&knftables.Set{Name: setClusterIPs, Type: r.addrType, Comment: knftables.PtrTo("Active ClusterIPs")})
+	tx.Add(&knftables.Rule{Chain: chainClusterIPsCheck, Rule: knftables.Concat(r.ipX, "daddr", "@", setClusterIPs, "reject"),
+		Comment: knftables.PtrTo("Reject traffic to invalid ports of ClusterIPs")})
+	for _, m := range verdictMaps {
+		r.addFlushedSet(&knftables.Map{Name: m.name, Type: strings.Replace(m.key, "addr", r.addrType, 1) + " : verdict", Comment: knftables.PtrTo(m.comment)})
+	}
+	// kube-proxy's localhost NodePort rejects are off by default; make
+	// sure they are gone (add, then delete: deleting alone fails when
+	// there is nothing to delete).
+	tx.Add(&knftables.Map{Name: mapLocalhostNodePortReject, Type: "inet_proto . inet_service : verdict"})
+	tx.Delete(&knftables.Map{Name: mapLocalhostNodePortReject})
+
+	tx.Add(&knftables.Chain{Name: chainReject, Comment: knftables.PtrTo("helper for @no-endpoint-services / @no-endpoint-nodeports")})
+	tx.Flush(&knftables.Chain{Name: chainReject})
+	tx.Add(&knftables.Rule{Chain: chainReject, Rule: "reject"})
+	tx.Add(&knftables.Rule{Chain: chainServiceEndpointsCheck, Rule: knftables.Concat(
+		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapNoEndpointServices)})
+	for _, m := range r.nodePorts.matches(r, false) {
+		tx.Add(&knftables.Rule{Chain: chainNodePortEndpointsCheck, Rule: knftables.Concat(
+			m, "meta l4proto . th dport vmap", "@", mapNoEndpointNodePorts)})
+	}
+
+	r.ensureShared(chainFirewallCheck)
+	tx.Add(&knftables.Rule{Chain: chainFirewallCheck, Rule: knftables.Concat(
+		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapFirewallIPs)})
+}
+
+// writeDispatch writes nat "services": ClusterIP masquerading, then the
+// service-ips and service-nodeports verdict maps.
+func (r *renderer) writeDispatch() {
+	tx := r.tx
+	switch {
+	case r.opts.MasqueradeAll:
+		tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(r.ipX, "daddr", "@", setClusterIPs, r.masqRule),
+			Comment: knftables.PtrTo("masquerade all clusterIP traffic")})
+	case r.ifNotLocal != "":
+		// Off-cluster clients routed to a Service IP may be sent to
+		// another node: masquerade them so that replies come back here.
+		tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(r.ipX, "daddr", "@", setClusterIPs, r.ifNotLocal, r.masqRule),
+			Comment: knftables.PtrTo("masquerade clusterIP traffic from outside cluster")})
+	}
+	tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(
+		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapServiceIPs)})
+	for _, m := range r.nodePorts.matches(r, true) {
+		tx.Add(&knftables.Rule{Chain: chainServices, Rule: knftables.Concat(
+			m, "meta l4proto . th dport vmap", "@", mapServiceNodePorts)})
+	}
+}
