@@ -44,6 +44,7 @@ func run() int {
 	flag.IntVar(&cfg.Workers, "workers", 32, "parallel API requests when creating objects")
 	flag.StringVar(&cfg.KproxyBinary, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
 	flag.StringVar(&cfg.UpstreamBinary, "kube-proxy", "", "upstream kube-proxy binary (default: the one hack/build-upstream.sh built)")
+	flag.BoolVar(&cfg.AllowDirty, "allow-dirty", false, "measure kproxy built from a tree with uncommitted changes (or -kproxy); marks every table and machine.md \"uncommitted\"")
 	flag.Parse()
 
 	var err error
@@ -67,7 +68,7 @@ func run() int {
 	if cfg.Out == "" {
 		cfg.Out = filepath.Join(root, "bench", "results", time.Now().Format("2006-01-02"))
 	}
-	cfg.Command = "go run ./bench " + strings.Join(os.Args[1:], " ")
+	cfg.Command = harness.CommandLine(root, os.Args[1:])
 	cfg.Log = os.Stderr
 
 	// The scope owns every namespace and process; it is closed on return

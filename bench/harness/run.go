@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -84,9 +85,12 @@ func (h *harness) loadOpts(verb string) loadgen.Options {
 
 // specs resolves the binaries and selects the proxies.
 func (h *harness) specs() ([]Spec, error) {
+	if err := h.checkProvenance(); err != nil {
+		return nil, err
+	}
 	kbin, kwhy := h.cfg.KproxyBinary, ""
 	if kbin != "" {
-		h.res.Machine.Kproxy = "prebuilt " + kbin
+		h.res.Machine.Kproxy = "prebuilt " + filepath.Base(kbin)
 	} else {
 		h.log.logf("building ./cmd/kproxy")
 		var err error
