@@ -34,7 +34,7 @@ func run() int {
 	var cfg harness.Config
 	ns := flag.String("n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
 	ms := flag.String("m", "2,10", "endpoints per Service, comma separated")
-	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
+	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
 	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")

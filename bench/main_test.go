@@ -39,7 +39,7 @@ func TestSmoke(t *testing.T) {
 	for _, r := range res.Rows {
 		rows[r.Proxy] = r
 	}
-	want := []string{"upstream-iptables", "floor"}
+	want := []string{"upstream-iptables", "upstream-nftables", "floor"}
 	for _, mode := range harness.KproxyModes {
 		want = append(want, "kproxy-"+mode)
 	}

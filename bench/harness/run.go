@@ -154,9 +154,9 @@ func (h *harness) workload(ctx context.Context, specs []Spec, n, m int) error {
 		row, dump := h.runProxy(ctx, spec, n, m)
 		h.log.logf("N=%d M=%d: %s: %s %s", n, m, spec.Name, row.Status, row.Error)
 		h.res.Rows = append(h.res.Rows, row)
-		// The floor restores upstream's ruleset if there is one, else the
-		// first that was captured.
-		if dump != "" && (floorDump == "" || spec.Kind == report.KindUpstream && floorFrom != string(report.KindUpstream)) {
+		// The floor restores upstream's iptables ruleset if there is one,
+		// else the first iptables ruleset captured (never an nft dump).
+		if dump != "" && spec.Mode != "nftables" && (floorDump == "" || spec.Kind == report.KindUpstream && floorFrom != string(report.KindUpstream)) {
 			floorDump, floorFrom = dump, string(spec.Kind)
 		}
 		if err := ctx.Err(); err != nil {

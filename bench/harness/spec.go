@@ -65,6 +65,15 @@ func IptablesRules(node Node) (measure.Ruleset, string, error) {
 	return measure.CountRules(dump), dump, nil
 }
 
+// NftRules is Spec.Rules for modes that program nftables.
+func NftRules(node Node) (measure.Ruleset, string, error) {
+	dump, err := node.Exec("nft", "list", "ruleset")
+	if err != nil {
+		return measure.Ruleset{}, "", fmt.Errorf("nft list ruleset: %w", err)
+	}
+	return measure.CountNftRules(dump), dump, nil
+}
+
 // KproxyModes are kproxy's modes, in report order.
 var KproxyModes = []string{"iptables", "ipvs", "userspace"}
 
@@ -75,6 +84,9 @@ func DefaultSpecs(kproxyBin, kproxyWhy, upstreamBin, upstreamWhy string) []Spec 
 	specs := []Spec{{
 		Name: "upstream-iptables", Kind: report.KindUpstream, Mode: "iptables", Binary: upstreamBin,
 		Unavailable: upstreamWhy, Rules: IptablesRules,
+	}, {
+		Name: "upstream-nftables", Kind: report.KindUpstream, Mode: "nftables", Binary: upstreamBin,
+		Unavailable: upstreamWhy, Rules: NftRules,
 	}}
 	for _, mode := range KproxyModes {
 		s := Spec{Name: "kproxy-" + mode, Kind: report.KindKproxy, Mode: mode, Binary: kproxyBin,
