@@ -34,6 +34,7 @@ func run() int {
 	var cfg harness.Config
 	ns := flag.String("n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
 	ms := flag.String("m", "2,10", "endpoints per Service, comma separated")
+	workloads := flag.String("workloads", "", "workloads NxM, comma separated, instead of -n × -m (\"issue\": "+harness.IssueWorkloads+")")
 	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
@@ -53,6 +54,14 @@ func run() int {
 	}
 	if cfg.Ms, err = ints(*ms); err != nil {
 		return fail(err)
+	}
+	if *workloads == "issue" {
+		*workloads = harness.IssueWorkloads
+	}
+	if *workloads != "" {
+		if cfg.Steps, err = harness.ParseWorkloads(*workloads); err != nil {
+			return fail(err)
+		}
 	}
 	if *proxies != "" {
 		cfg.Proxies = strings.Split(*proxies, ",")

@@ -11,6 +11,7 @@ type Config struct {
 	Ns      []int    // Service counts, grown in this order within each M
 	Ms      []int    // endpoints per Service
 	Proxies []string // Spec names to run; empty: all (unavailable ones are reported as such)
+	Steps   []Step   // explicit workloads (see ParseWorkloads); replace Ns × Ms when set
 
 	Probes            int           // network programming probes per proxy (>= 20 for p99 to mean much)
 	ProbeGap          time.Duration // idle time before each probe (lets min-sync-period expire)

@@ -52,15 +52,17 @@ func Run(ctx context.Context, s testrig.Scope, cfg Config) (*report.Results, err
 	if err := h.setup(ctx); err != nil {
 		return h.res, err
 	}
-	for mi, m := range cfg.Ms {
-		if mi > 0 {
-			h.log.logf("M=%d: deleting the M=%d load objects", m, cfg.Ms[mi-1])
+	steps := cfg.steps()
+	for si, step := range steps {
+		m := step.M
+		if si > 0 {
+			h.log.logf("M=%d: deleting the M=%d load objects", m, steps[si-1].M)
 			if err := loadgen.DeleteRole(ctx, h.client, APINamespace, "load", h.loadOpts("deleted")); err != nil {
 				return h.res, err
 			}
 		}
 		have := 0
-		for _, n := range cfg.Ns {
+		for _, n := range step.Ns {
 			if n > have {
 				h.log.logf("N=%d M=%d: creating Services %d..%d", n, m, have, n-1)
 				if err := loadgen.Create(ctx, h.client, APINamespace, have, n, m, h.loadOpts("created")); err != nil {
