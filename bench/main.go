@@ -34,7 +34,8 @@ func run() int {
 	var cfg harness.Config
 	ns := flag.String("n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
 	ms := flag.String("m", "2,10", "endpoints per Service, comma separated")
-	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
+	workloads := flag.String("workloads", "", "workloads NxM, comma separated, instead of -n × -m (\"issue\": "+harness.IssueWorkloads+")")
+	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
 	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
@@ -44,6 +45,7 @@ func run() int {
 	flag.IntVar(&cfg.Workers, "workers", 32, "parallel API requests when creating objects")
 	flag.StringVar(&cfg.KproxyBinary, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
 	flag.StringVar(&cfg.UpstreamBinary, "kube-proxy", "", "upstream kube-proxy binary (default: the one hack/build-upstream.sh built)")
+	flag.BoolVar(&cfg.AllowDirty, "allow-dirty", false, "measure kproxy built from a tree with uncommitted changes (or -kproxy); marks every table and machine.md \"uncommitted\"")
 	flag.Parse()
 
 	var err error
@@ -52,6 +54,14 @@ func run() int {
 	}
 	if cfg.Ms, err = ints(*ms); err != nil {
 		return fail(err)
+	}
+	if *workloads == "issue" {
+		*workloads = harness.IssueWorkloads
+	}
+	if *workloads != "" {
+		if cfg.Steps, err = harness.ParseWorkloads(*workloads); err != nil {
+			return fail(err)
+		}
 	}
 	if *proxies != "" {
 		cfg.Proxies = strings.Split(*proxies, ",")
@@ -67,7 +77,7 @@ func run() int {
 	if cfg.Out == "" {
 		cfg.Out = filepath.Join(root, "bench", "results", time.Now().Format("2006-01-02"))
 	}
-	cfg.Command = "go run ./bench " + strings.Join(os.Args[1:], " ")
+	cfg.Command = harness.CommandLine(root, os.Args[1:])
 	cfg.Log = os.Stderr
 
 	// The scope owns every namespace and process; it is closed on return

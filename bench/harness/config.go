@@ -11,6 +11,7 @@ type Config struct {
 	Ns      []int    // Service counts, grown in this order within each M
 	Ms      []int    // endpoints per Service
 	Proxies []string // Spec names to run; empty: all (unavailable ones are reported as such)
+	Steps   []Step   // explicit workloads (see ParseWorkloads); replace Ns × Ms when set
 
 	Probes            int           // network programming probes per proxy (>= 20 for p99 to mean much)
 	ProbeGap          time.Duration // idle time before each probe (lets min-sync-period expire)
@@ -26,6 +27,9 @@ type Config struct {
 
 	KproxyBinary   string // prebuilt kproxy; empty: build ./cmd/kproxy
 	UpstreamBinary string // empty: testrig.UpstreamBinary("kube-proxy")
+	// AllowDirty lets kproxy be built from a tree with uncommitted changes
+	// (or taken prebuilt); every table and machine.md then says "uncommitted".
+	AllowDirty bool
 
 	Out     string    // results directory (results.json, results.md, machine.md, *.png)
 	Command string    // the command line, for the report
@@ -62,7 +66,9 @@ func (c Config) Defaults() Config {
 		c.SyncTimeoutBase = 2 * time.Minute
 	}
 	if c.SyncTimeoutPerService == 0 {
-		c.SyncTimeoutPerService = 30 * time.Millisecond
+		// Generous (10k Services: 32 min) so a slow proxy still gets a
+		// figure; one that exceeds it is reported as "> limit".
+		c.SyncTimeoutPerService = 180 * time.Millisecond
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -51,15 +52,17 @@ func Run(ctx context.Context, s testrig.Scope, cfg Config) (*report.Results, err
 	if err := h.setup(ctx); err != nil {
 		return h.res, err
 	}
-	for mi, m := range cfg.Ms {
-		if mi > 0 {
-			h.log.logf("M=%d: deleting the M=%d load objects", m, cfg.Ms[mi-1])
+	steps := cfg.steps()
+	for si, step := range steps {
+		m := step.M
+		if si > 0 {
+			h.log.logf("M=%d: deleting the M=%d load objects", m, steps[si-1].M)
 			if err := loadgen.DeleteRole(ctx, h.client, APINamespace, "load", h.loadOpts("deleted")); err != nil {
 				return h.res, err
 			}
 		}
 		have := 0
-		for _, n := range cfg.Ns {
+		for _, n := range step.Ns {
 			if n > have {
 				h.log.logf("N=%d M=%d: creating Services %d..%d", n, m, have, n-1)
 				if err := loadgen.Create(ctx, h.client, APINamespace, have, n, m, h.loadOpts("created")); err != nil {
@@ -84,9 +87,12 @@ func (h *harness) loadOpts(verb string) loadgen.Options {
 
 // specs resolves the binaries and selects the proxies.
 func (h *harness) specs() ([]Spec, error) {
+	if err := h.checkProvenance(); err != nil {
+		return nil, err
+	}
 	kbin, kwhy := h.cfg.KproxyBinary, ""
 	if kbin != "" {
-		h.res.Machine.Kproxy = "prebuilt " + kbin
+		h.res.Machine.Kproxy = "prebuilt " + filepath.Base(kbin)
 	} else {
 		h.log.logf("building ./cmd/kproxy")
 		var err error
@@ -150,9 +156,9 @@ func (h *harness) workload(ctx context.Context, specs []Spec, n, m int) error {
 		row, dump := h.runProxy(ctx, spec, n, m)
 		h.log.logf("N=%d M=%d: %s: %s %s", n, m, spec.Name, row.Status, row.Error)
 		h.res.Rows = append(h.res.Rows, row)
-		// The floor restores upstream's ruleset if there is one, else the
-		// first that was captured.
-		if dump != "" && (floorDump == "" || spec.Kind == report.KindUpstream && floorFrom != string(report.KindUpstream)) {
+		// The floor restores upstream's iptables ruleset if there is one,
+		// else the first iptables ruleset captured (never an nft dump).
+		if dump != "" && spec.Mode != "nftables" && (floorDump == "" || spec.Kind == report.KindUpstream && floorFrom != string(report.KindUpstream)) {
 			floorDump, floorFrom = dump, string(spec.Kind)
 		}
 		if err := ctx.Err(); err != nil {

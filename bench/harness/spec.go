@@ -34,7 +34,11 @@ const (
 	HealthzAddr = "127.0.0.1:10256"
 )
 
-// Args returns the proxy's command line.
+// Args returns the proxy's command line. Every proxy gets the same flags
+// (only the binary and --proxy-mode differ), so no proxy is measured with
+// work another skips. The conntrack flags stop each proxy from writing the
+// conntrack sysctls, which the bench must not change on the host: kube-proxy
+// would otherwise set nf_conntrack_max and the TCP timeouts at start.
 func (s Spec) Args(kubeconfig, nodeName string) []string {
 	args := []string{
 		s.Binary,
@@ -44,7 +48,9 @@ func (s Spec) Args(kubeconfig, nodeName string) []string {
 		"--cluster-cidr=" + testrig.ClusterCIDR,
 		"--metrics-bind-address=" + MetricsAddr,
 		"--healthz-bind-address=" + HealthzAddr,
-		"--conntrack-max-per-core=0", // nf_conntrack_max is host-wide: never touch it
+		"--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0",
+		"--conntrack-tcp-timeout-close-wait=0",
 		"-v=2",
 	}
 	return append(args, s.Extra...)
@@ -59,6 +65,15 @@ func IptablesRules(node Node) (measure.Ruleset, string, error) {
 	return measure.CountRules(dump), dump, nil
 }
 
+// NftRules is Spec.Rules for modes that program nftables.
+func NftRules(node Node) (measure.Ruleset, string, error) {
+	dump, err := node.Exec("nft", "list", "ruleset")
+	if err != nil {
+		return measure.Ruleset{}, "", fmt.Errorf("nft list ruleset: %w", err)
+	}
+	return measure.CountNftRules(dump), dump, nil
+}
+
 // KproxyModes are kproxy's modes, in report order.
 var KproxyModes = []string{"iptables", "ipvs", "userspace"}
 
@@ -69,8 +84,9 @@ func DefaultSpecs(kproxyBin, kproxyWhy, upstreamBin, upstreamWhy string) []Spec 
 	specs := []Spec{{
 		Name: "upstream-iptables", Kind: report.KindUpstream, Mode: "iptables", Binary: upstreamBin,
 		Unavailable: upstreamWhy, Rules: IptablesRules,
-		// Conntrack timeouts are host-wide sysctls too.
-		Extra: []string{"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0"},
+	}, {
+		Name: "upstream-nftables", Kind: report.KindUpstream, Mode: "nftables", Binary: upstreamBin,
+		Unavailable: upstreamWhy, Rules: NftRules,
 	}}
 	for _, mode := range KproxyModes {
 		s := Spec{Name: "kproxy-" + mode, Kind: report.KindKproxy, Mode: mode, Binary: kproxyBin,

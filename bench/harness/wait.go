@@ -14,6 +14,7 @@ const pollEvery = 50 * time.Millisecond
 // waitMetrics scrapes until cond holds, the proxy exits or timeout passes,
 // and returns the matching sample. It reports progress every 15 s.
 func (h *harness) waitMetrics(ctx context.Context, sc *measure.Scraper, p Proc, what string, timeout time.Duration, cond func(measure.Sample) bool) (measure.Sample, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start, lastLog := time.Now(), time.Now()
@@ -39,11 +40,25 @@ func (h *harness) waitMetrics(ctx context.Context, sc *measure.Scraper, p Proc, 
 			if lastErr != nil {
 				msg += fmt.Sprintf(" (last scrape error: %v)", lastErr)
 			}
-			return s, fmt.Errorf("%s; proxy log tail:\n%s", msg, p.Tail(15))
+			err := fmt.Errorf("%s; proxy log tail:\n%s", msg, p.Tail(15))
+			if parent.Err() == nil {
+				err = &overLimitError{limit: timeout, err: err}
+			}
+			return s, err
 		case <-time.After(pollEvery):
 		}
 	}
 }
+
+// overLimitError is a wait that ran out of time (not cancelled): the report
+// shows "> limit" for it rather than nothing.
+type overLimitError struct {
+	limit time.Duration
+	err   error
+}
+
+func (e *overLimitError) Error() string { return e.err.Error() }
+func (e *overLimitError) Unwrap() error { return e.err }
 
 // sinceUnix returns unix-seconds ts minus t0 in seconds, or the fallback if
 // ts is not after t0 (the proxies stamp their sync metrics with the host's

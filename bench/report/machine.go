@@ -10,16 +10,17 @@ import (
 
 // Machine describes where the benchmark ran.
 type Machine struct {
-	Hostname string `json:"hostname"`
-	Kernel   string `json:"kernel"`
-	CPU      string `json:"cpu"`
-	CPUs     int    `json:"cpus"`
-	MemoryGB F      `json:"memory_gb"`
-	Go       string `json:"go"`
-	Iptables string `json:"iptables"`
-	Upstream string `json:"upstream"` // kube-proxy --version
-	Kproxy   string `json:"kproxy"`   // git describe of the kproxy tree
-	LoadAvg  string `json:"loadavg"`  // at start
+	Hostname string     `json:"hostname"`
+	Kernel   string     `json:"kernel"`
+	CPU      string     `json:"cpu"`
+	CPUs     int        `json:"cpus"`
+	MemoryGB F          `json:"memory_gb"`
+	Go       string     `json:"go"`
+	Iptables string     `json:"iptables"`
+	Upstream string     `json:"upstream"` // kube-proxy --version
+	Kproxy   string     `json:"kproxy"`   // git describe of the kproxy tree
+	Source   Provenance `json:"source"`   // the commit kproxy was built from
+	LoadAvg  string     `json:"loadavg"`  // at start
 }
 
 // DescribeMachine collects a Machine; fields it cannot read stay empty.
@@ -29,6 +30,7 @@ func DescribeMachine() Machine {
 	m.Kernel = firstLine(run("uname", "-r"))
 	m.Iptables = firstLine(run("iptables", "--version"))
 	m.Kproxy = firstLine(run("git", "describe", "--always", "--dirty"))
+	m.Source = ReadProvenance()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		m.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
@@ -50,11 +52,16 @@ func DescribeMachine() Machine {
 }
 
 func run(args ...string) string {
-	out, err := exec.Command(args[0], args[1:]...).Output()
+	out, err := runErr(args...)
 	if err != nil {
 		return ""
 	}
-	return string(out)
+	return out
+}
+
+func runErr(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).Output()
+	return string(out), err
 }
 
 func firstLine(s string) string {
@@ -70,11 +77,15 @@ func (m Machine) Summary() string {
 // Markdown renders machine.md.
 func (m Machine) Markdown() string {
 	var b strings.Builder
-	b.WriteString("# Machine\n\n| | |\n|---|---|\n")
+	b.WriteString("# Machine\n\n")
+	if m.Source.Uncommitted() {
+		b.WriteString(uncommittedNote)
+	}
+	b.WriteString("| | |\n|---|---|\n")
 	for _, kv := range [][2]string{
 		{"hostname", m.Hostname}, {"kernel", m.Kernel}, {"CPU", m.CPU}, {"CPUs", fmt.Sprint(m.CPUs)},
 		{"memory", m.MemoryGB.format(1) + " GB"}, {"Go", m.Go}, {"iptables", m.Iptables},
-		{"upstream kube-proxy", m.Upstream}, {"kproxy tree", m.Kproxy}, {"load average at start", m.LoadAvg},
+		{"upstream kube-proxy", m.Upstream}, {"kproxy tree", m.Kproxy}, {"kproxy commit", m.Source.String()}, {"load average at start", m.LoadAvg},
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}

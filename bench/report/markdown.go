@@ -14,6 +14,15 @@ type metric struct {
 	noRatio bool // context, not a measurement of the proxy
 }
 
+// over returns the limit a row's measurement did not finish within (0: none);
+// only the first sync has one.
+func (m metric) over(r Row) float64 {
+	if m.label == metrics[0].label {
+		return r.FirstSyncOver
+	}
+	return 0
+}
+
 func intF(v int) F {
 	if v == 0 {
 		return NaN
@@ -140,6 +149,9 @@ func (r *Results) Table(w Workload) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "### N = %d Services × M = %d endpoints\n\n", w.N, w.M)
+	if r.Machine.Source.Uncommitted() {
+		b.WriteString(uncommittedNote)
+	}
 	head := []string{"metric"}
 	for _, row := range rows {
 		head = append(head, row.Proxy)
@@ -171,8 +183,12 @@ func (r *Results) Table(w Workload) string {
 		any := false
 		for _, row := range rows {
 			v := m.get(row)
-			any = any || v.Valid()
-			cells = append(cells, v.format(m.prec))
+			cell, ok := v.format(m.prec), v.Valid()
+			if over := m.over(row); !ok && over > 0 {
+				cell, ok = fmt.Sprintf("> %.0f", over), true
+			}
+			any = any || ok
+			cells = append(cells, cell)
 		}
 		if !any {
 			continue
@@ -183,6 +199,8 @@ func (r *Results) Table(w Workload) string {
 				case base == nil:
 				case m.noRatio:
 					cells = append(cells, "")
+				case !m.get(*base).Valid() && m.over(*base) > 0:
+					cells = append(cells, "< "+ratio(m.get(k), F(m.over(*base))))
 				default:
 					cells = append(cells, ratio(m.get(k), m.get(*base)))
 				}

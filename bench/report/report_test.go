@@ -20,7 +20,7 @@ func sampleResults() *Results {
 	kp5 := kp
 	kp5.N, kp5.ProgP50, kp5.RSSMB = 5000, 2.5, 90
 	return &Results{Started: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Command: "go run ./bench",
-		Machine: Machine{CPUs: 2, MemoryGB: 23}, Rows: []Row{fl, kp, vm, up, kp5}}
+		Machine: Machine{CPUs: 2, MemoryGB: 23, Source: Provenance{Commit: "abc123", Clean: true}}, Rows: []Row{fl, kp, vm, up, kp5}}
 }
 
 func TestTable(t *testing.T) {
@@ -71,5 +71,24 @@ func TestWrite(t *testing.T) {
 	}
 	if len(back.Rows) != len(r.Rows) || back.Rows[1].ProgP50 != 0.6 || back.Rows[1].PartialMetric.Valid() {
 		t.Errorf("round trip: %+v", back.Rows[1])
+	}
+}
+
+// TestOverLimit checks that a proxy whose first sync ran out of time keeps
+// its row with "> limit", and kproxy's ratio to it is an upper bound.
+func TestOverLimit(t *testing.T) {
+	r := sampleResults()
+	for i := range r.Rows {
+		if r.Rows[i].Proxy == "upstream-iptables" {
+			r.Rows[i].Status, r.Rows[i].FirstSyncWall, r.Rows[i].FirstSyncOver = "failed", NaN, 1920
+		}
+		if r.Rows[i].Proxy == "kproxy-iptables" && r.Rows[i].N == 1000 {
+			r.Rows[i].FirstSyncWall = 96
+		}
+	}
+	tab := r.Table(Workload{1000, 2})
+	want := "| first sync, fresh node: exec → done, wall (s) ¹ | > 1920 | 96.000 | – | – | < 0.05× | – |"
+	if !strings.Contains(tab, want+"\n") {
+		t.Errorf("table lacks\n%s\ngot\n%s", want, tab)
 	}
 }

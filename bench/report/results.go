@@ -30,12 +30,15 @@ type Row struct {
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
-	FirstSyncWall     F `json:"first_sync_wall_s"`     // exec → first sync done, fresh node
-	FirstSyncMetric   F `json:"first_sync_metric_s"`   // that sync's duration (full-sync histogram)
-	RestartSyncWall   F `json:"restart_sync_wall_s"`   // exec → first sync done, over the previous instance's rules
-	RestartSyncMetric F `json:"restart_sync_metric_s"` // that full sync's duration (histogram)
-	PartialMetric     F `json:"partial_sync_metric_s"` // median partial sync (histogram) after one Service changed
-	PartialWall       F `json:"partial_sync_wall_s"`   // median API update → sync done (includes min-sync-period waits)
+	FirstSyncWall F `json:"first_sync_wall_s"` // exec → first sync done, fresh node
+	// FirstSyncOver is the limit the first sync did not finish within (0:
+	// it finished), so the table shows "> limit" instead of dropping it.
+	FirstSyncOver     float64 `json:"first_sync_over_s,omitempty"`
+	FirstSyncMetric   F       `json:"first_sync_metric_s"`   // that sync's duration (full-sync histogram)
+	RestartSyncWall   F       `json:"restart_sync_wall_s"`   // exec → first sync done, over the previous instance's rules
+	RestartSyncMetric F       `json:"restart_sync_metric_s"` // that full sync's duration (histogram)
+	PartialMetric     F       `json:"partial_sync_metric_s"` // median partial sync (histogram) after one Service changed
+	PartialWall       F       `json:"partial_sync_wall_s"`   // median API update → sync done (includes min-sync-period waits)
 
 	ProgP50        F   `json:"programming_p50_s"` // create Service+slice → connection through it answered
 	ProgP90        F   `json:"programming_p90_s"`
