@@ -30,21 +30,19 @@ type Proxier struct {
 	// baseRecreated is set once the base chains have been deleted and
 	// added again, which the first sync does.
 	baseRecreated bool
-	// known holds the service chains and affinity sets in the kernel as of
-	// the last successful sync; nil until then and after a failure, when
-	// the next sync lists them.
-	known *kernelObjects
+	// state is what the table holds as of the last successful sync; nil
+	// until then and after a failure (or a canary alarm), when the next
+	// sync is full and lists the kernel's per-service objects first.
+	state *syncState
 	// stale are flushed service chains waiting for deletion, by the time
 	// they were flushed.
 	stale map[string]time.Time
 }
 
-// kernelObjects are kproxy's per-service objects in the table.
-type kernelObjects struct {
-	chains, affinitySets map[string]bool
-}
-
-var _ proxier.Proxier = (*Proxier)(nil)
+var (
+	_ proxier.Proxier = (*Proxier)(nil)
+	_ proxier.Canary  = (*Proxier)(nil)
+)
 
 // New validates opts and returns a Proxier. It writes nothing to the
 // kernel; the first Sync does.
@@ -60,10 +58,12 @@ func New(opts Options) (*Proxier, error) {
 	return &Proxier{opts: opts, nft: nft, now: time.Now, stale: map[string]time.Time{}}, nil
 }
 
-// Sync implements proxier.Proxier. Every sync is full for now: one
-// transaction rewrites the shared chains, sets and maps and the chains of
-// every Service, flushes the service chains no longer wanted (deleted a
-// sync later) and deletes stale affinity sets.
+// Sync implements proxier.Proxier. It first deletes the chains flushed
+// at least staleChainDelay ago. A full sync (asked for, the first one,
+// after a failure, or when the Node changed) rewrites the whole table in
+// one transaction; a partial one sends only the changed Services' chains
+// and the elements that differ from what was last written, and reads
+// nothing from the kernel.
 func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.SyncResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -73,73 +73,41 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: sync: snapshot of the wrong family", p.opts.Family)
 	}
 	p.deleteStaleChains(ctx, start)
-	if p.known == nil {
-		known, err := p.listKernel(ctx)
-		if err != nil {
-			return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: %w", p.opts.Family, err)
-		}
-		p.known = known
+	if req.Full || p.state == nil || p.state.node != nodeKey(snap) {
+		return p.syncFull(ctx, snap, start)
 	}
-	tx := p.nft.NewTransaction()
-	r := newRenderer(p.opts, tx, snap)
-	r.render(snap, !p.baseRecreated)
-	p.dropStale(tx, r, start)
-	logConflicts(r.conflicts, p.opts.Family)
+	return p.syncPartial(ctx, snap, req.Changed, start)
+}
+
+// run sends tx (nothing when it is empty). On failure the state is
+// dropped, so that the next sync is full and lists the kernel again.
+func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) error {
+	if tx.NumOperations() == 0 {
+		return nil
+	}
 	if klog.V(9).Enabled() {
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
 	if err := p.nft.Run(ctx, tx); err != nil {
-		p.known = nil
+		p.state = nil
 		clear(p.stale)
 		p.opts.Metrics.syncFailed(p.opts.Family)
 		logRunFailure(err, tx, p.opts.Family)
-		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
+		return fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
 	}
-	p.baseRecreated = true
-	p.known = &kernelObjects{chains: r.chains, affinitySets: r.affinitySets}
-	for c := range p.stale {
-		p.known.chains[c] = true
-	}
-	klog.V(2).InfoS("Synced nftables rules", "family", p.opts.Family, "services", len(snap.Services),
-		"chains", len(r.chains), "operations", tx.NumOperations(), "elapsed", time.Since(start))
-	return proxier.SyncResult{Full: true, Written: map[string]int{tableName: tx.NumOperations()}, NoLocalEndpoints: r.noLocal}, nil
+	return nil
 }
 
-// listKernel reads the service chains and affinity sets in the table (none
-// if there is no table yet).
-func (p *Proxier) listKernel(ctx context.Context) (*kernelObjects, error) {
-	k := &kernelObjects{chains: map[string]bool{}, affinitySets: map[string]bool{}}
-	chains, err := p.nft.List(ctx, "chains")
-	if knftables.IsNotFound(err) {
-		return k, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list chains: %w", err)
-	}
-	for _, c := range chains {
-		if isServiceChain(c) {
-			k.chains[c] = true
-		}
-	}
-	sets, err := p.nft.List(ctx, "sets")
-	if err != nil && !knftables.IsNotFound(err) {
-		return nil, fmt.Errorf("list sets: %w", err)
-	}
-	for _, s := range sets {
-		if isAffinitySet(s) {
-			k.affinitySets[s] = true
-		}
-	}
-	return k, nil
-}
-
-// dropStale flushes the known service chains this sync does not want
+// dropStale flushes the known service chains the Services do not want
 // (recording them for deletion) and deletes the unwanted affinity sets,
-// whose rules the flush removes in the same transaction.
-func (p *Proxier) dropStale(tx *knftables.Transaction, r *renderer, now time.Time) {
-	for c := range p.known.chains {
-		if r.chains[c] {
-			delete(p.stale, c)
+// whose rules the flushes remove in the same transaction. A wanted chain
+// waiting for deletion is kept.
+func (p *Proxier) dropStale(tx *knftables.Transaction, known, wanted kernelObjects, now time.Time) {
+	for c := range wanted.chains {
+		delete(p.stale, c)
+	}
+	for c := range known.chains {
+		if wanted.chains[c] {
 			continue
 		}
 		tx.Flush(&knftables.Chain{Name: c})
@@ -147,25 +115,22 @@ func (p *Proxier) dropStale(tx *knftables.Transaction, r *renderer, now time.Tim
 			p.stale[c] = now
 		}
 	}
-	for s := range p.known.affinitySets {
-		if !r.affinitySets[s] {
+	for s := range known.affinitySets {
+		if !wanted.affinitySets[s] {
 			tx.Delete(&knftables.Set{Name: s})
 		}
 	}
 }
 
 // deleteStaleChains deletes, in a transaction of its own, the chains
-// flushed at least staleChainDelay ago. On failure the next sync lists
-// the kernel again and retries.
+// flushed at least staleChainDelay ago. On failure the sync becomes a
+// full one, which lists the kernel again and retries.
 func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	tx := p.nft.NewTransaction()
 	for c, since := range p.stale {
 		if now.Sub(since) >= staleChainDelay {
 			tx.Delete(&knftables.Chain{Name: c})
 			delete(p.stale, c)
-			if p.known != nil {
-				delete(p.known.chains, c)
-			}
 		}
 	}
 	if tx.NumOperations() == 0 {
@@ -174,7 +139,7 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	if err := p.nft.Run(ctx, tx); err != nil {
 		klog.ErrorS(err, "Cannot delete stale nftables chains; retrying at the next sync", "family", p.opts.Family)
 		p.opts.Metrics.cleanupFailed(p.opts.Family)
-		p.known = nil
+		p.state = nil
 	}
 }
 
@@ -218,7 +183,7 @@ func offendingLines(err error, text string) []string {
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.known, p.baseRecreated = nil, false
+	p.state, p.baseRecreated = nil, false
 	clear(p.stale)
 	return cleanup(ctx, p.nft)
 }

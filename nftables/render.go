@@ -3,8 +3,8 @@ package nftables
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/knftables"
 
 	"github.com/kproxy/kproxy/proxier"
@@ -29,17 +29,12 @@ type renderer struct {
 	nodePorts nodePortPlan
 
 	shared map[string]bool // shared regular chains ensured
-	// chains and affinitySets are the per-service objects this sync
-	// wants; any other one found in the kernel is stale.
-	chains, affinitySets map[string]bool
-	// added holds the value of every element written, by set or map and
-	// key: a ClusterIP has one element per port, a local endpoint one
-	// hairpin element per Service, and two Services may claim one key.
-	added map[string]string
+	// cur collects what the Service being rendered owns and claims.
+	cur *serviceObjects
 	// conflicts are the elements left out because an earlier Service (in
-	// name order) has the key: nft rejects a second value for a key.
+	// name order), or an earlier port of the same Service, has the key:
+	// nft rejects a second value for a key.
 	conflicts []string
-	noLocal   map[string]int
 }
 
 func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot) *renderer {
@@ -47,8 +42,7 @@ func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot
 		opts: opts, tx: tx, node: &snap.Node,
 		ipX: "ip", addrType: "ipv4_addr", notLoopback: "ip daddr != 127.0.0.0/8",
 		masqMark: fmt.Sprintf("%#08x", 1<<uint(opts.MasqueradeBit)),
-		shared:   map[string]bool{}, chains: map[string]bool{}, affinitySets: map[string]bool{},
-		added: map[string]string{}, noLocal: map[string]int{"internal": 0, "external": 0},
+		shared:   map[string]bool{},
 	}
 	if opts.Family == proxier.IPv6 {
 		r.ipX, r.addrType, r.notLoopback = "ip6", "ipv6_addr", "ip6 daddr != ::1"
@@ -75,41 +69,63 @@ func (r *renderer) localMatches(d proxier.LocalDetector) (local, notLocal string
 	return "iifname " + name, "iifname != " + name
 }
 
-// render writes the whole snapshot: the static part, then every
-// Service in name order.
-func (r *renderer) render(snap *proxier.Snapshot, recreateBase bool) {
+// renderFull writes the whole snapshot: the static part (which flushes
+// the shared sets and maps), every Service's chains in name order, then
+// the elements the Services claim. It returns what each Service owns and
+// the elements written.
+func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[types.NamespacedName]*serviceObjects, *elementTable) {
 	r.writeStatic(recreateBase)
-	for _, name := range snap.SortedNames() {
-		svc := snap.Services[name]
-		for i := range svc.Ports {
-			r.writePort(&svc.Ports[i])
+	names := snap.SortedNames()
+	objs := make(map[types.NamespacedName]*serviceObjects, len(names))
+	elems := newElementTable()
+	var keys []elemKey
+	for _, name := range names {
+		o := r.renderService(snap.Services[name])
+		objs[name] = o
+		elems.add(name, o.elements)
+		for _, e := range o.elements {
+			keys = append(keys, keyOf(e))
 		}
 	}
+	elems.write(r.tx, keys)
+	r.conflicts = append(r.conflicts, elems.conflicts(uniqueKeys(keys))...)
+	return objs, elems
 }
 
-// element adds an element to a shared set or map once. The first value
-// written for a key wins, as the first matching rule does in the other
-// modes; a different later value is recorded as a conflict.
+// renderService writes one Service's chains and collects its elements.
+func (r *renderer) renderService(svc *proxier.Service) *serviceObjects {
+	r.cur = newServiceObjects()
+	for i := range svc.Ports {
+		r.writePort(&svc.Ports[i])
+	}
+	o := r.cur
+	r.cur = nil
+	return o
+}
+
+// element claims an element of a shared set or map for the current
+// Service. Within a Service the first value for a key wins, as across
+// Services (see elementTable); a different later one is a conflict.
 func (r *renderer) element(e *knftables.Element) {
-	k := e.Set + e.Map + " " + strings.Join(e.Key, " . ")
-	v := strings.Join(e.Value, " ")
-	if old, ok := r.added[k]; ok {
+	k := keyOf(e)
+	v := values(e)
+	if old, ok := r.cur.claimed[k]; ok {
 		if old != v {
-			r.conflicts = append(r.conflicts, k+": "+v+" (kept "+old+")")
+			r.conflicts = append(r.conflicts, k.container+" "+k.key+": "+v+" (kept "+old+")")
 		}
 		return
 	}
-	r.added[k] = v
-	r.tx.Add(e)
+	r.cur.claimed[k] = v
+	r.cur.elements = append(r.cur.elements, e)
 }
 
 // ensureChain adds and flushes a per-service chain once, and records it
-// as wanted.
+// as the current Service's.
 func (r *renderer) ensureChain(name string) {
-	if r.chains[name] {
+	if r.cur.chains[name] {
 		return
 	}
-	r.chains[name] = true
+	r.cur.chains[name] = true
 	r.tx.Add(&knftables.Chain{Name: name})
 	r.tx.Flush(&knftables.Chain{Name: name})
 }
@@ -126,7 +142,7 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	}
 	fam, _ := nftFamily(opts.Family)
 	tx := knftables.NewFake(fam, tableName).NewTransaction()
-	newRenderer(opts, tx, snap).render(snap, true)
+	newRenderer(opts, tx, snap).renderFull(snap, true)
 	return tx.String(), nil
 }
 

@@ -127,10 +127,10 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain stri
 // elements time out after the affinity timeout. Adding an existing set
 // keeps its elements: affinity survives syncs.
 func (r *renderer) ensureAffinitySet(set string, seconds int32) {
-	if r.affinitySets[set] {
+	if r.cur.affinitySets[set] {
 		return
 	}
-	r.affinitySets[set] = true
+	r.cur.affinitySets[set] = true
 	timeout := time.Duration(seconds) * time.Second
 	// "dynamic": the kernel adds it anyway (RHEL 8), and a later add
 	// without it would then fail as a change of flags.

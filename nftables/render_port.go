@@ -58,10 +58,10 @@ func filterVerdict(v proxier.Verdict) string {
 func (r *renderer) writePort(p *proxier.Port) {
 	pl := r.planPort(p)
 	if pl.pp.NoLocalInternal {
-		r.noLocal["internal"]++
+		r.cur.noLocalInternal++
 	}
 	if pl.pp.NoLocalExternal {
-		r.noLocal["external"]++
+		r.cur.noLocalExternal++
 	}
 	r.writePortChains(p, &pl)
 	r.writeHairpins(p, &pl)

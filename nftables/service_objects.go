@@ -1,0 +1,82 @@
+package nftables
+
+import (
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/knftables"
+)
+
+// kernelObjects are per-service objects in the table: service and
+// endpoint chains, affinity sets.
+type kernelObjects struct {
+	chains, affinitySets map[string]bool
+}
+
+func newKernelObjects() kernelObjects {
+	return kernelObjects{chains: map[string]bool{}, affinitySets: map[string]bool{}}
+}
+
+// serviceObjects is what one Service's rendering owns (its chains and
+// affinity sets) and claims (elements of the shared sets and maps). A
+// partial sync compares a changed Service's old and new ones.
+type serviceObjects struct {
+	kernelObjects
+	// elements are the Service's claims, the first one per key.
+	elements []*knftables.Element
+	// claimed is the value of each key in elements.
+	claimed                          map[elemKey]string
+	noLocalInternal, noLocalExternal int
+}
+
+func newServiceObjects() *serviceObjects {
+	return &serviceObjects{kernelObjects: newKernelObjects(), claimed: map[elemKey]string{}}
+}
+
+// syncState is what the table holds since the last successful sync, as
+// far as kproxy wrote it.
+type syncState struct {
+	services map[types.NamespacedName]*serviceObjects
+	elements *elementTable
+	// node is the Node as the last full sync saw it: the static part
+	// (NodePort destinations) and the port policies depend on it, so a
+	// partial sync with another Node becomes a full one.
+	node string
+}
+
+// owned is every per-service object of the Services (not the stale
+// chains).
+func (s *syncState) owned() kernelObjects {
+	k := newKernelObjects()
+	for _, o := range s.services {
+		for c := range o.chains {
+			k.chains[c] = true
+		}
+		for set := range o.affinitySets {
+			k.affinitySets[set] = true
+		}
+	}
+	return k
+}
+
+// noLocal counts the Local-policy ports without a local endpoint, as
+// proxier.SyncResult wants them.
+func (s *syncState) noLocal() map[string]int {
+	n := map[string]int{"internal": 0, "external": 0}
+	for _, o := range s.services {
+		n["internal"] += o.noLocalInternal
+		n["external"] += o.noLocalExternal
+	}
+	return n
+}
+
+// uniqueKeys returns keys without repeats, in first-seen order.
+func uniqueKeys(keys []elemKey) []elemKey {
+	seen := make(map[elemKey]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}

@@ -1,0 +1,84 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/knftables"
+
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// syncFull rewrites the whole table in one transaction: the shared
+// chains, sets and maps and the chains of every Service; it flushes the
+// service chains no longer wanted (deleted a sync later) and deletes
+// stale affinity sets. It lists the kernel only when there is no state
+// to trust (first sync, after a failure or a canary alarm).
+func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start time.Time) (proxier.SyncResult, error) {
+	known, err := p.knownObjects(ctx)
+	if err != nil {
+		p.state = nil
+		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: %w", p.opts.Family, err)
+	}
+	tx := p.nft.NewTransaction()
+	r := newRenderer(p.opts, tx, snap)
+	objs, elems := r.renderFull(snap, !p.baseRecreated)
+	state := &syncState{services: objs, elements: elems, node: nodeKey(snap)}
+	p.dropStale(tx, known, state.owned(), start)
+	logConflicts(r.conflicts, p.opts.Family)
+	if err := p.run(ctx, tx); err != nil {
+		return proxier.SyncResult{Full: true}, err
+	}
+	p.baseRecreated = true
+	p.state = state
+	klog.V(2).InfoS("Synced nftables rules", "family", p.opts.Family, "full", true, "services", len(snap.Services),
+		"operations", tx.NumOperations(), "elapsed", time.Since(start))
+	return proxier.SyncResult{Full: true, Written: map[string]int{tableName: tx.NumOperations()}, NoLocalEndpoints: state.noLocal()}, nil
+}
+
+// knownObjects are the per-service objects in the table: what kproxy
+// wrote (and the stale chains) when it has a state, else what the
+// kernel lists.
+func (p *Proxier) knownObjects(ctx context.Context) (kernelObjects, error) {
+	if p.state == nil {
+		return p.listKernel(ctx)
+	}
+	k := p.state.owned()
+	for c := range p.stale {
+		k.chains[c] = true
+	}
+	return k, nil
+}
+
+// listKernel reads the service chains and affinity sets in the table (none
+// if there is no table yet).
+func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
+	k := newKernelObjects()
+	chains, err := p.nft.List(ctx, "chains")
+	if knftables.IsNotFound(err) {
+		return k, nil
+	}
+	if err != nil {
+		return k, fmt.Errorf("list chains: %w", err)
+	}
+	for _, c := range chains {
+		if isServiceChain(c) {
+			k.chains[c] = true
+		}
+	}
+	sets, err := p.nft.List(ctx, "sets")
+	if err != nil && !knftables.IsNotFound(err) {
+		return k, fmt.Errorf("list sets: %w", err)
+	}
+	for _, s := range sets {
+		if isAffinitySet(s) {
+			k.affinitySets[s] = true
+		}
+	}
+	return k, nil
+}
+
+// nodeKey is the Node as far as rendering depends on it.
+func nodeKey(snap *proxier.Snapshot) string { return fmt.Sprint(snap.Node) }
