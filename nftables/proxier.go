@@ -116,7 +116,7 @@ func (p *Proxier) dropStale(tx *knftables.Transaction, known, wanted kernelObjec
 		}
 	}
 	for s := range known.affinitySets {
-		if !wanted.affinitySets[s] {
+		if _, ok := wanted.affinitySets[s]; !ok {
 			tx.Delete(&knftables.Set{Name: s})
 		}
 	}

@@ -29,8 +29,11 @@ type renderer struct {
 	nodePorts nodePortPlan
 
 	shared map[string]bool // shared regular chains ensured
-	// cur collects what the Service being rendered owns and claims.
+	// cur collects what the Service being rendered owns and claims; old
+	// is what the table holds (the Service's objects, or all of them in a
+	// full sync), for telling which affinity sets change their timeout.
 	cur *serviceObjects
+	old kernelObjects
 	// conflicts are the elements left out because an earlier Service (in
 	// name order), or an earlier port of the same Service, has the key:
 	// nft rejects a second value for a key.

@@ -125,12 +125,17 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain stri
 
 // ensureAffinitySet adds an endpoint's set of recent clients once; its
 // elements time out after the affinity timeout. Adding an existing set
-// keeps its elements: affinity survives syncs.
+// keeps its elements: affinity survives syncs. A set known to have
+// another timeout is deleted first (the kernel would keep the old one
+// before Linux 6.x, and the Fake does).
 func (r *renderer) ensureAffinitySet(set string, seconds int32) {
-	if r.cur.affinitySets[set] {
+	if _, ok := r.cur.affinitySets[set]; ok {
 		return
 	}
-	r.cur.affinitySets[set] = true
+	r.cur.affinitySets[set] = seconds
+	if old := r.old.affinitySets[set]; old != 0 && old != seconds {
+		r.tx.Delete(&knftables.Set{Name: set})
+	}
 	timeout := time.Duration(seconds) * time.Second
 	// "dynamic": the kernel adds it anyway (RHEL 8), and a later add
 	// without it would then fail as a change of flags.

@@ -1,18 +1,22 @@
 package nftables
 
 import (
+	"maps"
+
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/knftables"
 )
 
 // kernelObjects are per-service objects in the table: service and
-// endpoint chains, affinity sets.
+// endpoint chains, and affinity sets with their timeouts in seconds (0:
+// unknown, listed from the kernel).
 type kernelObjects struct {
-	chains, affinitySets map[string]bool
+	chains       map[string]bool
+	affinitySets map[string]int32
 }
 
 func newKernelObjects() kernelObjects {
-	return kernelObjects{chains: map[string]bool{}, affinitySets: map[string]bool{}}
+	return kernelObjects{chains: map[string]bool{}, affinitySets: map[string]int32{}}
 }
 
 // serviceObjects is what one Service's rendering owns (its chains and
@@ -50,9 +54,7 @@ func (s *syncState) owned() kernelObjects {
 		for c := range o.chains {
 			k.chains[c] = true
 		}
-		for set := range o.affinitySets {
-			k.affinitySets[set] = true
-		}
+		maps.Copy(k.affinitySets, o.affinitySets)
 	}
 	return k
 }

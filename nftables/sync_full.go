@@ -24,6 +24,7 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 	}
 	tx := p.nft.NewTransaction()
 	r := newRenderer(p.opts, tx, snap)
+	r.old = known
 	objs, elems := r.renderFull(snap, !p.baseRecreated)
 	state := &syncState{services: objs, elements: elems, node: nodeKey(snap)}
 	p.dropStale(tx, known, state.owned(), start)
@@ -74,7 +75,7 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	}
 	for _, s := range sets {
 		if isAffinitySet(s) {
-			k.affinitySets[s] = true
+			k.affinitySets[s] = 0
 		}
 	}
 	return k, nil

@@ -20,13 +20,14 @@ func (p *Proxier) syncPartial(ctx context.Context, snap *proxier.Snapshot, chang
 	st := p.state
 	var keys []elemKey
 	for _, name := range changed.Sorted() {
-		cur := newServiceObjects()
-		if svc := snap.Services[name]; svc != nil {
-			cur = r.renderService(svc)
-		}
 		old := st.services[name]
 		if old == nil {
 			old = newServiceObjects()
+		}
+		cur := newServiceObjects()
+		if svc := snap.Services[name]; svc != nil {
+			r.old = old.kernelObjects
+			cur = r.renderService(svc)
 		}
 		p.dropStale(tx, old.kernelObjects, cur.kernelObjects, start)
 		st.elements.remove(name, old.elements)

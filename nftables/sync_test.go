@@ -25,10 +25,12 @@ type fakeRig struct {
 
 // failingNFT fails the next Run when failNext is set, as nft does when
 // the kernel rejects a transaction: nothing is applied.
+// It counts the listings and keeps the last transaction run.
 type failingNFT struct {
 	knftables.Interface
 	failNext bool
 	lists    int
+	lastTx   string
 }
 
 func (f *failingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
@@ -36,6 +38,7 @@ func (f *failingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 		f.failNext = false
 		return errors.New("injected failure")
 	}
+	f.lastTx = tx.String()
 	return f.Interface.Run(ctx, tx)
 }
 

@@ -1,0 +1,157 @@
+package nftables
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/proxier"
+)
+
+// TestRandomPartialEqualsFull replays flowtest's seeded random worlds
+// (Services sharing external IPs and node ports, so that claims conflict
+// and change hands) with partial syncs against the Fake. After every step
+// the table, once the stale chains' delay has passed, equals a fresh full
+// sync's; each partial transaction touches only the changed Services'
+// chains and sets, no shared chain, set or map as a whole; and nothing is
+// listed after the first sync.
+func TestRandomPartialEqualsFull(t *testing.T) {
+	ctx := context.Background()
+	for _, seed := range flowtest.RandomSeeds(t, 4) {
+		r := newFakeRig(t, nil)
+		lists := -1
+		flowtest.ReplayRandom(t, seed, 150, flowtest.RandomMode{
+			Partial: func(req proxier.SyncRequest) (string, error) {
+				r.nft.lastTx = "" // the stale chains went in the last step
+				res, err := r.p.Sync(ctx, req)
+				if err != nil {
+					return "", err
+				}
+				if !req.Full {
+					checkPartialTx(t, r.nft.lastTx, req.Changed)
+					if res.Full || r.nft.lists != lists {
+						t.Fatalf("seed %d: partial sync became full (%v) or listed the kernel", seed, res.Full)
+					}
+				}
+				lists = r.nft.lists
+				checkStaleFlushed(t, r.fake, r.p.stale)
+				r.now = r.now.Add(2 * staleChainDelay)
+				if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: req.Snapshot}); err != nil {
+					return "", err
+				}
+				return canonicalDump(r.fake.Dump()), nil
+			},
+			Full: func(snap *proxier.Snapshot) (string, error) {
+				return canonicalDump(fakeSync(t, flowOptions(), snap)), nil
+			},
+		})
+	}
+}
+
+// canonicalDump sorts a Fake dump's elements: the Fake keeps them in the
+// order they were added, which differs between a table built over several
+// syncs and a fresh one. Rules keep their order.
+func canonicalDump(dump string) string {
+	var other, elems []string
+	for _, l := range strings.Split(dump, "\n") {
+		if strings.HasPrefix(l, "add element ") {
+			elems = append(elems, l)
+		} else {
+			other = append(other, l)
+		}
+	}
+	slices.Sort(elems)
+	return strings.Join(append(other, elems...), "\n")
+}
+
+// checkPartialTx fails t when a partial sync's transaction writes a
+// shared chain, flushes a set or map, or touches a chain or affinity set
+// of a Service that did not change. Elements may point to any Service's
+// chains: a key can pass to an unchanged Service when a changed one
+// leaves it.
+func checkPartialTx(t *testing.T, tx string, changed proxier.NameSet) {
+	t.Helper()
+	for _, line := range strings.Split(tx, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[1] == "element" {
+			continue
+		}
+		if f[1] != "chain" && f[1] != "rule" && f[1] != "set" {
+			t.Fatalf("partial transaction touches a %s: %s", f[1], line)
+		}
+		svc, ok := serviceOfObject(f[4])
+		if !ok || !changed.Has(svc) {
+			t.Fatalf("partial transaction touches %s, not of a changed Service (%v): %s", f[4], changed.Sorted(), line)
+		}
+	}
+}
+
+// serviceOfObject is the Service a per-service chain or affinity set
+// belongs to, from its name ("PREFIX-HASH-ns/name/proto/port…").
+func serviceOfObject(name string) (types.NamespacedName, bool) {
+	for _, prefix := range []string{prefixClusterPolicy, prefixLocalPolicy, prefixExternal, prefixFirewall, prefixEndpoint, prefixAffinity} {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || len(rest) < 9 {
+			continue
+		}
+		if parts := strings.Split(rest[9:], "/"); len(parts) >= 3 {
+			return types.NamespacedName{Namespace: parts[0], Name: parts[1]}, true
+		}
+	}
+	return types.NamespacedName{}, false
+}
+
+// TestPartialSyncOfNothing: a partial sync with nothing changed sends no
+// transaction at all.
+func TestPartialSyncOfNothing(t *testing.T) {
+	r := newFakeRig(t, nil)
+	snap := flowtest.Scenarios()[0].Snapshot()
+	r.mustSync(t, snap)
+	r.nft.lastTx = ""
+	res, err := r.p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap})
+	if err != nil || res.Full || r.nft.lastTx != "" {
+		t.Errorf("sync of nothing: full %v, err %v, transaction %q", res.Full, err, r.nft.lastTx)
+	}
+}
+
+// TestPartialSyncEscalates: a partial sync after a failed one, or with
+// another Node (the shared chains depend on its address), is full, and
+// the one after a failure lists the kernel.
+func TestPartialSyncEscalates(t *testing.T) {
+	ctx := context.Background()
+	scs := flowtest.Scenarios()
+	r := newFakeRig(t, nil)
+	r.mustSync(t, scs[0].Snapshot())
+	r.nft.failNext = true
+	if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: scs[1].Snapshot(), Changed: allNames(scs[1].Snapshot())}); err == nil {
+		t.Fatal("sync succeeded despite the failed transaction")
+	}
+	lists := r.nft.lists
+	if res, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: scs[1].Snapshot()}); err != nil || !res.Full || r.nft.lists == lists {
+		t.Errorf("sync after a failure: full %v, listed %v, err %v", res.Full, r.nft.lists != lists, err)
+	}
+	moved := scs[1].Snapshot()
+	moved.Node.IPs = slices.Clone(moved.Node.IPs)
+	moved.Node.IPs[0] = moved.Node.IPs[0].Next()
+	if res, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: moved}); err != nil || !res.Full {
+		t.Errorf("sync with another Node address: full %v, err %v", res.Full, err)
+	}
+	r.now = r.now.Add(2 * staleChainDelay)
+	r.mustSync(t, moved)
+	if got, want := r.fake.Dump(), fakeSync(t, flowOptions(), moved); got != want {
+		t.Errorf("table differs from a fresh sync:\n%s", lineDiff(got, want))
+	}
+}
+
+// allNames is every Service of snap, as a change set.
+func allNames(snap *proxier.Snapshot) proxier.NameSet {
+	s := proxier.NameSet{}
+	for n := range snap.Services {
+		s[n] = struct{}{}
+	}
+	return s
+}
