@@ -204,7 +204,14 @@ func TestKernelNodePortAddresses(t *testing.T) {
 // listTable is node1's table as nft prints it, handles left out.
 func (r *kernelRig) listTable(t *testing.T) string {
 	t.Helper()
-	out, err := testrig.Exec(r.topo.Node(1).Netns, "nft", "list", "table", "ip", tableName)
+	return listTableIn(t, r.topo.Node(1).Netns)
+}
+
+// listTableIn is the IPv4 table in namespace ns, its objects in name
+// order.
+func listTableIn(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := testrig.Exec(ns, "nft", "list", "table", "ip", tableName)
 	if err != nil {
 		t.Fatalf("nft list table: %v\n%s", err, out)
 	}
