@@ -3,6 +3,8 @@ package nftables
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -39,7 +41,52 @@ func (f *failingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 		return errors.New("injected failure")
 	}
 	f.lastTx = tx.String()
+	if fake, ok := f.Interface.(*knftables.Fake); ok {
+		if err := checkElementAdds(fake, f.lastTx); err != nil {
+			return err
+		}
+	}
 	return f.Interface.Run(ctx, tx)
+}
+
+// elementOp is an element line of a transaction: verb, map, key, value.
+var elementOp = regexp.MustCompile(`^(add|delete) element \S+ \S+ (\S+) \{ (.*?)(?: comment ".*")?(?: : (.*))? \}$`)
+
+// checkElementAdds rejects adding a map element whose key has another
+// value, as the kernel does ("File exists"); the Fake would replace it.
+func checkElementAdds(fake *knftables.Fake, tx string) error {
+	touched := map[string]*string{} // map and key -> value, nil once deleted
+	for _, line := range strings.Split(tx, "\n") {
+		m := elementOp.FindStringSubmatch(line)
+		if m == nil || fake.Table == nil || fake.Table.Maps[m[2]] == nil {
+			continue
+		}
+		k := m[2] + " " + m[3]
+		old, ok := touched[k]
+		if !ok {
+			old = mapValue(fake.Table.Maps[m[2]], m[3])
+		}
+		if m[1] == "delete" {
+			touched[k] = nil
+			continue
+		}
+		if old != nil && *old != m[4] {
+			return fmt.Errorf("add of %s with value %q: File exists (it has %q)", k, m[4], *old)
+		}
+		touched[k] = &m[4]
+	}
+	return nil
+}
+
+// mapValue is the value of key in m, nil if m has no such element.
+func mapValue(m *knftables.FakeMap, key string) *string {
+	for _, e := range m.Elements {
+		if strings.Join(e.Key, " . ") == key {
+			v := strings.Join(e.Value, " ")
+			return &v
+		}
+	}
+	return nil
 }
 
 func (f *failingNFT) List(ctx context.Context, objectType string) ([]string, error) {
