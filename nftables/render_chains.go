@@ -126,8 +126,8 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain stri
 // ensureAffinitySet adds an endpoint's set of recent clients once; its
 // elements time out after the affinity timeout. Adding an existing set
 // keeps its elements: affinity survives syncs. A set known to have
-// another timeout is deleted first (the kernel would keep the old one
-// before Linux 6.x, and the Fake does).
+// another timeout is deleted first: the Fake keeps the old timeout on
+// add (Linux 6.18 updates it; older kernels may not).
 func (r *renderer) ensureAffinitySet(set string, seconds int32) {
 	if _, ok := r.cur.affinitySets[set]; ok {
 		return
