@@ -59,9 +59,25 @@ func checkFlushed(t *testing.T, p *Proxier, want bool) {
 
 // TestKernelCanary is TestCanary with the real nft: `nft delete table`
 // and `nft flush table` in the test namespace set the canary off, and a
-// full sync brings back the table a fresh sync writes.
+// full sync brings back the table a fresh sync writes. The netlink dump
+// counts the canary chain's one rule only, in IPv4 and IPv6.
 func TestKernelCanary(t *testing.T) {
 	snap := flowtest.Scenarios()[0].Snapshot()
+	t.Run("count", func(t *testing.T) {
+		for fam, opts := range map[proxier.Family]Options{proxier.IPv4: flowOptions(), proxier.IPv6: flowOptionsIPv6()} {
+			ns := newTestNetns(t, "count")
+			nft := newNetnsNFT(t, fam, ns)
+			opts.NFT = nft
+			s := flowtest.Scenarios()[0].Snapshot()
+			if fam == proxier.IPv6 {
+				s = flowtest.ScenariosIPv6()[0].SnapshotIPv6()
+			}
+			syncOnce(t, opts, s)
+			if n, err := nft.CountRules(context.Background(), chainCanary); err != nil || n != 1 {
+				t.Errorf("%s: CountRules(%s) = %d, %v; want 1", fam, chainCanary, n, err)
+			}
+		}
+	})
 	for _, verb := range []string{"delete", "flush"} {
 		t.Run(verb, func(t *testing.T) {
 			ns := newTestNetns(t, "canary")

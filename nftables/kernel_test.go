@@ -20,7 +20,8 @@ import (
 // OS thread that starts it.
 type netnsNFT struct {
 	knftables.Interface
-	ns string
+	ns     string
+	family proxier.Family
 }
 
 func newNetnsNFT(t *testing.T, family proxier.Family, ns string) *netnsNFT {
@@ -32,7 +33,7 @@ func newNetnsNFT(t *testing.T, family proxier.Family, ns string) *netnsNFT {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &netnsNFT{ns: ns}
+	n := &netnsNFT{ns: ns, family: family}
 	if err := testrig.DoInNetns(ns, func() (err error) {
 		n.Interface, err = knftables.New(fam, tableName)
 		return err
@@ -53,6 +54,16 @@ func (n *netnsNFT) Check(ctx context.Context, tx *knftables.Transaction) error {
 func (n *netnsNFT) List(ctx context.Context, objectType string) (out []string, err error) {
 	err = testrig.DoInNetns(n.ns, func() (err error) { out, err = n.Interface.List(ctx, objectType); return err })
 	return out, err
+}
+
+// CountRules counts with netlink from inside the namespace, as the
+// Proxier does in its own.
+func (n *netnsNFT) CountRules(ctx context.Context, chain string) (count int, err error) {
+	err = testrig.DoInNetns(n.ns, func() (err error) {
+		count, err = netlinkRuleCounter(n.family).CountRules(ctx, chain)
+		return err
+	})
+	return count, err
 }
 
 func (n *netnsNFT) ListRules(ctx context.Context, chain string) (out []*knftables.Rule, err error) {

@@ -24,7 +24,9 @@ const staleChainDelay = time.Second
 type Proxier struct {
 	opts Options
 	nft  knftables.Interface
-	now  func() time.Time
+	// rules counts the canary chain's rules.
+	rules ruleCounter
+	now   func() time.Time
 
 	mu sync.Mutex
 	// baseRecreated is set once the base chains have been deleted and
@@ -55,7 +57,7 @@ func New(opts Options) (*Proxier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxier{opts: opts, nft: nft, now: time.Now, stale: map[string]time.Time{}}, nil
+	return &Proxier{opts: opts, nft: nft, rules: ruleCounterFor(opts, nft), now: time.Now, stale: map[string]time.Time{}}, nil
 }
 
 // Sync implements proxier.Proxier. It first deletes the chains flushed
