@@ -5,10 +5,14 @@
 // per-service-port chains, numgen endpoint choice, affinity sets), so that
 // kproxy can take over a node from kube-proxy's nftables mode and back.
 //
-// The renderer writes a whole sync into one knftables.Transaction from
-// proxier's per-port policy, with no I/O; Proxier.Sync sends it with one
-// `nft -f` and deletes the service chains it no longer needs a sync later,
-// as kube-proxy does. Every kernel call goes through knftables.Interface:
+// The renderer writes a sync into one knftables.Transaction from
+// proxier's per-port policy, with no I/O: the whole table on a full sync,
+// only the changed Services' chains and the shared sets' and maps'
+// elements that differ (from what the Proxier remembers writing) on a
+// partial one. Proxier.Sync sends it with one `nft -f` and deletes the
+// service chains it no longer needs a sync later, as kube-proxy does. A
+// canary (one netlink dump of a chain) notices when someone flushed or
+// deleted the table. Every nft call goes through knftables.Interface:
 // the real nft binary, or knftables.Fake in tests. README.md says what is
 // done and what is not yet.
 package nftables

@@ -10,8 +10,9 @@ import (
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// renderer writes one full sync of a snapshot into a transaction. It is
-// pure: no I/O. One renderer serves one sync.
+// renderer writes a snapshot's Services (all of them, or the changed
+// ones) into a transaction. It is pure: no I/O. One renderer serves one
+// sync.
 type renderer struct {
 	opts Options // normalized
 	tx   *knftables.Transaction
@@ -102,7 +103,7 @@ func (r *renderer) renderService(svc *proxier.Service) *serviceObjects {
 		r.writePort(&svc.Ports[i])
 	}
 	o := r.cur
-	r.cur = nil
+	r.cur, o.claimed = nil, nil // claimed only serves the rendering
 	return o
 }
 

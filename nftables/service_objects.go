@@ -26,7 +26,7 @@ type serviceObjects struct {
 	kernelObjects
 	// elements are the Service's claims, the first one per key.
 	elements []*knftables.Element
-	// claimed is the value of each key in elements.
+	// claimed is the value of each key in elements, while rendering.
 	claimed                          map[elemKey]string
 	noLocalInternal, noLocalExternal int
 }
