@@ -155,3 +155,48 @@ func allNames(snap *proxier.Snapshot) proxier.NameSet {
 	}
 	return s
 }
+
+// TestBadInputIncremental feeds the bad-input corpus (Services claiming
+// one destination, odd ports, broken slices) into one tracker an entry at
+// a time and takes it out again in the same order, with a partial sync
+// after each change: the table then equals a fresh full sync's. The
+// entries that replace the Node, or only trace thousands of objects, are
+// left out, and so is the 1,000-port Service (size, not change).
+func TestBadInputIncremental(t *testing.T) {
+	ctx := context.Background()
+	r := newFakeRig(t, nil)
+	tr := proxier.NewTracker(flowtest.ThisNode, []proxier.Family{proxier.IPv4}, nil, flowtest.Node().CreationTimestamp.Time)
+	tr.OnNode(flowtest.Node())
+	tr.SetServicesSynced()
+	tr.SetSlicesSynced()
+	entries := slices.DeleteFunc(flowtest.BadInputs(), func(e flowtest.BadInput) bool { return e.Node != nil || e.TraceOnly || e.Name == "svc-1000-ports" })
+	for i, e := range append(entries, entries...) {
+		adding := i < len(entries)
+		for _, s := range e.Services {
+			if adding {
+				tr.OnService(nil, s)
+			} else {
+				tr.OnService(s, nil)
+			}
+		}
+		for _, s := range e.Slices {
+			if adding {
+				tr.OnEndpointSlice(nil, s)
+			} else {
+				tr.OnEndpointSlice(s, nil)
+			}
+		}
+		co := tr.Checkout()
+		snap := co.Snapshots[proxier.IPv4]
+		if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Changed: co.Changed[proxier.IPv4], Full: i == 0}); err != nil {
+			t.Fatalf("%s (adding %v): %v", e.Name, adding, err)
+		}
+		r.now = r.now.Add(2 * staleChainDelay)
+		if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: snap}); err != nil { // deletes the stale chains
+			t.Fatal(err)
+		}
+		if got, want := canonicalDump(r.fake.Dump()), canonicalDump(fakeSync(t, flowOptions(), snap)); got != want {
+			t.Fatalf("%s (adding %v): table differs from a fresh sync:\n%s", e.Name, adding, lineDiff(got, want))
+		}
+	}
+}
