@@ -2,11 +2,13 @@ package nftables
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/knftables"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/proxier"
@@ -197,6 +199,43 @@ func TestBadInputIncremental(t *testing.T) {
 		}
 		if got, want := canonicalDump(r.fake.Dump()), canonicalDump(fakeSync(t, flowOptions(), snap)); got != want {
 			t.Fatalf("%s (adding %v): table differs from a fresh sync:\n%s", e.Name, adding, lineDiff(got, want))
+		}
+	}
+}
+
+// TestPartialScenarioSwitch: a partial sync from every flow scenario to
+// the next, with every Service of both changed, leaves a fresh sync's
+// table once the stale chains' delay has passed, in IPv4 and IPv6.
+func TestPartialScenarioSwitch(t *testing.T) {
+	ctx := context.Background()
+	var v4, v6 []*proxier.Snapshot
+	for _, sc := range flowtest.Scenarios() {
+		v4 = append(v4, sc.Snapshot())
+	}
+	for _, sc := range flowtest.ScenariosIPv6() {
+		v6 = append(v6, sc.SnapshotIPv6())
+	}
+	for _, fam := range []struct {
+		opts  Options
+		nft   knftables.Family
+		snaps []*proxier.Snapshot
+	}{{flowOptions(), knftables.IPv4Family, v4}, {flowOptionsIPv6(), knftables.IPv6Family, v6}} {
+		for i, from := range fam.snaps {
+			to := fam.snaps[(i+1)%len(fam.snaps)]
+			r := newFakeRigWith(t, knftables.NewFake(fam.nft, tableName), fam.opts)
+			r.mustSync(t, from)
+			changed := allNames(from)
+			maps.Copy(changed, allNames(to))
+			if res, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: to, Changed: changed}); err != nil || res.Full {
+				t.Fatalf("%s %d: partial sync: full %v, %v", fam.opts.Family, i, res.Full, err)
+			}
+			r.now = r.now.Add(2 * staleChainDelay)
+			if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: to}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := canonicalDump(r.fake.Dump()), canonicalDump(fakeSync(t, fam.opts, to)); got != want {
+				t.Errorf("%s %d: table differs from a fresh sync:\n%s", fam.opts.Family, i, lineDiff(got, want))
+			}
 		}
 	}
 }

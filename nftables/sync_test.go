@@ -99,8 +99,13 @@ func newFakeRig(t *testing.T, fake *knftables.Fake) *fakeRig {
 	if fake == nil {
 		fake = knftables.NewFake(knftables.IPv4Family, tableName)
 	}
+	return newFakeRigWith(t, fake, flowOptions())
+}
+
+// newFakeRigWith is a fakeRig on fake with opts.
+func newFakeRigWith(t *testing.T, fake *knftables.Fake, opts Options) *fakeRig {
+	t.Helper()
 	r := &fakeRig{fake: fake, nft: &failingNFT{Interface: fake}, now: time.Unix(1e9, 0)}
-	opts := flowOptions()
 	opts.NFT = r.nft
 	opts.Metrics = NewMetrics(nil)
 	p, err := New(opts)
