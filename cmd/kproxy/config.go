@@ -176,12 +176,15 @@ func validateConfig(c *Config) error {
 	if b := *c.IPTables.MasqueradeBit; b < 0 || b > 31 {
 		bad("iptables.masqueradeBit (--iptables-masquerade-bit) %d: must be in 0..31", b)
 	}
+	if b := *c.NFTables.MasqueradeBit; b < 0 || b > 31 {
+		bad("nftables.masqueradeBit %d: must be in 0..31", b)
+	}
 	// Like kube-proxy: the iptables section always, and the mode's own
 	// section when it has one.
-	checkPeriods(bad, "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
+	checkPeriods(bad, "iptables", "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
 	if known && m.SyncSection != "iptables" {
 		minSync, sync := m.SyncPeriods(c)
-		checkPeriods(bad, m.SyncSection, sync, minSync)
+		checkPeriods(bad, m.SyncSection, m.SyncFlags, sync, minSync)
 	}
 	if s := c.IPVS.Scheduler; s != "" && !slices.Contains(ipvsSchedulers, s) {
 		bad("ipvs.scheduler (--ipvs-scheduler) %q: must be one of %s", s, strings.Join(ipvsSchedulers, ", "))
@@ -230,15 +233,17 @@ func validateConfig(c *Config) error {
 	return errors.Join(errs...)
 }
 
-func checkPeriods(bad func(string, ...any), mode string, sync, minSync time.Duration) {
+// checkPeriods checks the sync periods of configuration section, set by
+// the flags --<flags>-sync-period and --<flags>-min-sync-period.
+func checkPeriods(bad func(string, ...any), section, flags string, sync, minSync time.Duration) {
 	if sync <= 0 {
-		bad("%s.syncPeriod (--%s-sync-period) %v: must be positive", mode, mode, sync)
+		bad("%s.syncPeriod (--%s-sync-period) %v: must be positive", section, flags, sync)
 	}
 	if minSync < 0 {
-		bad("%s.minSyncPeriod (--%s-min-sync-period) %v: must not be negative", mode, mode, minSync)
+		bad("%s.minSyncPeriod (--%s-min-sync-period) %v: must not be negative", section, flags, minSync)
 	}
 	if minSync > sync {
-		bad("%s.minSyncPeriod %v (--%s-min-sync-period) must not be greater than %s.syncPeriod %v", mode, minSync, mode, mode, sync)
+		bad("%s.minSyncPeriod %v (--%s-min-sync-period) must not be greater than %s.syncPeriod %v", section, minSync, flags, section, sync)
 	}
 }
 

@@ -18,11 +18,39 @@ type e2e struct {
 	cp   *testrig.ControlPlane
 	node *testrig.Node
 	kp   *testrig.Process
+	mode string // --proxy-mode; "" is the default, iptables
+}
+
+// startE2E builds the standard environment of the control-plane tests:
+// two nodes of two pods each running TCP and UDP echo servers on 8080,
+// the client routed to the Service range through node1, and kproxy in
+// mode started in node1 and converged. It returns the environment and
+// the scratch namespace for waitConverged.
+func startE2E(t *testing.T, mode string) (*e2e, string) {
+	t.Helper()
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
+	for _, p := range topo.Pods() {
+		testrig.StartEchoServers(t, p.Netns, p.Name, p.IP, []int{8080}, testrig.TCPUDP)
+	}
+	if err := topo.AddClientRoute(testrig.ServiceCIDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	scratch := testrig.NewNetns(t, "canon")
+	e := &e2e{t: t, bin: bin, topo: topo, cp: cp, node: topo.Node(1), mode: mode}
+	e.startKproxy()
+	e.waitConverged(t.Context(), scratch, "start "+mode)
+	return e, scratch
 }
 
 // startKproxy runs kproxy in the node; KproxyArgs has the traffic flags.
 func (e *e2e) startKproxy() *testrig.Process {
-	e.kp = testrig.StartProcess(e.t, e.node.Netns, testrig.KproxyArgs(e.bin, e.cp, e.node)...)
+	var extra []string
+	if e.mode != "" {
+		extra = append(extra, "--proxy-mode="+e.mode)
+	}
+	e.kp = testrig.StartProcess(e.t, e.node.Netns, testrig.KproxyArgs(e.bin, e.cp, e.node, extra...)...)
 	return e.kp
 }
 
@@ -35,7 +63,7 @@ func (e *e2e) metrics() (map[string]float64, error) {
 // of the apiserver's objects (testrig.RenderCheck).
 func (e *e2e) waitConverged(ctx context.Context, scratch, step string) string {
 	e.t.Helper()
-	return testrig.RenderCheck{T: e.t, Bin: e.bin, CP: e.cp, Node: e.node, Scratch: scratch}.WaitConverged(ctx, e.kp, step)
+	return testrig.RenderCheck{T: e.t, Bin: e.bin, CP: e.cp, Node: e.node, Scratch: scratch, Mode: e.mode}.WaitConverged(ctx, e.kp, step)
 }
 
 // probeNames probes addr from ns up to tries times and returns the echo

@@ -36,21 +36,9 @@ import (
 // and --cleanup removes them. Needs root, iproute2, iptables and the
 // upstream binaries (hack/build-upstream.sh); about a minute.
 func TestE2EControlPlane(t *testing.T) {
-	testrig.RequireRoot(t)
-	testrig.CheckRootNetnsUnchanged(t)
 	ctx := t.Context()
-
-	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2, PodsPerNode: 2})
-	for _, p := range topo.Pods() {
-		testrig.StartEchoServers(t, p.Netns, p.Name, p.IP, []int{8080}, testrig.TCPUDP)
-	}
-	if err := topo.AddClientRoute(testrig.ServiceCIDR, 1); err != nil {
-		t.Fatal(err)
-	}
-	scratch := testrig.NewNetns(t, "canon")
-	e := &e2e{t: t, bin: bin, topo: topo, cp: cp, node: topo.Node(1)}
-	e.startKproxy()
-	e.waitConverged(ctx, scratch, "start")
+	e, scratch := startE2E(t, "")
+	topo, cp, bin := e.topo, e.cp, e.bin
 
 	client := topo.Client
 	podNS := e.node.Pods[1].Netns // a pod on the proxied node

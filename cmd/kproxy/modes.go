@@ -10,6 +10,7 @@ import (
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/iptables"
 	"github.com/kproxy/kproxy/ipvs"
+	"github.com/kproxy/kproxy/nftables"
 	"github.com/kproxy/kproxy/proxier"
 	"github.com/kproxy/kproxy/userspace"
 )
@@ -19,6 +20,7 @@ const (
 	ModeIPTables  = "iptables"
 	ModeIPVS      = "ipvs"
 	ModeUserspace = "userspace"
+	ModeNFTables  = "nftables"
 
 	// defaultMode is kproxy's default on every platform (kube-proxy's
 	// on Linux).
@@ -38,6 +40,7 @@ var modeTable = []mode{
 		HasLeftovers: iptablesHasLeftovers,
 		SyncSection:  "iptables",
 		SyncPeriods:  iptablesSyncPeriods,
+		SyncFlags:    "iptables",
 		UnNATedTCP:   true,
 		Needs:        onlyIPTables,
 		SharedChains: true,
@@ -48,6 +51,7 @@ var modeTable = []mode{
 		HasLeftovers: ipvsInterfaceExists,
 		SyncSection:  "ipvs",
 		SyncPeriods:  ipvsSyncPeriods,
+		SyncFlags:    "ipvs",
 		UnNATedTCP:   false, // IPVS translates by itself: its entries may look untranslated
 		Needs: func(b xtables.Backend) []requirement {
 			return []requirement{needIPVS, needIPSet, needIPTables(b)}
@@ -61,8 +65,19 @@ var modeTable = []mode{
 		HasLeftovers: alwaysClean,
 		SyncSection:  "iptables", // no section of its own in KubeProxyConfiguration
 		SyncPeriods:  iptablesSyncPeriods,
+		SyncFlags:    "iptables",
 		UnNATedTCP:   true,
 		Needs:        onlyIPTables,
+	},
+	{
+		Name:         ModeNFTables,
+		modeFuncs:    bindMode(nftablesOptions, nftables.New, nftables.Render, nftables.Cleanup),
+		HasLeftovers: nftablesHasLeftovers,
+		SyncSection:  "nftables",
+		SyncPeriods:  nftablesSyncPeriods,
+		SyncFlags:    "iptables", // applyNFTablesFlags
+		UnNATedTCP:   true,
+		Needs:        func(xtables.Backend) []requirement { return []requirement{needNFTables} },
 	},
 }
 
@@ -151,4 +166,28 @@ func userspaceOptions(s modeSettings, f proxier.Family) userspace.Options {
 // (KPROXY-US-*): deleting them is the cheapest way to look for them.
 func alwaysClean(context.Context, modeSettings, proxier.Family) (bool, error) {
 	return true, nil
+}
+
+// nftablesOptions maps the configuration onto the nftables mode's
+// options: its own section for the mark bit, masquerade-all and the sync
+// periods (applyNFTablesFlags puts kube-proxy's flags there), and
+// "primary" NodePort addresses unless some are set (nftablesDefaults).
+func nftablesOptions(s modeSettings, f proxier.Family) nftables.Options {
+	return nftables.Options{
+		Family:            f,
+		MasqueradeBit:     int(*s.cfg.NFTables.MasqueradeBit),
+		MasqueradeAll:     s.cfg.NFTables.MasqueradeAll,
+		LocalDetector:     s.local,
+		NodePortAddresses: proxier.NodePortAddressesFor(f, s.cfg.NodePortAddresses),
+		Metrics:           nftables.NewMetrics(s.registerer),
+	}
+}
+
+// nftablesHasLeftovers: the kube-proxy table of family f exists.
+func nftablesHasLeftovers(ctx context.Context, s modeSettings, f proxier.Family) (bool, error) {
+	return nftables.HasLeftovers(ctx, nftablesOptions(s, f))
+}
+
+func nftablesSyncPeriods(c *Config) (minSync, sync time.Duration) {
+	return c.NFTables.MinSyncPeriod.Duration, c.NFTables.SyncPeriod.Duration
 }

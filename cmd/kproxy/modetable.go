@@ -36,6 +36,10 @@ type mode struct {
 	// --ipvs-sync-period); SyncPeriods returns them from it.
 	SyncSection string
 	SyncPeriods func(c *Config) (minSync, sync time.Duration)
+	// SyncFlags prefixes the flags that set them ("ipvs":
+	// --ipvs-sync-period); nftables has none of its own and takes the
+	// iptables ones, as kube-proxy does.
+	SyncFlags string
 
 	// UnNATedTCP is conntrack.Options.UnNATedTCP: true for modes that
 	// translate with conntrack's NAT.

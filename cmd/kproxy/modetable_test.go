@@ -29,8 +29,8 @@ func TestModeTableComplete(t *testing.T) {
 		for _, field := range nilFuncs(reflect.ValueOf(m), "") {
 			t.Errorf("mode %s: %s is nil", m.Name, field)
 		}
-		if m.SyncSection == "" {
-			t.Errorf("mode %s: no SyncSection", m.Name)
+		if m.SyncSection == "" || m.SyncFlags == "" {
+			t.Errorf("mode %s: no SyncSection or SyncFlags", m.Name)
 		}
 		needs := m.Needs(xtables.NFT)
 		if len(needs) == 0 {
@@ -91,6 +91,7 @@ func newFakeModes(names ...string) *fakeModes {
 			HasLeftovers: func(context.Context, modeSettings, proxier.Family) (bool, error) { return fm.hasSigns, nil },
 			SyncSection:  "iptables",
 			SyncPeriods:  iptablesSyncPeriods,
+			SyncFlags:    "iptables",
 			Needs:        onlyIPTables,
 			SharedChains: strings.Contains(name, "shared"),
 			NodeWide:     strings.Contains(name, "nodewide"),
@@ -172,7 +173,8 @@ func TestLeftoversDecidedBeforeCleaning(t *testing.T) {
 }
 
 // TestLeftoversOfTheRealModes pins what the pairwise code before the
-// table did, for the three modes: which others each cleans in a family
+// table did, for the three modes (and nftables, which shares no chain
+// name with them and so cleans and is cleaned by each of them): which others each cleans in a family
 // it proxies (with and without the others' signs) and in one it does not.
 func TestLeftoversOfTheRealModes(t *testing.T) {
 	fm := &fakeModes{table: slices.Clone(modeTable)}
@@ -190,12 +192,14 @@ func TestLeftoversOfTheRealModes(t *testing.T) {
 		hasSigns bool
 		want     string
 	}{
-		{ModeIPTables, true, "userspace/IPv4 ipvs/IPv4 iptables/IPv6 userspace/IPv6 ipvs/IPv6"},
-		{ModeIPTables, false, "userspace/IPv4 iptables/IPv6 userspace/IPv6"},
-		{ModeIPVS, true, "iptables/IPv4 userspace/IPv4 iptables/IPv6 userspace/IPv6"},
-		{ModeIPVS, false, "userspace/IPv4 iptables/IPv6 userspace/IPv6"},
-		{ModeUserspace, true, "iptables/IPv4 ipvs/IPv4 iptables/IPv6 userspace/IPv6 ipvs/IPv6"},
-		{ModeUserspace, false, "iptables/IPv4 iptables/IPv6 userspace/IPv6"},
+		{ModeIPTables, true, "userspace/IPv4 nftables/IPv4 ipvs/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6 ipvs/IPv6"},
+		{ModeIPTables, false, "userspace/IPv4 nftables/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6"},
+		{ModeIPVS, true, "iptables/IPv4 userspace/IPv4 nftables/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6"},
+		{ModeIPVS, false, "userspace/IPv4 nftables/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6"},
+		{ModeUserspace, true, "iptables/IPv4 nftables/IPv4 ipvs/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6 ipvs/IPv6"},
+		{ModeUserspace, false, "iptables/IPv4 nftables/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6"},
+		{ModeNFTables, true, "iptables/IPv4 userspace/IPv4 ipvs/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6 ipvs/IPv6"},
+		{ModeNFTables, false, "iptables/IPv4 userspace/IPv4 iptables/IPv6 userspace/IPv6 nftables/IPv6"},
 	} {
 		fm.hasSigns = tc.hasSigns
 		if got := strings.Join(fm.removeLeftovers(t, tc.current, v4, true), " "); got != tc.want {

@@ -57,7 +57,7 @@ func bindFlags(fs *pflag.FlagSet, o *Options, c *Config) {
 	fs.StringVar(&c.DetectLocal.BridgeInterface, "pod-bridge-interface", c.DetectLocal.BridgeInterface, "The bridge of local pods, for --detect-local-mode=BridgeInterface.")
 	fs.StringVar(&c.DetectLocal.InterfaceNamePrefix, "pod-interface-name-prefix", c.DetectLocal.InterfaceNamePrefix, "The interface name prefix of local pods, for --detect-local-mode=InterfaceNamePrefix.")
 	fs.BoolVar(&c.IPTables.MasqueradeAll, "masquerade-all", c.IPTables.MasqueradeAll, "SNAT all traffic sent to a ClusterIP.")
-	fs.StringSliceVar(&c.NodePortAddresses, "nodeport-addresses", c.NodePortAddresses, "CIDRs (or \"primary\") of the local addresses that accept NodePort traffic; empty means all.")
+	fs.StringSliceVar(&c.NodePortAddresses, "nodeport-addresses", c.NodePortAddresses, "CIDRs (or \"primary\") of the local addresses that accept NodePort traffic; empty means all (primary in nftables mode).")
 	fs.StringVar(&c.HealthzBindAddress, "healthz-bind-address", c.HealthzBindAddress, "ip:port of the /healthz and /livez server; empty disables it.")
 	fs.BoolVar(&c.BindAddressHardFail, "bind-address-hard-fail", c.BindAddressHardFail, "Exit when the healthz or metrics server cannot listen, instead of going on without it.")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "ip:port of the /metrics server; empty disables it.")
@@ -138,6 +138,7 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	final := fs
 	if o.ConfigFile != "" {
 		c, err := loadConfigFile(o.ConfigFile)
 		if err != nil {
@@ -151,8 +152,9 @@ func parseOptionsWith(args []string, stderr io.Writer, extra func(*pflag.FlagSet
 		if err := fs2.Parse(args); err != nil {
 			return nil, err
 		}
-		o = o2
+		o, final = o2, fs2
 	}
+	applyNFTablesFlags(final, o.Config)
 	if o.Version {
 		return o, nil
 	}
@@ -175,4 +177,26 @@ func nodeName(c *Config) (string, error) {
 		n = h
 	}
 	return strings.ToLower(n), nil
+}
+
+// applyNFTablesFlags gives the nftables mode what kube-proxy's flags give
+// it: it has no flags of its own, --iptables-sync-period,
+// --iptables-min-sync-period and --masquerade-all set its section, and
+// NodePorts default to the node's primary address.
+func applyNFTablesFlags(fs *pflag.FlagSet, c *Config) {
+	if c.Mode != ModeNFTables {
+		return
+	}
+	if fs.Changed("iptables-sync-period") {
+		c.NFTables.SyncPeriod = c.IPTables.SyncPeriod
+	}
+	if fs.Changed("iptables-min-sync-period") {
+		c.NFTables.MinSyncPeriod = c.IPTables.MinSyncPeriod
+	}
+	if fs.Changed("masquerade-all") {
+		c.NFTables.MasqueradeAll = c.IPTables.MasqueradeAll
+	}
+	if len(c.NodePortAddresses) == 0 {
+		c.NodePortAddresses = []string{"primary"}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,7 +146,8 @@ func TestConfigFileErrors(t *testing.T) {
 		{"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nbogusField: 1\n", `unknown field "bogusField"`},
 		{"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\niptables:\n  masqueradeBits: 1\n", `unknown field "masqueradeBits"`},
 		{"apiVersion: v1\nkind: ConfigMap\n", `want apiVersion "kubeproxy.config.k8s.io/v1alpha1"`},
-		{"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n", `mode (--proxy-mode) "nftables"`},
+		{"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: kernelspace\n", `mode (--proxy-mode) "kernelspace"`},
+		{"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\nnftables:\n  masqueradeBit: 40\n", "nftables.masqueradeBit 40: must be in 0..31"},
 		{"{not yaml", "not YAML or JSON"},
 	} {
 		_, err := parseOptions([]string{"--config", writeFile(t, tc.content)}, io.Discard)
@@ -160,7 +162,8 @@ func TestValidation(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"--proxy-mode=nftables"}, `must be one of iptables, ipvs, userspace`},
+		{[]string{"--proxy-mode=kernelspace"}, `must be one of iptables, ipvs, userspace, nftables`},
+		{[]string{"--proxy-mode=nftables", "--iptables-min-sync-period=1m"}, "nftables.minSyncPeriod 1m0s (--iptables-min-sync-period) must not be greater than nftables.syncPeriod 30s"},
 		{[]string{"--iptables-masquerade-bit=32"}, "must be in 0..31"},
 		{[]string{"--iptables-masquerade-bit=-1"}, "must be in 0..31"},
 		{[]string{"--cluster-cidr=10.0.0.0/33"}, "is not a CIDR"},
@@ -246,5 +249,42 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 	if code := run([]string{"--iptables-masquerade-bit=99"}, nil, &stdout, &stderr); code != 2 {
 		t.Errorf("invalid flag: exit %d, want 2", code)
+	}
+}
+
+// TestNFTablesTakesKubeProxysFlags: as in kube-proxy, the nftables mode
+// has no flags of its own; the iptables sync periods and --masquerade-all
+// set its section, over its config file, and NodePorts default to the
+// primary address.
+func TestNFTablesTakesKubeProxysFlags(t *testing.T) {
+	o, err := parseOptions([]string{"--proxy-mode=nftables", "--iptables-sync-period=1m", "--iptables-min-sync-period=2s", "--masquerade-all"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := o.Config.NFTables
+	if n.SyncPeriod.Duration != time.Minute || n.MinSyncPeriod.Duration != 2*time.Second || !n.MasqueradeAll {
+		t.Errorf("nftables section %+v, want the flags' periods and masqueradeAll", n)
+	}
+	if got := o.Config.NodePortAddresses; !slices.Equal(got, []string{"primary"}) {
+		t.Errorf("nodePortAddresses %q, want [primary]", got)
+	}
+
+	file := writeFile(t, "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n"+
+		"nodePortAddresses: [198.51.100.0/24]\nnftables:\n  syncPeriod: 2m\n  masqueradeAll: true\n")
+	o, err = parseOptions([]string{"--config", file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = o.Config.NFTables
+	if n.SyncPeriod.Duration != 2*time.Minute || !n.MasqueradeAll || !slices.Equal(o.Config.NodePortAddresses, []string{"198.51.100.0/24"}) {
+		t.Errorf("from the file: nftables %+v, nodePortAddresses %q", n, o.Config.NodePortAddresses)
+	}
+
+	o, err = parseOptions([]string{"--proxy-mode=iptables", "--iptables-sync-period=1m"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Config.NFTables.SyncPeriod.Duration != 30*time.Second || len(o.Config.NodePortAddresses) != 0 {
+		t.Errorf("iptables mode changed the nftables section or the NodePort addresses: %+v %q", o.Config.NFTables, o.Config.NodePortAddresses)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/ipvs"
+	"github.com/kproxy/kproxy/nftables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -73,6 +74,14 @@ var needIPSet = requirement{
 	name:  "ipset",
 	probe: func(context.Context) error { return ipvs.ProbeIPSet() },
 	fix:   `load it on the node ("modprobe -a ip_set ip_set_hash_ip ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet ip_set_hash_net ip_set_bitmap_port")`,
+}
+
+// needNFTables: nft ≥ 1.0.1 may change the kernel's tables, and the
+// kernel is new enough (nftables.Probe).
+var needNFTables = requirement{
+	name:  "nftables",
+	probe: nftables.Probe,
+	fix:   `install nftables ≥ 1.0.1 in kproxy's image and run it with CAP_NET_ADMIN on a kernel ≥ 5.13 with nf_tables, or choose --proxy-mode=iptables`,
 }
 
 // preflight probes needs, what mode needs from the kernel, and returns

@@ -23,6 +23,7 @@ func TestRenderGolden(t *testing.T) {
 		{name: "cluster-masquerade-all", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=NODE1", "--masquerade-all", "--iptables-masquerade-bit=5", "--nodeport-addresses=198.51.100.0/24"}},
 		{name: "list-stdin", args: []string{"-f", "-", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16"}, stdin: "testdata/list.yaml"},
 		{name: "cluster-config-file", args: []string{"-f", "testdata/cluster.yaml", "--config=testdata/config.yaml", "--masquerade-all=false"}},
+		{name: "cluster-nftables", args: []string{"-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16", "--proxy-mode=nftables"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdin bytes.Reader

@@ -23,12 +23,46 @@ type RenderCheck struct {
 	CP      *ControlPlane
 	Node    *Node
 	Scratch string // a netns the render is restored into, for the kernel's canonical syntax
+	Mode    string // --proxy-mode of the daemon; "" is iptables
 }
 
 // renderFlags are the traffic flags KproxyArgs gives the daemon, so that
 // the render is what the daemon should have written.
 func (c RenderCheck) renderFlags() []string {
-	return []string{"--hostname-override=" + c.Node.Name, "--cluster-cidr=" + ClusterCIDR}
+	flags := []string{"--hostname-override=" + c.Node.Name, "--cluster-cidr=" + ClusterCIDR}
+	if c.Mode != "" {
+		flags = append(flags, "--proxy-mode="+c.Mode)
+	}
+	return flags
+}
+
+// nftables reports whether the daemon writes nftables rather than
+// iptables rules.
+func (c RenderCheck) nftables() bool { return c.Mode == "nftables" }
+
+// Ruleset is the part of ns's ruleset the daemon owns, canonical:
+// SavedOwnRules, or NFTRuleset in nftables mode.
+func (c RenderCheck) Ruleset(ns string) (string, error) {
+	if c.nftables() {
+		return NFTRuleset(ns)
+	}
+	return SavedOwnRules(ns)
+}
+
+// load writes a render into the scratch namespace, replacing what an
+// earlier load left there.
+func (c RenderCheck) load(render string) error {
+	if !c.nftables() {
+		_, err := ExecInput(c.Scratch, render, "iptables-restore")
+		return err
+	}
+	if NFTTableExists(c.Scratch) {
+		if out, err := Exec(c.Scratch, "nft", "delete", "table", "ip", NFTTable); err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+	}
+	_, err := ExecInput(c.Scratch, render, "nft", "-f", "-")
+	return err
 }
 
 // DumpObjects writes the Services, EndpointSlices and Nodes now in the
@@ -87,10 +121,10 @@ func (c RenderCheck) Expected(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("kproxy render: %w", err)
 	}
-	if _, err := ExecInput(c.Scratch, out, "iptables-restore"); err != nil {
-		return "", fmt.Errorf("restore the render in %s: %w\n%s", c.Scratch, err, out)
+	if err := c.load(out); err != nil {
+		return "", fmt.Errorf("load the render in %s: %w\n%s", c.Scratch, err, out)
 	}
-	return SavedOwnRules(c.Scratch)
+	return c.Ruleset(c.Scratch)
 }
 
 // WaitConverged waits until kp reports nothing pending and the node's
@@ -114,7 +148,7 @@ func (c RenderCheck) WaitConverged(ctx context.Context, kp *Process, step string
 			if want, err = c.Expected(ctx); err != nil {
 				c.T.Fatalf("%s: %v", step, err)
 			}
-			if got, err = SavedOwnRules(c.Node.Netns); err != nil {
+			if got, err = c.Ruleset(c.Node.Netns); err != nil {
 				c.T.Fatalf("%s: %v", step, err)
 			}
 			if got == want {

@@ -26,17 +26,42 @@ func nodeState(t *testing.T, ns string) string {
 	// Counters and link state flags are not state a mode leaves behind.
 	b.WriteString("--- links\n" + regexp.MustCompile(`(?m)^\d+: (\S+).*$`).ReplaceAllString(links, "$1"))
 	b.WriteString("--- addresses\n" + testrig.Run(t, ns, "ip", "-o", "addr", "show"))
+	b.WriteString("--- nftables\n" + nftablesModeTables(t, ns))
 	return b.String()
+}
+
+// nftablesModeTables is the nftables mode's kube-proxy tables in ns, one
+// per family, canonical ("none" when absent); iptables-nft's own tables
+// are in the iptables-save above.
+func nftablesModeTables(t *testing.T, ns string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, family := range []string{"ip", "ip6"} {
+		out, err := testrig.Exec(ns, "nft", "list", "table", family, testrig.NFTTable)
+		if err != nil {
+			out = "none\n"
+		} else {
+			out = testrig.CanonicalNFT(out)
+		}
+		fmt.Fprintf(&b, "table %s %s:\n%s", family, testrig.NFTTable, out)
+	}
+	return b.String()
+}
+
+// holdsNFTablesMode reports whether a nodeState shows a kube-proxy table.
+func holdsNFTablesMode(state string) bool {
+	_, tables, _ := strings.Cut(state, "--- nftables\n")
+	return strings.Count(tables, "none\n") != 2
 }
 
 var iptablesModeChain = regexp.MustCompile(`(?m)^:(KUBE-(SVC|SVL|SEP|EXT|FW|SERVICES|NODEPORTS|POSTROUTING|MARK-MASQ|FORWARD|PROXY-FIREWALL|EXTERNAL-SERVICES)\b|KPROXY-SVCS-)`)
 var userspaceModeChain = regexp.MustCompile(`(?m)^:KPROXY-US-`)
 
-// TestModeSwitch runs iptables → userspace → iptables on one node, each
-// mode started over the previous one's leftovers (as a DaemonSet update
-// does): traffic works in every phase, the userspace phase holds nothing
-// of the iptables mode, the second iptables phase equals the first, and
-// --cleanup returns the node to where it started. The ipvs legs need a
+// TestModeSwitch runs iptables → userspace → nftables → iptables on one
+// node, each mode started over the previous one's leftovers (as a
+// DaemonSet update does): traffic works in every phase, no phase holds
+// anything of the mode before it, the second iptables phase equals the
+// first, and --cleanup returns the node to where it started. The ipvs legs need a
 // VM (no ip_vs on this host) and are covered by the ipvs VM tests.
 func TestModeSwitch(t *testing.T) {
 	r := newRig(t)
@@ -62,13 +87,23 @@ func TestModeSwitch(t *testing.T) {
 	if userspaceModeChain.MatchString(first) {
 		t.Errorf("iptables phase holds userspace chains")
 	}
+	if holdsNFTablesMode(first) {
+		t.Errorf("iptables phase holds a kube-proxy nftables table")
+	}
 	user := phase("userspace")
 	if m := iptablesModeChain.FindAllString(user, -1); len(m) > 0 {
 		t.Errorf("userspace phase still holds iptables-mode chains %q", m)
 	}
+	nft := phase("nftables")
+	if !holdsNFTablesMode(nft) {
+		t.Errorf("nftables phase wrote no kube-proxy table")
+	}
+	if userspaceModeChain.MatchString(nft) || iptablesModeChain.MatchString(nft) {
+		t.Errorf("nftables phase still holds chains of another mode:\n%s", lineDiff(user, nft))
+	}
 	second := phase("iptables")
-	if userspaceModeChain.MatchString(second) {
-		t.Errorf("second iptables phase still holds userspace chains:\n%s", lineDiff(first, second))
+	if holdsNFTablesMode(second) {
+		t.Errorf("second iptables phase still holds the nftables mode's table:\n%s", lineDiff(first, second))
 	}
 	if second != first {
 		t.Errorf("second iptables phase differs from the first:\n%s", lineDiff(first, second))
