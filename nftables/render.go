@@ -35,6 +35,9 @@ type renderer struct {
 	// full sync), for telling which affinity sets change their timeout.
 	cur *serviceObjects
 	old kernelObjects
+	// direct, on a full render, are the elements written so far: a
+	// claimed element goes into the transaction at once if its key is new.
+	direct map[elemKey]*knftables.Element
 	// conflicts are the elements left out because an earlier Service (in
 	// name order), or an earlier port of the same Service, has the key:
 	// nft rejects a second value for a key.
@@ -74,14 +77,16 @@ func (r *renderer) localMatches(d proxier.LocalDetector) (local, notLocal string
 }
 
 // renderFull writes the whole snapshot: the static part (which flushes
-// the shared sets and maps), every Service's chains in name order, then
-// the elements the Services claim. It returns what each Service owns and
-// the elements written.
+// the shared sets and maps), then every Service in name order, each
+// element as soon as it is claimed unless an earlier one has its key
+// (that earlier claim is the winner the elementTable picks too). It
+// returns what each Service owns and the elements written.
 func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[types.NamespacedName]*serviceObjects, *elementTable) {
 	r.writeStatic(recreateBase)
 	names := snap.SortedNames()
 	objs := make(map[types.NamespacedName]*serviceObjects, len(names))
 	elems := newElementTable()
+	r.direct = elems.written
 	var keys []elemKey
 	for _, name := range names {
 		o := r.renderService(snap.Services[name])
@@ -91,7 +96,7 @@ func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[ty
 			keys = append(keys, keyOf(e))
 		}
 	}
-	elems.write(r.tx, keys)
+	r.direct = nil
 	r.conflicts = append(r.conflicts, elems.conflicts(uniqueKeys(keys))...)
 	return objs, elems
 }
@@ -121,6 +126,10 @@ func (r *renderer) element(e *knftables.Element) {
 	}
 	r.cur.claimed[k] = v
 	r.cur.elements = append(r.cur.elements, e)
+	if _, ok := r.direct[k]; r.direct != nil && !ok {
+		r.direct[k] = e
+		r.tx.Add(e)
+	}
 }
 
 // ensureChain adds and flushes a per-service chain once, and records it
