@@ -146,11 +146,17 @@ func (l *Loop) queue() {
 	}
 }
 
-// Run runs the sync loop and the canary monitor until ctx is done.
+// Run runs the sync loop, the canary monitor and the backends' background
+// work until ctx is done.
 func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
 	l.ctx = ctx
 	l.mu.Unlock()
+	for _, b := range l.opts.Backends {
+		if bg, ok := b.(Background); ok {
+			go bg.Run(ctx)
+		}
+	}
 	// The ticker is created before Run returns control, so that no tick of
 	// the (possibly fake) clock is missed.
 	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.CanaryInterval))
