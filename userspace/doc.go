@@ -19,7 +19,7 @@
 // and from the node itself uses the Cluster endpoints, as kube-proxy's
 // short-circuit rules do.
 //
-// The pieces: plan.go (snapshot → listener specs, pure), rules.go
+// The pieces: plan.go (snapshot → listener specs, pure), rules*.go
 // (specs + ports → iptables-restore text, pure), proxier.go (Sync: plan,
 // open the new listeners, render, apply the rules in one iptables-restore,
 // close the removed listeners), balancer.go (endpoint choice), tcp.go and
