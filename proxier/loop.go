@@ -142,7 +142,7 @@ func (l *Loop) queue() {
 	// min-sync-period wait that delays the first real sync; OnSynced
 	// queues that one.
 	if l.tracker.Synced() {
-		l.runner.Run()
+		l.runner.Request()
 	}
 }
 
@@ -160,7 +160,7 @@ func (l *Loop) Run(ctx context.Context) {
 	// The ticker is created before Run returns control, so that no tick of
 	// the (possibly fake) clock is missed.
 	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.CanaryInterval))
-	l.runner.Loop(ctx)
+	l.runner.Run(ctx)
 }
 
 // monitorCanaries checks, once per canary interval, whether someone flushed
