@@ -83,13 +83,13 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		p.last = nil
 		return res, err
 	}
-	sc := p.updateDesired(req, nodePortAddrs, full)
-	in, err := p.planInput(ctx, sc, nodePortAddrs, full)
+	touched := p.updateDesired(req, nodePortAddrs, full)
+	input, err := p.planInputFor(ctx, touched, nodePortAddrs, full)
 	if err != nil {
 		p.fail()
 		return res, err
 	}
-	plan := makePlan(in)
+	plan := makePlan(input)
 	klog.V(4).InfoS("IPVS plan", "ipFamily", p.opts.Family, "ops", plan.Len())
 	if klog.V(6).Enabled() {
 		klog.InfoS("IPVS plan detail", "plan", plan.String())
@@ -101,7 +101,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		res.RestoreFailed = errors.As(err, new(restoreError))
 		return res, fmt.Errorf("ipvs sync: %w", err)
 	}
-	p.recordApplied(plan, in, sc, full)
+	p.recordApplied(plan, input, touched, full)
 	want := p.want.s
 	res.Rules = want.counts()
 	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
@@ -127,54 +127,54 @@ func (p *Proxier) nodePortAddrs(ctx context.Context, node *proxier.NodeInfo) ([]
 // scope says what they touch; otherwise everything is rebuilt and the
 // scope is nil.
 func (p *Proxier) updateDesired(req proxier.SyncRequest, nodePortAddrs []netip.Addr, full bool) *scope {
-	var sc *scope
+	var touched *scope
 	if !full && p.want != nil && p.want.sameInputs(req.Snapshot, nodePortAddrs) {
 		var ok bool
-		if sc, ok = p.want.update(req.Snapshot, req.Changed); !ok {
-			sc = nil
+		if touched, ok = p.want.update(req.Snapshot, req.Changed); !ok {
+			touched = nil
 		}
 	}
-	if sc == nil {
+	if touched == nil {
 		p.want = newDesired(req.Snapshot, &p.opts, nodePortAddrs)
 	}
-	return sc
+	return touched
 }
 
-// planInput pairs the desired state with the current one: read from the
+// planInputFor pairs the desired state with the current one: read from the
 // kernel on a full sync, the last sync's result (with fresh connection
 // counts of the draining real servers) on a partial one.
-func (p *Proxier) planInput(ctx context.Context, sc *scope, nodePortAddrs []netip.Addr, full bool) (*planInput, error) {
+func (p *Proxier) planInputFor(ctx context.Context, touched *scope, nodePortAddrs []netip.Addr, full bool) (*planInput, error) {
 	want := p.want.s
-	in := &planInput{want: want, opts: &p.opts, nodePortAddrs: nodePortAddrs, drainSince: p.drainSince, now: p.opts.Now(), scope: sc}
+	input := &planInput{want: want, opts: &p.opts, nodePortAddrs: nodePortAddrs, drainSince: p.drainSince, now: p.opts.Now(), scope: touched}
 	if full {
 		cur, present, err := p.readKernel(ctx)
 		if err != nil {
 			return nil, err
 		}
-		in.cur, in.rules = cur, withJumps(want.Rules, present)
-		return in, nil
+		input.cur, input.rules = cur, withJumps(want.Rules, present)
+		return input, nil
 	}
-	in.cur = p.last
-	if in.cur.Rules != want.Rules {
-		in.rules = want.Rules
+	input.cur = p.last
+	if input.cur.Rules != want.Rules {
+		input.rules = want.Rules
 	}
-	if err := p.refreshDraining(ctx, in.cur); err != nil {
+	if err := p.refreshDraining(ctx, input.cur); err != nil {
 		return nil, err
 	}
-	if sc != nil {
+	if touched != nil {
 		// The draining real servers are re-planned too, to be deleted
 		// once their connections are gone.
 		for dk := range p.drainSince {
-			sc.vs[dk.vs] = true
+			touched.vs[dk.vs] = true
 		}
 	}
-	return in, nil
+	return input, nil
 }
 
 // recordApplied remembers what an applied plan left in the kernel: since
 // when each real server drains, and the state the next partial sync
 // starts from.
-func (p *Proxier) recordApplied(plan *Plan, in *planInput, sc *scope, full bool) {
+func (p *Proxier) recordApplied(plan *Plan, input *planInput, touched *scope, full bool) {
 	now := p.opts.Now()
 	for dk := range plan.draining {
 		if _, ok := p.drainSince[dk]; !ok {
@@ -187,10 +187,10 @@ func (p *Proxier) recordApplied(plan *Plan, in *planInput, sc *scope, full bool)
 		}
 	}
 	want := p.want.s
-	if sc == nil || full {
+	if touched == nil || full {
 		p.last = want.Clone()
 	} else {
-		p.last.applyScope(want, sc, in.owned)
+		p.last.applyScope(want, touched, input.owned)
 	}
 	for dk := range plan.draining {
 		if v := p.last.VirtualServers[dk.vs]; v != nil {

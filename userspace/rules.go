@@ -104,7 +104,7 @@ func (r *ruleRender) servicePort(spec *listenerSpec, port int, open bool) {
 		// Sources outside the ranges are not redirected: drop them here
 		// rather than let them be routed.
 		for _, lbIP := range spec.LBIPs {
-			r.filter = append(r.filter, fmt.Sprintf("-A %s %s -d %s %s -j DROP", chainFilter, ruleComment(spec, "blocked by loadBalancerSourceRanges"), hostPrefix(lbIP), servicePortMatch(spec)))
+			r.filter = append(r.filter, fmt.Sprintf("-A %s %s -d %s %s -j DROP", chainFilter, ruleComment(spec, "blocked by loadBalancerSourceRanges"), xtables.HostMatch(lbIP), servicePortMatch(spec)))
 		}
 	}
 }
@@ -114,7 +114,7 @@ func (r *ruleRender) servicePort(spec *listenerSpec, port int, open bool) {
 func (r *ruleRender) filterAllDestinations(spec *listenerSpec, why, target string) {
 	comment := ruleComment(spec, why)
 	for _, dest := range append(append([]netip.Addr{}, spec.Dests...), spec.LBIPs...) {
-		r.filter = append(r.filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment, hostPrefix(dest), servicePortMatch(spec), target))
+		r.filter = append(r.filter, fmt.Sprintf("-A %s %s -d %s %s %s", chainFilter, comment, xtables.HostMatch(dest), servicePortMatch(spec), target))
 	}
 	if spec.NodePort != 0 {
 		for _, m := range r.nodeMatches {
@@ -134,11 +134,11 @@ func (r *ruleRender) redirect(spec *listenerSpec, port int) {
 	}
 	for _, src := range r.redirectedSources(spec) {
 		for _, dest := range spec.Dests {
-			r.nat = append(r.nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, ruleComment(spec, what), src, hostPrefix(dest), svcPort, target))
+			r.nat = append(r.nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, ruleComment(spec, what), src, xtables.HostMatch(dest), svcPort, target))
 		}
 		for _, lbIP := range spec.LBIPs {
 			for _, m := range loadBalancerSources(spec, src) {
-				r.nat = append(r.nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, ruleComment(spec, "loadbalancer IP"), m, hostPrefix(lbIP), svcPort, target))
+				r.nat = append(r.nat, fmt.Sprintf("-A %s %s%s -d %s %s %s", chainServices, ruleComment(spec, "loadbalancer IP"), m, xtables.HostMatch(lbIP), svcPort, target))
 			}
 		}
 		if spec.NodePort != 0 {

@@ -84,7 +84,3 @@ func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
 	}
 	return out
 }
-
-func hostPrefix(a netip.Addr) string {
-	return netip.PrefixFrom(a, a.BitLen()).String()
-}
