@@ -2,7 +2,6 @@ package iptables
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/kproxy/kproxy/internal/flowtest"
@@ -47,15 +46,10 @@ func (tr *tracer) isLocal(a netip.Addr) bool {
 
 // trace returns every outcome of one packet.
 func (tr *tracer) trace(pk flowtest.Packet) []flowtest.Outcome {
-	p := xtables.TracePacket{Src: pk.Src, Dst: pk.Dst, DstPort: pk.DstPort, Protocol: strings.ToLower(string(pk.Protocol))}
-	natHook, filterHook := "PREROUTING", ""
-	switch pk.Source {
-	case flowtest.FromNode:
-		natHook, filterHook = "OUTPUT", "OUTPUT"
-	case flowtest.FromLocalPod:
-		p.In = tr.podIface
-	default:
-		p.In = "eth0"
+	p, natHook := pk.TraceStart(tr.podIface)
+	filterHook := ""
+	if pk.Source == flowtest.FromNode {
+		filterHook = "OUTPUT"
 	}
 	var outs []flowtest.Outcome
 	for _, nat := range tr.Run(tableNAT, natHook, p) {

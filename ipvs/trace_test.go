@@ -43,17 +43,8 @@ func newTracer(t testing.TB, s *State, fam proxier.Family, nodeAddrs []netip.Add
 
 // trace returns every outcome of one packet.
 func (tr *tracer) trace(pk flowtest.Packet) []flowtest.Outcome {
-	p := xtables.TracePacket{Src: pk.Src, Dst: pk.Dst, DstPort: pk.DstPort, Protocol: strings.ToLower(string(pk.Protocol))}
+	p, natHook := pk.TraceStart("veth0")
 	fromNode := pk.Source == flowtest.FromNode
-	natHook := "PREROUTING"
-	switch pk.Source {
-	case flowtest.FromNode:
-		natHook = "OUTPUT"
-	case flowtest.FromLocalPod:
-		p.In = "veth0"
-	default:
-		p.In = "eth0"
-	}
 	p, v := tr.run("nat", natHook, p)
 	if v != "" && v != "RETURN" {
 		tr.t.Fatalf("tracer: nat %s ended in %s", natHook, v)

@@ -101,6 +101,12 @@ func (tr *Tracer) Insert(table, chain string, words []string) {
 	chains[chain] = append([][]string{words}, chains[chain]...)
 }
 
+// Append adds a rule (the words after "-A chain") at the end of chain.
+func (tr *Tracer) Append(table, chain string, words []string) {
+	chains := tr.table(table)
+	chains[chain] = append(chains[chain], words)
+}
+
 // InsertRule is Insert of a rule written as one string ("double quotes"
 // group words).
 func (tr *Tracer) InsertRule(table, chain, rule string) {
