@@ -237,12 +237,6 @@ func (tr *Tracer) redirect(p TracePacket, args []string) TracePacket {
 func (tr *Tracer) match(words []string, p TracePacket) (matched, random bool, target string, args []string) {
 	matched = true
 	negated := false
-	check := func(ok bool) {
-		if ok == negated {
-			matched = false
-		}
-		negated = false
-	}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
 		next := func() string {
@@ -255,69 +249,104 @@ func (tr *Tracer) match(words []string, p TracePacket) (matched, random bool, ta
 		switch w {
 		case "!":
 			negated = true
-		case "-m", "--comment", "--name", "--seconds":
-			next()
-		case "--mask":
-			if m := next(); m != "255.255.255.255" && m != "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
-				tr.t.Fatalf("tracer: recent --mask %s not supported", m)
-			}
-		case "--reap", "--rsource", "--set":
-		case "-p":
-			check(next() == p.Protocol)
-		case "-s":
-			check(tr.addrMatches(next(), p.Src))
-		case "-d":
-			check(tr.addrMatches(next(), p.Dst))
-		case "-i":
-			name := next()
-			prefix, wild := strings.CutSuffix(name, "+")
-			check(p.In != "" && (p.In == name || wild && strings.HasPrefix(p.In, prefix)))
-		case "--dport":
-			check(next() == strconv.Itoa(p.DstPort))
-		case "--dports":
-			check(slices.Contains(strings.Split(next(), ","), strconv.Itoa(p.DstPort)))
-		case "--dst-type", "--src-type":
-			if v := next(); v != "LOCAL" {
-				tr.t.Fatalf("tracer: addrtype %s not supported", v)
-			}
-			a := p.Dst
-			if w == "--src-type" {
-				a = p.Src
-			}
-			check(tr.IsLocal(a))
-		case "--mark":
-			v, m, _ := strings.Cut(next(), "/")
-			val, _ := strconv.ParseUint(v, 0, 32)
-			mask, _ := strconv.ParseUint(m, 0, 32)
-			check(p.Mark&uint32(mask) == uint32(val))
-		case "--ctstate":
-			ok := false
-			for _, s := range strings.Split(next(), ",") {
-				ok = ok || s == "NEW" || s == "DNAT" && p.Translated()
-			}
-			check(ok)
-		case "--match-set":
-			name, flags := next(), next()
-			if tr.MatchSet == nil {
-				tr.t.Fatalf("tracer: no ipsets for --match-set %s", name)
-			}
-			check(tr.MatchSet(name, flags, p))
-		case "--mode":
-			if next() != "random" {
-				tr.t.Fatalf("tracer: statistic mode not supported: %v", words)
-			}
+			continue
+		case "-j":
+			return matched, random && matched, next(), words[i+1:]
 		case "--probability":
 			next()
 			random = true
-		case "--rcheck":
-			check(false) // no affinity entry exists for a first packet
-		case "-j":
-			return matched, random && matched, next(), words[i+1:]
-		default:
-			tr.t.Fatalf("tracer: %q not understood in %v", w, words)
+			continue
+		}
+		ok, checked := tr.addressOption(w, next, p)
+		if !checked {
+			ok, checked = tr.moduleOption(w, next, p, words)
+		}
+		if checked {
+			if ok == negated {
+				matched = false
+			}
+			negated = false
 		}
 	}
 	return matched, random && matched, "", nil
+}
+
+// addressOption evaluates an option of the packet's addresses, ports and
+// interface; checked is false for any other option.
+func (tr *Tracer) addressOption(w string, next func() string, p TracePacket) (ok, checked bool) {
+	switch w {
+	case "-p":
+		return next() == p.Protocol, true
+	case "-s":
+		return tr.addrMatches(next(), p.Src), true
+	case "-d":
+		return tr.addrMatches(next(), p.Dst), true
+	case "-i":
+		name := next()
+		prefix, wild := strings.CutSuffix(name, "+")
+		return p.In != "" && (p.In == name || wild && strings.HasPrefix(p.In, prefix)), true
+	case "--dport":
+		return next() == strconv.Itoa(p.DstPort), true
+	case "--dports":
+		return slices.Contains(strings.Split(next(), ","), strconv.Itoa(p.DstPort)), true
+	}
+	return false, false
+}
+
+// moduleOption evaluates an option of a match module (-m); checked is
+// false for the options that only configure one (comments, recent's and
+// statistic's parameters). An unknown option fails the test.
+func (tr *Tracer) moduleOption(w string, next func() string, p TracePacket, words []string) (ok, checked bool) {
+	switch w {
+	case "-m", "--comment", "--name", "--seconds", "--reap", "--rsource", "--set", "--mode", "--mask":
+		tr.moduleParameter(w, next, words)
+		return false, false
+	case "--dst-type", "--src-type":
+		if v := next(); v != "LOCAL" {
+			tr.t.Fatalf("tracer: addrtype %s not supported", v)
+		}
+		if w == "--src-type" {
+			return tr.IsLocal(p.Src), true
+		}
+		return tr.IsLocal(p.Dst), true
+	case "--mark":
+		v, m, _ := strings.Cut(next(), "/")
+		val, _ := strconv.ParseUint(v, 0, 32)
+		mask, _ := strconv.ParseUint(m, 0, 32)
+		return p.Mark&uint32(mask) == uint32(val), true
+	case "--ctstate":
+		for _, s := range strings.Split(next(), ",") {
+			ok = ok || s == "NEW" || s == "DNAT" && p.Translated()
+		}
+		return ok, true
+	case "--match-set":
+		name, flags := next(), next()
+		if tr.MatchSet == nil {
+			tr.t.Fatalf("tracer: no ipsets for --match-set %s", name)
+		}
+		return tr.MatchSet(name, flags, p), true
+	case "--rcheck":
+		return false, true // no affinity entry exists for a first packet
+	}
+	tr.t.Fatalf("tracer: %q not understood in %v", w, words)
+	return false, false
+}
+
+// moduleParameter reads an option that configures a module without
+// matching, refusing the values the tracer cannot follow.
+func (tr *Tracer) moduleParameter(w string, next func() string, words []string) {
+	switch w {
+	case "-m", "--comment", "--name", "--seconds":
+		next()
+	case "--mode":
+		if next() != "random" {
+			tr.t.Fatalf("tracer: statistic mode not supported: %v", words)
+		}
+	case "--mask":
+		if m := next(); m != "255.255.255.255" && m != "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
+			tr.t.Fatalf("tracer: recent --mask %s not supported", m)
+		}
+	}
 }
 
 // addrMatches evaluates "-s/-d spec": an address, a CIDR, or an address
