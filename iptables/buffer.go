@@ -3,7 +3,6 @@ package iptables
 import (
 	"math"
 	"strconv"
-	"strings"
 )
 
 // body is one chain's rules as iptables-restore lines ("-A CHAIN ...\n"),
@@ -34,32 +33,6 @@ func (b *body) addRest(chain, rest string) {
 	b.text = append(b.text, rest...)
 	b.text = append(b.text, '\n')
 	b.rules++
-}
-
-// saveQuote quotes a string argument as iptables-save does: bare when it
-// is made only of letters, digits, '-' and '_', else in double quotes with
-// '"', '\' and '\” escaped.
-func saveQuote(s string) string {
-	bare := s != ""
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			bare = false
-			break
-		}
-	}
-	if bare {
-		return s
-	}
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		if r == '"' || r == '\\' || r == '\'' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // probabilities caches the "--probability" strings for 1/n: formatting

@@ -84,23 +84,27 @@ func ownedChain(chain string) bool {
 
 // portChains are the chain names of one service port.
 type portChains struct {
-	name              string // "ns/name:port", used in comments
-	protocol          string // lower case: "tcp", "udp", "sctp"
-	svc, svl, fw, ext string
+	name     string // "ns/name:port", used in comments
+	protocol string // lower case: "tcp", "udp", "sctp"
+	// clusterPolicy (KUBE-SVC-) and localPolicy (KUBE-SVL-) balance over
+	// the Cluster and the Local endpoints; external (KUBE-EXT-) is where
+	// external destinations enter, through firewall (KUBE-FW-) when the
+	// Service has loadBalancerSourceRanges.
+	clusterPolicy, localPolicy, firewall, external string
 }
 
 // chainsFor computes a service port's chain names exactly as kube-proxy
 // does: base32(sha256(portName + protocol))[:16] after a prefix.
 func chainsFor(p *proxier.ServicePort) portChains {
-	c := portChains{name: p.Name.String(), protocol: strings.ToLower(string(p.Protocol))}
-	h := hash16(c.name + c.protocol)
-	c.svc, c.svl, c.fw, c.ext = prefixSVC+h, prefixSVL+h, prefixFW+h, prefixEXT+h
-	return c
+	chains := portChains{name: p.Name.String(), protocol: strings.ToLower(string(p.Protocol))}
+	h := hash16(chains.name + chains.protocol)
+	chains.clusterPolicy, chains.localPolicy, chains.firewall, chains.external = prefixSVC+h, prefixSVL+h, prefixFW+h, prefixEXT+h
+	return chains
 }
 
 // endpointChain is the KUBE-SEP chain of one endpoint of a service port.
-func endpointChain(c *portChains, ep *proxier.Endpoint) string {
-	return prefixSEP + hash16(c.name+c.protocol+ep.String())
+func endpointChain(chains *portChains, ep *proxier.Endpoint) string {
+	return prefixSEP + hash16(chains.name+chains.protocol+ep.String())
 }
 
 func hash16(s string) string {

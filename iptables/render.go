@@ -3,7 +3,6 @@ package iptables
 import (
 	"fmt"
 	"hash/maphash"
-	"net/netip"
 	"reflect"
 	"strconv"
 
@@ -178,13 +177,3 @@ func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender) m
 	r.writeForward(out[tableFilter][chainForward])
 	return out
 }
-
-// nodeIP is the node's primary IP of this family, if known.
-func nodeIP(snap *proxier.Snapshot) netip.Addr {
-	if len(snap.Node.IPs) > 0 {
-		return snap.Node.IPs[0]
-	}
-	return netip.Addr{}
-}
-
-func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -3,47 +3,48 @@ package iptables
 import (
 	"net/netip"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
 // portPlan is what one service port needs: the port's proxier.PortPolicy
 // in iptables terms (chains, filter targets), as kube-proxy writes it.
 type portPlan struct {
-	c                                       portChains
-	hasEndpoints                            bool
-	internalChain, externalPolicyChain      string
-	hasInternal, hasExternal                bool
-	usesCluster, usesLocal, usesExt         bool
-	usesFW                                  bool
-	noLocalInternal, noLocalExternal        bool
-	allowedSources                          []netip.Prefix
-	internalFilterTarget, extFilterTarget   string
-	internalFilterComment, extFilterComment string
+	chains                                       portChains
+	hasEndpoints                                 bool
+	internalChain, externalPolicyChain           string
+	hasInternal, hasExternal                     bool
+	usesCluster, usesLocal, usesExternal         bool
+	usesFirewall                                 bool
+	noLocalInternal, noLocalExternal             bool
+	allowedSources                               []netip.Prefix
+	internalFilterTarget, externalFilterTarget   string
+	internalFilterComment, externalFilterComment string
 }
 
 func planPort(p *proxier.Port, node *proxier.NodeInfo) portPlan {
-	pp := p.Policy(node)
-	pl := portPlan{c: chainsFor(&p.ServicePort), hasEndpoints: p.Usable.HasAny}
-	c := &pl.c
-	pl.usesCluster = len(p.Usable.Cluster) > 0 && p.UsesClusterEndpoints()
-	pl.usesLocal = len(p.Usable.Local) > 0 && p.UsesLocalEndpoints()
-	pl.internalChain, pl.externalPolicyChain = c.svc, c.svc
+	policy := p.Policy(node)
+	plan := portPlan{chains: chainsFor(&p.ServicePort), hasEndpoints: p.Usable.HasAny}
+	chains := &plan.chains
+	plan.usesCluster = len(p.Usable.Cluster) > 0 && p.UsesClusterEndpoints()
+	plan.usesLocal = len(p.Usable.Local) > 0 && p.UsesLocalEndpoints()
+	plan.internalChain, plan.externalPolicyChain = chains.clusterPolicy, chains.clusterPolicy
 	if p.InternalPolicyLocal {
-		pl.internalChain = c.svl
+		plan.internalChain = chains.localPolicy
 	}
 	if p.ExternalPolicyLocal {
-		pl.externalPolicyChain = c.svl
+		plan.externalPolicyChain = chains.localPolicy
 	}
-	pl.hasInternal, pl.hasExternal = pp.InternalVerdict == proxier.Forward, pp.ExternalVerdict == proxier.Forward
-	pl.noLocalInternal, pl.noLocalExternal = pp.NoLocalInternal, pp.NoLocalExternal
-	pl.usesExt = pl.hasEndpoints && p.ExternallyAccessible()
+	plan.hasInternal, plan.hasExternal = policy.InternalVerdict == proxier.Forward, policy.ExternalVerdict == proxier.Forward
+	plan.noLocalInternal, plan.noLocalExternal = policy.NoLocalInternal, policy.NoLocalExternal
+	plan.usesExternal = plan.hasEndpoints && p.ExternallyAccessible()
 	// Fail closed: a Service that lists source ranges, none of them valid
 	// for this family, gets a firewall chain that accepts nothing.
-	pl.usesFW = pl.hasEndpoints && pp.Firewall
-	pl.allowedSources = pp.AllowedSources
-	pl.internalFilterTarget, pl.internalFilterComment = filterVerdict(pp.InternalVerdict, c.name)
-	pl.extFilterTarget, pl.extFilterComment = filterVerdict(pp.ExternalVerdict, c.name)
-	return pl
+	plan.usesFirewall = plan.hasEndpoints && policy.Firewall
+	plan.allowedSources = policy.AllowedSources
+	plan.internalFilterTarget, plan.internalFilterComment = filterVerdict(policy.InternalVerdict, chains.name)
+	plan.externalFilterTarget, plan.externalFilterComment = filterVerdict(policy.ExternalVerdict, chains.name)
+	return plan
 }
 
 // filterVerdict is the filter target and comment of a verdict ("" for
@@ -74,74 +75,74 @@ func (r *renderer) filterTarget(t string) []string {
 // chains and its own chains. Every rule is written in iptables-save's
 // order: -s, -d, -p, then the matches, then the target.
 func (r *renderer) writePort(snap *proxier.Snapshot, p *proxier.Port, s *svcRender) {
-	pl := planPort(p, &snap.Node)
-	c := &pl.c
-	if pl.noLocalInternal {
+	plan := planPort(p, &snap.Node)
+	chains := &plan.chains
+	if plan.noLocalInternal {
 		s.noLocalInternal++
 	}
-	if pl.noLocalExternal {
+	if plan.noLocalExternal {
 		s.noLocalExternal++
 	}
 	port := itoa(p.Port)
 	// dst is "-d IP/32 -p proto -m comment --comment C -m proto --dport P".
 	dst := func(ip netip.Addr, comment string) []string {
-		return []string{"-d", host(ip), "-p", c.protocol, "-m", "comment", "--comment", comment, "-m", c.protocol, "--dport", port}
+		return []string{"-d", xtables.HostMatch(ip), "-p", chains.protocol, "-m", "comment", "--comment", comment, "-m", chains.protocol, "--dport", port}
 	}
 
 	// ClusterIP.
 	if p.ClusterIP.IsValid() {
-		comment := saveQuote(c.name + " cluster IP")
-		if pl.hasInternal {
-			s.dispatch(p.ClusterIP, join(dst(p.ClusterIP, comment), []string{"-j", pl.internalChain})...)
+		comment := saveQuote(chains.name + " cluster IP")
+		if plan.hasInternal {
+			s.dispatch(p.ClusterIP, join(dst(p.ClusterIP, comment), []string{"-j", plan.internalChain})...)
 		} else {
-			s.share(tableFilter, chainServices, join(dst(p.ClusterIP, pl.internalFilterComment), r.filterTarget(pl.internalFilterTarget))...)
+			s.share(tableFilter, chainServices, join(dst(p.ClusterIP, plan.internalFilterComment), r.filterTarget(plan.internalFilterTarget))...)
 		}
 	}
 
 	// externalIPs.
 	for _, ip := range p.ExternalIPs {
-		if pl.hasEndpoints {
-			s.dispatch(ip, join(dst(ip, saveQuote(c.name+" external IP")), []string{"-j", c.ext})...)
+		if plan.hasEndpoints {
+			s.dispatch(ip, join(dst(ip, saveQuote(chains.name+" external IP")), []string{"-j", chains.external})...)
 		}
-		if !pl.hasExternal {
-			s.share(tableFilter, chainExternalServices, join(dst(ip, pl.extFilterComment), r.filterTarget(pl.extFilterTarget))...)
+		if !plan.hasExternal {
+			s.share(tableFilter, chainExternalServices, join(dst(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
 
 	// LoadBalancer ingress IPs.
-	lbChain := c.ext
-	if pl.usesFW {
-		lbChain = c.fw
+	lbChain := chains.external
+	if plan.usesFirewall {
+		lbChain = chains.firewall
 	}
 	for _, ip := range p.LoadBalancerIPs {
-		if pl.hasEndpoints {
-			s.dispatch(ip, join(dst(ip, saveQuote(c.name+" loadbalancer IP")), []string{"-j", lbChain})...)
+		if plan.hasEndpoints {
+			s.dispatch(ip, join(dst(ip, saveQuote(chains.name+" loadbalancer IP")), []string{"-j", lbChain})...)
 		}
-		if pl.usesFW {
-			s.share(tableFilter, chainProxyFirewall, join(dst(ip, saveQuote(c.name+" traffic not accepted by "+c.fw)), []string{"-j", "DROP"})...)
+		if plan.usesFirewall {
+			s.share(tableFilter, chainProxyFirewall, join(dst(ip, saveQuote(chains.name+" traffic not accepted by "+chains.firewall)), []string{"-j", "DROP"})...)
 		}
 	}
-	if !pl.hasExternal {
+	if !plan.hasExternal {
 		for _, ip := range p.LoadBalancerIPs {
-			s.share(tableFilter, chainExternalServices, join(dst(ip, pl.extFilterComment), r.filterTarget(pl.extFilterTarget))...)
+			s.share(tableFilter, chainExternalServices, join(dst(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
 
 	// NodePort.
 	if p.NodePort != 0 {
 		np := itoa(p.NodePort)
-		if pl.hasEndpoints {
-			s.share(tableNAT, chainNodePorts, "-p", c.protocol, "-m", "comment", "--comment", saveQuote(c.name), "-m", c.protocol, "--dport", np, "-j", c.ext)
+		if plan.hasEndpoints {
+			s.share(tableNAT, chainNodePorts, "-p", chains.protocol, "-m", "comment", "--comment", saveQuote(chains.name), "-m", chains.protocol, "--dport", np, "-j", chains.external)
 		}
-		if !pl.hasExternal {
-			s.share(tableFilter, chainExternalServices, join([]string{"-p", c.protocol, "-m", "comment", "--comment", pl.extFilterComment,
-				"-m", "addrtype", "--dst-type", "LOCAL", "-m", c.protocol, "--dport", np}, r.filterTarget(pl.extFilterTarget))...)
+		if !plan.hasExternal {
+			s.share(tableFilter, chainExternalServices, join([]string{"-p", chains.protocol, "-m", "comment", "--comment", plan.externalFilterComment,
+				"-m", "addrtype", "--dst-type", "LOCAL", "-m", chains.protocol, "--dport", np}, r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
 	if p.HealthCheckNodePort != 0 {
-		s.share(tableFilter, chainNodePorts, "-p", "tcp", "-m", "comment", "--comment", saveQuote(c.name+" health check node port"),
+		s.share(tableFilter, chainNodePorts, "-p", "tcp", "-m", "comment", "--comment", saveQuote(chains.name+" health check node port"),
 			"-m", "tcp", "--dport", itoa(p.HealthCheckNodePort), "-j", "ACCEPT")
 	}
 
-	r.writePortChains(snap, p, &pl, s)
+	r.writePortChains(snap, p, &plan, s)
 }

@@ -76,12 +76,3 @@ func (r *renderer) renderService(snap *proxier.Snapshot, svc *proxier.Service) *
 	}
 	return s
 }
-
-// host is an address as iptables-save prints a single host: "a/32" or
-// "a/128".
-func host(a netip.Addr) string {
-	if a.Is4() {
-		return a.String() + "/32"
-	}
-	return a.String() + "/128"
-}

@@ -1,6 +1,8 @@
 package iptables
 
 import (
+	"net/netip"
+
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -67,14 +69,10 @@ func (r *renderer) writeForward(b *body) {
 		"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
 }
 
-func join(parts ...[]string) []string {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
+// nodeIP is the node's primary IP of this family, if known.
+func nodeIP(snap *proxier.Snapshot) netip.Addr {
+	if len(snap.Node.IPs) > 0 {
+		return snap.Node.IPs[0]
 	}
-	out := make([]string, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
+	return netip.Addr{}
 }

@@ -323,8 +323,8 @@ func TestChainNamesMatchKubeProxy(t *testing.T) {
 	p := proxier.ServicePort{Name: proxier.ServicePortName{Port: "p80"}, Protocol: v1.ProtocolTCP}
 	p.Name.Namespace, p.Name.Name = "ns1", "svc1"
 	c := chainsFor(&p)
-	if c.svc != "KUBE-SVC-XPGD46QRK7WJZT7O" {
-		t.Errorf("SVC chain = %s", c.svc)
+	if c.clusterPolicy != "KUBE-SVC-XPGD46QRK7WJZT7O" {
+		t.Errorf("SVC chain = %s", c.clusterPolicy)
 	}
 	ep := proxier.Endpoint{IP: mustAddr("10.180.0.1"), Port: 80}
 	if got := endpointChain(&c, &ep); got != "KUBE-SEP-SXIVWICOYRO3J4NJ" {

@@ -46,98 +46,147 @@ func (b *builder) bind(a netip.Addr) {
 
 // port adds everything one service port needs.
 func (b *builder) port(p *proxier.Port, node *proxier.NodeInfo) {
-	// externalTrafficPolicy=Local without a local endpoint: the Cluster
-	// endpoints for pods and the node, a DROP from outside the cluster
-	// (KUBE-EXTERNAL-NO-LOCAL), as upstream's ipvs mode does.
-	pp := p.PolicyWith(node, proxier.PolicyOptions{ExternalFallback: true})
-	proto := Protocol(p.Protocol)
-	for _, e := range p.Usable.AllReachable {
-		b.add(setLoopBack, entryIPPort(e.IP, proto, uint16(e.Port))+","+e.IP.String())
-	}
-	// vs adds a virtual server, or records why there is none: no endpoint
-	// at all is a REJECT, no local endpoint for Local policy a DROP.
-	vs := func(addr netip.Addr, port int32, eps []proxier.Endpoint, v proxier.Verdict) bool {
-		key := entryIPPort(addr, proto, uint16(port))
-		switch v {
-		case proxier.Reject:
-			b.add(setNoEndpoints, key)
-			return false
-		case proxier.Drop:
-			b.add(setNoLocal, key)
-			return false
-		}
-		vsrv := &VirtualServer{VSKey: VSKey{proto, addr, uint16(port)}, Scheduler: b.opts.Scheduler,
-			Dests: map[netip.AddrPort]Dest{}}
+	pb := portBuilder{builder: b, port: p, proto: Protocol(p.Protocol),
+		// externalTrafficPolicy=Local without a local endpoint: the
+		// Cluster endpoints for pods and the node, a DROP from outside
+		// the cluster (KUBE-EXTERNAL-NO-LOCAL), as upstream's ipvs mode
+		// does.
+		policy: p.PolicyWith(node, proxier.PolicyOptions{ExternalFallback: true})}
+	pb.hairpinEntries()
+	pb.clusterIP()
+	pb.externalIPs()
+	pb.loadBalancerIPs()
+	pb.nodePorts()
+	pb.healthCheckNodePorts()
+}
 
-		if p.AffinityTimeout > 0 {
-			vsrv.Timeout = uint32(p.AffinityTimeout)
-		}
-		for _, e := range eps {
-			vsrv.Dests[e.AddrPort()] = Dest{Weight: 1}
-		}
-		b.s.VirtualServers[vsrv.VSKey] = vsrv
-		return true
-	}
-	// extVS is vs for an external address (externalIP, LoadBalancer IP,
-	// node address).
-	extVS := func(addr netip.Addr, port int32) bool {
-		if !vs(addr, port, pp.External, pp.ExternalVerdict) {
-			return false
-		}
-		if pp.DropFromOutside {
-			b.add(setExtNoLocal, entryIPPort(addr, proto, uint16(port)))
-		}
-		return true
-	}
+// portBuilder adds one service port to a builder's State.
+type portBuilder struct {
+	*builder
+	port   *proxier.Port
+	proto  Protocol
+	policy proxier.PortPolicy
+}
 
-	if p.ClusterIP.IsValid() {
-		b.bind(p.ClusterIP)
-		if vs(p.ClusterIP, p.Port, pp.Internal, pp.InternalVerdict) {
-			b.add(setClusterIP, entryIPPort(p.ClusterIP, proto, uint16(p.Port)))
-		}
+// entry is the ipset entry of addr and port with the port's protocol.
+func (pb *portBuilder) entry(addr netip.Addr, port int32) string {
+	return entryIPPort(addr, pb.proto, uint16(port))
+}
+
+// hairpinEntries lists every reachable endpoint in the loopback set, for
+// the masquerade of pods that reach themselves through the Service.
+func (pb *portBuilder) hairpinEntries() {
+	for _, e := range pb.port.Usable.AllReachable {
+		pb.add(setLoopBack, pb.entry(e.IP, e.Port)+","+e.IP.String())
 	}
-	for _, ip := range p.ExternalIPs {
-		b.bind(ip)
-		if extVS(ip, p.Port) {
-			if p.ExternalPolicyLocal {
-				b.add(setExternalLocal, entryIPPort(ip, proto, uint16(p.Port)))
-			} else {
-				b.add(setExternalIP, entryIPPort(ip, proto, uint16(p.Port)))
-			}
-		}
+}
+
+// virtualServer adds a virtual server on addr and port balancing over
+// endpoints, or records why there is none: no endpoint at all is a
+// REJECT, no local endpoint for a Local policy a DROP. It reports whether
+// it added one.
+func (pb *portBuilder) virtualServer(addr netip.Addr, port int32, endpoints []proxier.Endpoint, verdict proxier.Verdict) bool {
+	switch verdict {
+	case proxier.Reject:
+		pb.add(setNoEndpoints, pb.entry(addr, port))
+		return false
+	case proxier.Drop:
+		pb.add(setNoLocal, pb.entry(addr, port))
+		return false
 	}
+	vs := &VirtualServer{VSKey: VSKey{pb.proto, addr, uint16(port)}, Scheduler: pb.opts.Scheduler,
+		Dests: map[netip.AddrPort]Dest{}}
+	if pb.port.AffinityTimeout > 0 {
+		vs.Timeout = uint32(pb.port.AffinityTimeout)
+	}
+	for _, e := range endpoints {
+		vs.Dests[e.AddrPort()] = Dest{Weight: 1}
+	}
+	pb.s.VirtualServers[vs.VSKey] = vs
+	return true
+}
+
+// externalVirtualServer is virtualServer for an external address
+// (externalIP, LoadBalancer IP, node address).
+func (pb *portBuilder) externalVirtualServer(addr netip.Addr, port int32) bool {
+	if !pb.virtualServer(addr, port, pb.policy.External, pb.policy.ExternalVerdict) {
+		return false
+	}
+	if pb.policy.DropFromOutside {
+		pb.add(setExtNoLocal, pb.entry(addr, port))
+	}
+	return true
+}
+
+func (pb *portBuilder) clusterIP() {
+	p := pb.port
+	if !p.ClusterIP.IsValid() {
+		return
+	}
+	pb.bind(p.ClusterIP)
+	if pb.virtualServer(p.ClusterIP, p.Port, pb.policy.Internal, pb.policy.InternalVerdict) {
+		pb.add(setClusterIP, pb.entry(p.ClusterIP, p.Port))
+	}
+}
+
+func (pb *portBuilder) externalIPs() {
+	for _, ip := range pb.port.ExternalIPs {
+		pb.bind(ip)
+		pb.policyEntry(ip, pb.port.Port, setExternalLocal, setExternalIP)
+	}
+}
+
+// policyEntry adds a virtual server on an external address and, when
+// there is one, its entry in the set of the port's external policy.
+func (pb *portBuilder) policyEntry(addr netip.Addr, port int32, local, cluster setDef) {
+	if !pb.externalVirtualServer(addr, port) {
+		return
+	}
+	if pb.port.ExternalPolicyLocal {
+		pb.add(local, pb.entry(addr, port))
+	} else {
+		pb.add(cluster, pb.entry(addr, port))
+	}
+}
+
+// loadBalancerIPs adds the LoadBalancer IPs, with their firewall when the
+// Service has loadBalancerSourceRanges.
+func (pb *portBuilder) loadBalancerIPs() {
+	p := pb.port
 	for _, ip := range p.LoadBalancerIPs {
-		b.bind(ip)
-		key := entryIPPort(ip, proto, uint16(p.Port))
-		if !extVS(ip, p.Port) {
+		pb.bind(ip)
+		if !pb.externalVirtualServer(ip, p.Port) {
 			continue
 		}
-		b.add(setLB, key)
+		entry := pb.entry(ip, p.Port)
+		pb.add(setLB, entry)
 		if p.ExternalPolicyLocal {
-			b.add(setLBLocal, key)
+			pb.add(setLBLocal, entry)
 		}
-		if pp.Firewall {
-			b.add(setLBFW, key)
-			for _, r := range pp.AllowedSources {
-				b.add(setLBSource, key+","+r.Masked().String())
+		if pb.policy.Firewall {
+			pb.add(setLBFW, entry)
+			for _, allowed := range pb.policy.AllowedSources {
+				pb.add(setLBSource, entry+","+allowed.Masked().String())
 			}
 		}
 	}
-	if p.NodePort != 0 {
-		for _, a := range b.nodePortAddrs {
-			if extVS(a, p.NodePort) {
-				if p.ExternalPolicyLocal {
-					b.add(setNodePortLocal, entryIPPort(a, proto, uint16(p.NodePort)))
-				} else {
-					b.add(setNodePort, entryIPPort(a, proto, uint16(p.NodePort)))
-				}
-			}
-		}
+}
+
+func (pb *portBuilder) nodePorts() {
+	if pb.port.NodePort == 0 {
+		return
 	}
-	if p.HealthCheckNodePort != 0 {
-		for _, a := range b.nodePortAddrs {
-			b.add(setHealthCheck, entryIPPort(a, "TCP", uint16(p.HealthCheckNodePort)))
-		}
+	for _, a := range pb.nodePortAddrs {
+		pb.policyEntry(a, pb.port.NodePort, setNodePortLocal, setNodePort)
+	}
+}
+
+func (pb *portBuilder) healthCheckNodePorts() {
+	if pb.port.HealthCheckNodePort == 0 {
+		return
+	}
+	for _, a := range pb.nodePortAddrs {
+		pb.add(setHealthCheck, entryIPPort(a, "TCP", uint16(pb.port.HealthCheckNodePort)))
 	}
 }
 

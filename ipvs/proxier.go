@@ -63,11 +63,13 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	return Build(snap, &o).Dump(), nil
 }
 
-// Sync makes the kernel match req.Snapshot.
+// Sync makes the kernel match req.Snapshot: it updates the desired state
+// (only the changed Services on a partial sync), plans the kernel
+// operations against what the kernel has (read back on a full sync, the
+// last sync's result otherwise), applies them and records the outcome.
 func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.SyncResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := p.opts.Kernel
 	full := req.Full || p.last == nil
 	res := proxier.SyncResult{Full: full, NoLocalEndpoints: proxier.NoLocalEndpoints(req.Snapshot)}
 	if !p.initDone {
@@ -76,61 +78,103 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		}
 		p.initDone = true
 	}
-	local, err := k.ListNodeAddrs(ctx)
+	nodePortAddrs, err := p.nodePortAddrs(ctx, &req.Snapshot.Node)
 	if err != nil {
 		p.last = nil
-		return res, fmt.Errorf("ipvs: list node addresses: %w", err)
+		return res, err
 	}
-	if local == nil {
-		local = []netip.Addr{}
+	touched := p.updateDesired(req, nodePortAddrs, full)
+	input, err := p.planInputFor(ctx, touched, nodePortAddrs, full)
+	if err != nil {
+		p.fail()
+		return res, err
 	}
-	npAddrs := nodePortAddresses(&p.opts, &req.Snapshot.Node, local)
-	var sc *scope
-	if !full && p.want != nil && p.want.sameInputs(req.Snapshot, npAddrs) {
-		var ok bool
-		if sc, ok = p.want.update(req.Snapshot, req.Changed); !ok {
-			sc = nil
-		}
-	}
-	if sc == nil {
-		p.want = newDesired(req.Snapshot, &p.opts, npAddrs)
-	}
-	want := p.want.s
-	in := &planInput{want: want, opts: &p.opts, nodePortAddrs: npAddrs, drainSince: p.drainSince, now: p.opts.Now(), scope: sc}
-	if full {
-		cur, present, err := p.readKernel(ctx)
-		if err != nil {
-			p.fail()
-			return res, err
-		}
-		in.cur, in.rules = cur, withJumps(want.Rules, present)
-	} else {
-		in.cur = p.last
-		if in.cur.Rules != want.Rules {
-			in.rules = want.Rules
-		}
-		if err := p.refreshDraining(ctx, in.cur); err != nil {
-			p.fail()
-			return res, err
-		}
-		if sc != nil {
-			for dk := range p.drainSince {
-				sc.vs[dk.vs] = true
-			}
-		}
-	}
-	plan := makePlan(in)
+	plan := makePlan(input)
 	klog.V(4).InfoS("IPVS plan", "ipFamily", p.opts.Family, "ops", plan.Len())
 	if klog.V(6).Enabled() {
 		klog.InfoS("IPVS plan detail", "plan", plan.String())
 	}
-	written, err := plan.Apply(ctx, k)
+	written, err := plan.Apply(ctx, p.opts.Kernel)
 	res.Written = written
 	if err != nil {
 		p.fail() // the kernel is partly updated: read it on the next (full) sync
 		res.RestoreFailed = errors.As(err, new(restoreError))
 		return res, fmt.Errorf("ipvs sync: %w", err)
 	}
+	p.recordApplied(plan, input, touched, full)
+	want := p.want.s
+	res.Rules = want.counts()
+	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
+		"ops", plan.Len(), "draining", len(plan.draining))
+	return res, nil
+}
+
+// nodePortAddrs returns the addresses NodePorts answer on, from the node's
+// local addresses.
+func (p *Proxier) nodePortAddrs(ctx context.Context, node *proxier.NodeInfo) ([]netip.Addr, error) {
+	local, err := p.opts.Kernel.ListNodeAddrs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ipvs: list node addresses: %w", err)
+	}
+	if local == nil {
+		local = []netip.Addr{} // nil would mean the Node object's addresses
+	}
+	return nodePortAddresses(&p.opts, node, local), nil
+}
+
+// updateDesired brings p.want up to date with req: on a partial sync with
+// the same inputs, only the changed Services are rebuilt and the returned
+// scope says what they touch; otherwise everything is rebuilt and the
+// scope is nil.
+func (p *Proxier) updateDesired(req proxier.SyncRequest, nodePortAddrs []netip.Addr, full bool) *scope {
+	var touched *scope
+	if !full && p.want != nil && p.want.sameInputs(req.Snapshot, nodePortAddrs) {
+		var ok bool
+		if touched, ok = p.want.update(req.Snapshot, req.Changed); !ok {
+			touched = nil
+		}
+	}
+	if touched == nil {
+		p.want = newDesired(req.Snapshot, &p.opts, nodePortAddrs)
+	}
+	return touched
+}
+
+// planInputFor pairs the desired state with the current one: read from the
+// kernel on a full sync, the last sync's result (with fresh connection
+// counts of the draining real servers) on a partial one.
+func (p *Proxier) planInputFor(ctx context.Context, touched *scope, nodePortAddrs []netip.Addr, full bool) (*planInput, error) {
+	want := p.want.s
+	input := &planInput{want: want, opts: &p.opts, nodePortAddrs: nodePortAddrs, drainSince: p.drainSince, now: p.opts.Now(), scope: touched}
+	if full {
+		cur, present, err := p.readKernel(ctx)
+		if err != nil {
+			return nil, err
+		}
+		input.cur, input.rules = cur, withJumps(want.Rules, present)
+		return input, nil
+	}
+	input.cur = p.last
+	if input.cur.Rules != want.Rules {
+		input.rules = want.Rules
+	}
+	if err := p.refreshDraining(ctx, input.cur); err != nil {
+		return nil, err
+	}
+	if touched != nil {
+		// The draining real servers are re-planned too, to be deleted
+		// once their connections are gone.
+		for dk := range p.drainSince {
+			touched.vs[dk.vs] = true
+		}
+	}
+	return input, nil
+}
+
+// recordApplied remembers what an applied plan left in the kernel: since
+// when each real server drains, and the state the next partial sync
+// starts from.
+func (p *Proxier) recordApplied(plan *Plan, input *planInput, touched *scope, full bool) {
 	now := p.opts.Now()
 	for dk := range plan.draining {
 		if _, ok := p.drainSince[dk]; !ok {
@@ -142,20 +186,17 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 			delete(p.drainSince, dk)
 		}
 	}
-	if sc == nil || full {
+	want := p.want.s
+	if touched == nil || full {
 		p.last = want.Clone()
 	} else {
-		p.last.applyScope(want, sc, in.owned)
+		p.last.applyScope(want, touched, input.owned)
 	}
 	for dk := range plan.draining {
 		if v := p.last.VirtualServers[dk.vs]; v != nil {
 			v.Dests[dk.dest] = Dest{Weight: 0}
 		}
 	}
-	res.Rules = want.counts()
-	klog.V(2).InfoS("IPVS synced", "ipFamily", p.opts.Family, "full", full, "virtualServers", len(want.VirtualServers),
-		"ops", plan.Len(), "draining", len(plan.draining))
-	return res, nil
 }
 
 // fail forgets what the last sync did: the next one reads the kernel and

@@ -142,19 +142,25 @@ func (l *Loop) queue() {
 	// min-sync-period wait that delays the first real sync; OnSynced
 	// queues that one.
 	if l.tracker.Synced() {
-		l.runner.Run()
+		l.runner.Request()
 	}
 }
 
-// Run runs the sync loop and the canary monitor until ctx is done.
+// Run runs the sync loop, the canary monitor and the backends' background
+// work until ctx is done.
 func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
 	l.ctx = ctx
 	l.mu.Unlock()
+	for _, b := range l.opts.Backends {
+		if bg, ok := b.(Background); ok {
+			go bg.Run(ctx)
+		}
+	}
 	// The ticker is created before Run returns control, so that no tick of
 	// the (possibly fake) clock is missed.
 	go l.monitorCanaries(ctx, l.opts.Clock.NewTicker(l.opts.CanaryInterval))
-	l.runner.Loop(ctx)
+	l.runner.Run(ctx)
 }
 
 // monitorCanaries checks, once per canary interval, whether someone flushed

@@ -222,3 +222,41 @@ func TestLoopFailedSyncIsPending(t *testing.T) {
 func hasPrefix(events []string, want ...string) bool {
 	return len(events) >= len(want) && slices.Equal(events[:len(want)], want)
 }
+
+// backgroundBackend has work of its own between syncs.
+type backgroundBackend struct {
+	recordingBackend
+	running chan struct{} // closed when Run starts
+	stopped chan struct{} // closed when Run returns
+}
+
+func (b *backgroundBackend) Run(ctx context.Context) {
+	close(b.running)
+	<-ctx.Done()
+	close(b.stopped)
+}
+
+// A backend's background work starts with the loop, not at its first
+// sync, and ends with the loop's context.
+func TestLoopRunsBackgroundWork(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	be := &backgroundBackend{running: make(chan struct{}), stopped: make(chan struct{})}
+	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	l := NewLoop(tr, LoopOptions{SyncPeriod: time.Minute, Backends: map[Family]Proxier{IPv4: be}, Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	go l.Run(ctx)
+	select {
+	case <-be.running:
+	case <-time.After(5 * time.Second):
+		t.Fatal("background work did not start with the loop")
+	}
+	if be.count() != 0 {
+		t.Fatal("synced before the informers synced")
+	}
+	cancel()
+	select {
+	case <-be.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("background work did not stop with the loop's context")
+	}
+}

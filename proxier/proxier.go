@@ -58,3 +58,11 @@ type Canary interface {
 type ModeMetricsOwner interface {
 	ModeMetrics() ModeMetrics
 }
+
+// Background is implemented by backends with work of their own between
+// syncs (the userspace mode's idle and drain sweeper). Constructors start
+// nothing: the loop calls Run in a goroutine of its own when it starts,
+// and Run returns when ctx is done.
+type Background interface {
+	Run(ctx context.Context)
+}

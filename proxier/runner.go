@@ -20,7 +20,7 @@ type Runner struct {
 	requests    chan struct{}
 }
 
-// NewRunner builds a runner; it does nothing until Loop is called.
+// NewRunner builds a runner; it does nothing until Run is called.
 func NewRunner(fn func() error, minInterval, maxInterval, retryMin time.Duration, clk clock.WithTicker) *Runner {
 	if retryMin <= 0 {
 		retryMin = time.Second
@@ -28,17 +28,18 @@ func NewRunner(fn func() error, minInterval, maxInterval, retryMin time.Duration
 	return &Runner{fn: fn, minInterval: minInterval, maxInterval: maxInterval, retryMin: retryMin, clock: clk, requests: make(chan struct{}, 1)}
 }
 
-// Run asks for a run; it never blocks. Requests made while a run is in
+// Request asks for a run; it never blocks. Requests made while a run is in
 // progress or waiting out minInterval are merged into the next run.
-func (r *Runner) Run() {
+func (r *Runner) Request() {
 	select {
 	case r.requests <- struct{}{}:
 	default:
 	}
 }
 
-// Loop runs until ctx is done.
-func (r *Runner) Loop(ctx context.Context) {
+// Run calls the function on request, periodically and on retry, until
+// ctx is done.
+func (r *Runner) Run(ctx context.Context) {
 	periodic := r.clock.NewTimer(r.maxInterval)
 	defer periodic.Stop()
 	var retry clock.Timer

@@ -29,13 +29,13 @@ func TestRunnerCoalescesAndRespectsMinInterval(t *testing.T) {
 	r := NewRunner(func() error { runs.Add(1); return nil }, time.Second, 30*time.Second, time.Second, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.Loop(ctx)
+	go r.Run(ctx)
 
-	r.Run()
+	r.Request()
 	waitFor(t, func() bool { return runs.Load() == 1 })
 	// A burst while the runner waits out minInterval becomes one run.
 	for range 10 {
-		r.Run()
+		r.Request()
 	}
 	waitFor(t, clk.HasWaiters)
 	time.Sleep(10 * time.Millisecond)
@@ -65,8 +65,8 @@ func TestRunnerRetriesWithBackoff(t *testing.T) {
 	}, 0, time.Hour, time.Second, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.Loop(ctx)
-	r.Run()
+	go r.Run(ctx)
+	r.Request()
 	waitFor(t, func() bool { return runs.Load() == 1 })
 	waitFor(t, clk.HasWaiters)
 	clk.Step(time.Second) // first retry after 1s
@@ -94,10 +94,10 @@ func TestRunnerMinIntervalCountsFromRunStart(t *testing.T) {
 	}, time.Second, time.Hour, time.Second, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.Loop(ctx)
-	r.Run()
+	go r.Run(ctx)
+	r.Request()
 	waitFor(t, func() bool { return runs.Load() == 1 })
-	r.Run()
+	r.Request()
 	// No clock step: the second run must not wait another minInterval.
 	waitFor(t, func() bool { return runs.Load() == 2 })
 }

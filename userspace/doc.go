@@ -19,9 +19,10 @@
 // and from the node itself uses the Cluster endpoints, as kube-proxy's
 // short-circuit rules do.
 //
-// The pieces: plan.go (snapshot → listener specs, pure), rules.go
-// (specs + ports → iptables-restore text, pure), proxier.go (Sync: reconcile
-// listeners, apply the rules in one iptables-restore), balancer.go
-// (endpoint choice), tcp.go and udp.go (the data path), sweeper.go (idle and
-// drain limits), kernel.go (the iptables seam, Fake in fake.go).
+// The pieces: plan.go (snapshot → listener specs, pure), rules*.go
+// (specs + ports → iptables-restore text, pure), proxier.go (Sync: plan,
+// open the new listeners, render, apply the rules in one iptables-restore,
+// close the removed listeners), balancer.go (endpoint choice), tcp.go and
+// udp.go (the data path), sweeper.go (idle and drain limits, run by Run),
+// kernel.go (the iptables seam, the shared xtables.Fake).
 package userspace

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/kproxy/kproxy/internal/xtables"
 	"net/netip"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/internal/testrig"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -50,7 +50,10 @@ func newKernelRig(t *testing.T, mod func(*Options)) *kernelRig {
 		t.Fatal(err)
 	}
 	r.p = p
+	ctx, stopSweeper := context.WithCancel(context.Background())
+	go p.Run(ctx)
 	t.Cleanup(func() {
+		stopSweeper()
 		if err := p.Cleanup(context.Background()); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}

@@ -80,38 +80,38 @@ func plan(snap *proxier.Snapshot) ([]listenerSpec, []error) {
 	for _, name := range snap.SortedNames() {
 		svc := snap.Services[name]
 		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if p.Protocol != v1.ProtocolTCP && p.Protocol != v1.ProtocolUDP {
-				errs = append(errs, fmt.Errorf("service port %s: protocol %s is not supported in userspace mode", p.Name, p.Protocol))
+			port := &svc.Ports[i]
+			if port.Protocol != v1.ProtocolTCP && port.Protocol != v1.ProtocolUDP {
+				errs = append(errs, fmt.Errorf("service port %s: protocol %s is not supported in userspace mode", port.Name, port.Protocol))
 				continue
 			}
-			pp := p.Policy(&snap.Node)
-			base := listenerSpec{Protocol: p.Protocol, Port: p.Port, Reject: pp.InternalVerdict == proxier.Reject, Src: p}
-			if p.ClusterIP.IsValid() {
-				s := base
-				s.Key = listenerKey{Name: p.Name, Class: internal}
-				s.Dests = []netip.Addr{p.ClusterIP}
-				if pp.InternalVerdict == proxier.Drop {
-					s.Drop = dropAll
+			policy := port.Policy(&snap.Node)
+			base := listenerSpec{Protocol: port.Protocol, Port: port.Port, Reject: policy.InternalVerdict == proxier.Reject, Src: port}
+			if port.ClusterIP.IsValid() {
+				spec := base
+				spec.Key = listenerKey{Name: port.Name, Class: internal}
+				spec.Dests = []netip.Addr{port.ClusterIP}
+				if policy.InternalVerdict == proxier.Drop {
+					spec.Drop = dropAll
 				}
-				specs = append(specs, s)
+				specs = append(specs, spec)
 			}
-			if p.ExternallyAccessible() {
-				s := base
-				s.Key = listenerKey{Name: p.Name, Class: external}
-				s.Dests = p.ExternalIPs
-				s.LBIPs = p.LoadBalancerIPs
-				s.SourceRanges, s.RangesSet = pp.AllowedSources, pp.Firewall
-				s.NodePort = p.NodePort
-				if pp.ExternalVerdict == proxier.Drop {
+			if port.ExternallyAccessible() {
+				spec := base
+				spec.Key = listenerKey{Name: port.Name, Class: external}
+				spec.Dests = port.ExternalIPs
+				spec.LBIPs = port.LoadBalancerIPs
+				spec.SourceRanges, spec.RangesSet = policy.AllowedSources, policy.Firewall
+				spec.NodePort = port.NodePort
+				if policy.ExternalVerdict == proxier.Drop {
 					// The balancer short-circuits pods and the node to
 					// the Cluster endpoints by source, when there are any.
-					s.Drop = dropAll
-					if len(pp.ShortCircuit) > 0 {
-						s.Drop = dropOutside
+					spec.Drop = dropAll
+					if len(policy.ShortCircuit) > 0 {
+						spec.Drop = dropOutside
 					}
 				}
-				specs = append(specs, s)
+				specs = append(specs, spec)
 			}
 		}
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kproxy/kproxy/internal/xtables"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/klog/v2"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -31,12 +32,12 @@ type Proxier struct {
 	// listenFailed: service ports whose listener could not be opened
 	// (logged and counted once until it opens or the port goes away).
 	listenFailed map[listenerKey]bool
-	stop         chan struct{}
 }
 
 var (
 	_ proxier.Proxier          = (*Proxier)(nil)
 	_ proxier.ModeMetricsOwner = (*Proxier)(nil)
+	_ proxier.Background       = (*Proxier)(nil)
 )
 
 // ModeMetrics returns the iptables-named metrics the loop records this
@@ -44,7 +45,7 @@ var (
 func (p *Proxier) ModeMetrics() proxier.ModeMetrics { return p.opts.Metrics }
 
 // New builds a Proxier. It is pure: nothing is opened or written until the
-// first Sync.
+// first Sync, and the sweeper starts with Run.
 func New(opts Options) (*Proxier, error) {
 	o, err := opts.normalized()
 	if err != nil {
@@ -84,10 +85,6 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	if snap == nil {
 		return proxier.SyncResult{}, errors.New("userspace: sync without a snapshot")
 	}
-	if p.stop == nil {
-		p.stop = make(chan struct{})
-		go p.sweep(p.stop)
-	}
 	res, retry, err := p.reconcile(ctx, snap, req.Full)
 	if err == nil && retry {
 		// The listeners just closed freed ports a full --proxy-port-range
@@ -97,32 +94,39 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	return res, err
 }
 
-// reconcile is one pass of Sync. retry reports that a listener could not
-// open while others were closed afterwards, so a second pass may open it.
+// reconcile is one pass of Sync: plan, open the new listeners, render the
+// rules for the ports they got, apply them, and close the listeners the
+// rules no longer lead to. retry reports that a listener could not open
+// while others were closed afterwards, so a second pass may open it.
 func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bool) (res proxier.SyncResult, retry bool, err error) {
 	p.src.Store(newSourceClassifier(p.opts.LocalDetector, slices.Clone(snap.Node.IPs)))
 	specs, skipped := plan(snap)
 	p.report(skipped)
-
 	now := p.opts.Clock.Now()
-	want := make(map[listenerKey]bool, len(specs))
-	ports := make(map[listenerKey]int, len(specs))
+	ports, openFailed := p.openListeners(specs, now)
+	rules := renderRules(specs, ports, &snap.Node, &p.opts)
+	res = proxier.SyncResult{Full: true, Rules: rules.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap)}
+	if err := p.apply(ctx, rules, full, &res); err != nil {
+		return res, false, err
+	}
+	closed := p.closeRemoved(specs, now)
+	klog.V(2).InfoS("Userspace sync done", "family", p.opts.Family, "listeners", len(p.listeners), "natRules", rules.Counts["nat"], "filterRules", rules.Counts["filter"], "written", res.Written["nat"]+res.Written["filter"] > 0)
+	return res, openFailed && closed, nil
+}
+
+// openListeners makes every spec's listener serve its current endpoints,
+// opening the missing ones, and returns the proxy port of each listener
+// that is open. failed reports that some listener could not open.
+func (p *Proxier) openListeners(specs []listenerSpec, now time.Time) (ports map[listenerKey]int, failed bool) {
+	ports = make(map[listenerKey]int, len(specs))
 	for i := range specs {
 		s := &specs[i]
-		want[s.Key] = true
 		l := p.listeners[s.Key]
 		if l == nil {
 			var err error
 			if l, err = p.openListener(s); err != nil {
-				retry = true
-				// Not a sync failure: the other service ports are
-				// programmed, this one is rejected until a later sync
-				// opens its listener.
-				if !p.listenFailed[s.Key] {
-					p.listenFailed[s.Key] = true
-					klog.ErrorS(err, "Cannot open proxy listener, the service port is rejected until a later sync opens it", "servicePort", s.Key.Name, "class", s.Key.Class)
-					p.metrics.skipped.WithLabelValues("listen failed").Inc()
-				}
+				failed = true
+				p.reportListenFailure(s.Key, err)
 				continue
 			}
 			delete(p.listenFailed, s.Key)
@@ -132,27 +136,51 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 		}
 		ports[s.Key] = l.port
 	}
+	return ports, failed
+}
 
-	rs := renderRules(specs, ports, &snap.Node, &p.opts)
-	res = proxier.SyncResult{Full: true, Rules: rs.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap)}
-	if full || rs.Text != p.applied {
-		klog.V(5).InfoS("Restoring userspace rules", "rules", rs.Text)
-		if err := p.kernel.Restore(ctx, []byte(rs.Text), false); err != nil {
+// reportListenFailure logs and counts a listener that could not open, once
+// until it opens or its service port goes away. It is not a sync failure:
+// the other service ports are programmed, this one is rejected until a
+// later sync opens its listener.
+func (p *Proxier) reportListenFailure(k listenerKey, err error) {
+	if p.listenFailed[k] {
+		return
+	}
+	p.listenFailed[k] = true
+	klog.ErrorS(err, "Cannot open proxy listener, the service port is rejected until a later sync opens it", "servicePort", k.Name, "class", k.Class)
+	p.metrics.skipped.WithLabelValues("listen failed").Inc()
+}
+
+// apply restores rules when they differ from what the kernel has (or full
+// asks for it) and ensures the jumps into our chains; res records what was
+// written.
+func (p *Proxier) apply(ctx context.Context, rules ruleSet, full bool, res *proxier.SyncResult) error {
+	if full || rules.Text != p.applied {
+		klog.V(5).InfoS("Restoring userspace rules", "rules", rules.Text)
+		if err := p.kernel.Restore(ctx, []byte(rules.Text), false); err != nil {
 			xtables.LogRestoreFailure(err, p.opts.Family)
 			p.applied = ""
 			res.RestoreFailed = true
-			return res, false, fmt.Errorf("userspace: restore rules: %w", err)
+			return fmt.Errorf("userspace: restore rules: %w", err)
 		}
-		p.applied = rs.Text
-		res.Written = rs.Counts
+		p.applied = rules.Text
+		res.Written = rules.Counts
 	}
 	if full || !p.hooked {
-		if err := p.hook(ctx); err != nil {
-			return res, false, err
-		}
+		return p.hook(ctx)
 	}
-	// The rules no longer lead to removed listeners: close them now.
-	closed := false
+	return nil
+}
+
+// closeRemoved closes the listeners of service ports no longer in specs
+// (the rules no longer lead to them) and forgets their listen failures; it
+// reports whether it closed any.
+func (p *Proxier) closeRemoved(specs []listenerSpec, now time.Time) (closed bool) {
+	want := make(map[listenerKey]bool, len(specs))
+	for i := range specs {
+		want[specs[i].Key] = true
+	}
 	for k, l := range p.listeners {
 		if !want[k] {
 			l.close(now)
@@ -160,14 +188,12 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 			closed = true
 		}
 	}
-	retry = retry && closed
-	klog.V(2).InfoS("Userspace sync done", "family", p.opts.Family, "listeners", len(p.listeners), "natRules", rs.Counts["nat"], "filterRules", rs.Counts["filter"], "written", res.Written["nat"]+res.Written["filter"] > 0)
 	for k := range p.listenFailed {
 		if !want[k] {
 			delete(p.listenFailed, k)
 		}
 	}
-	return res, retry, nil
+	return closed
 }
 
 // hook ensures the jump rules into our chains.
@@ -207,10 +233,6 @@ func (p *Proxier) Close() error {
 	}
 	for _, c := range p.conns.snapshot() {
 		c.abort()
-	}
-	if p.stop != nil {
-		close(p.stop)
-		p.stop = nil
 	}
 	p.applied, p.hooked = "", false
 	return nil

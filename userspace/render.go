@@ -28,20 +28,20 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	fmt.Fprintf(&b, "# listeners (proxy ports are placeholders numbered from %d; the running proxy binds kernel-chosen ports)\n", renderPortBase)
 	ports := make(map[listenerKey]int, len(specs))
 	for i := range specs {
-		s := &specs[i]
-		ports[s.Key] = renderPortBase + i
-		fmt.Fprintf(&b, "#   %s %s :%d -> %s\n", s.Key, strings.ToLower(string(s.Protocol)), ports[s.Key], describeEndpoints(s))
+		spec := &specs[i]
+		ports[spec.Key] = renderPortBase + i
+		fmt.Fprintf(&b, "#   %s %s :%d -> %s\n", spec.Key, protocolName(spec), ports[spec.Key], describeEndpoints(spec))
 	}
 	b.WriteString(renderRules(specs, ports, &snap.Node, &o).Text)
 	return b.String(), nil
 }
 
 // describeEndpoints lists where a listener's connections may go.
-func describeEndpoints(s *listenerSpec) string {
-	if s.Reject {
+func describeEndpoints(spec *listenerSpec) string {
+	if spec.Reject {
 		return "reject (no endpoints)"
 	}
-	u := &s.Src.Usable
+	usable := &spec.Src.Usable
 	list := func(eps []proxier.Endpoint) string {
 		if len(eps) == 0 {
 			return "none"
@@ -53,20 +53,20 @@ func describeEndpoints(s *listenerSpec) string {
 		return strings.Join(parts, ",")
 	}
 	var parts []string
-	if s.Src.AffinityTimeout > 0 {
-		parts = append(parts, fmt.Sprintf("affinity=%ds", s.Src.AffinityTimeout))
+	if spec.Src.AffinityTimeout > 0 {
+		parts = append(parts, fmt.Sprintf("affinity=%ds", spec.Src.AffinityTimeout))
 	}
-	local := s.Src.InternalPolicyLocal
-	if s.Key.Class == external {
-		local = s.Src.ExternalPolicyLocal
+	local := spec.Src.InternalPolicyLocal
+	if spec.Key.Class == external {
+		local = spec.Src.ExternalPolicyLocal
 	}
 	if local {
-		parts = append(parts, "local="+list(u.Local))
-		if s.Key.Class == external {
-			parts = append(parts, "pods-and-node="+list(clusterOrLocal(u)))
+		parts = append(parts, "local="+list(usable.Local))
+		if spec.Key.Class == external {
+			parts = append(parts, "pods-and-node="+list(clusterOrLocal(usable)))
 		}
 	} else {
-		parts = append(parts, "cluster="+list(u.Cluster))
+		parts = append(parts, "cluster="+list(usable.Cluster))
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,6 +1,7 @@
 package userspace
 
 import (
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -50,16 +51,17 @@ func sweepInterval(o *Options) time.Duration {
 	return min(max(d/4, 50*time.Millisecond), 30*time.Second)
 }
 
-// sweep runs until stop is closed: it aborts connections past the drain
-// limit or idle for TCPIdleTimeout, and prunes expired affinity entries.
+// Run sweeps until ctx is done: it aborts connections past the drain limit
+// or idle for TCPIdleTimeout, and prunes expired affinity entries.
 // Idleness is read from the kernel (TCP_INFO's time since data was last
-// received on either socket), so the data path does no bookkeeping.
-func (p *Proxier) sweep(stop <-chan struct{}) {
+// received on either socket), so the data path does no bookkeeping. The
+// sync loop runs it from its start (proxier.Background).
+func (p *Proxier) Run(ctx context.Context) {
 	t := time.NewTicker(sweepInterval(&p.opts))
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
