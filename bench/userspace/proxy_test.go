@@ -56,7 +56,9 @@ func runProxy() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx := context.Background()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go p.Run(ctx) // the idle-connection sweeper, as the daemon's loop runs it
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: benchSnapshot(), Full: true}); err != nil {
