@@ -1,8 +1,6 @@
 package iptables
 
 import (
-	"net/netip"
-
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -42,7 +40,7 @@ func (r *renderer) writeNodePortsJump(snap *proxier.Snapshot, b *body) {
 		noLoopback = nil
 	}
 	local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNodePorts}
-	for _, d := range proxier.NodePortDests(r.opts.Family, r.opts.NodePortAddresses, nodeIP(snap)) {
+	for _, d := range proxier.NodePortDests(r.opts.Family, r.opts.NodePortAddresses, snap.Node.PrimaryIP()) {
 		switch {
 		case d.All:
 			b.add(chainServices, join(noLoopback, comment, local)...)
@@ -67,12 +65,4 @@ func (r *renderer) writeForward(b *body) {
 		"-m", "mark", "--mark", r.masqMark+"/"+r.masqMark, "-j", "ACCEPT")
 	b.add(chainForward, "-m", "comment", "--comment", saveQuote("kubernetes forwarding conntrack rule"),
 		"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
-}
-
-// nodeIP is the node's primary IP of this family, if known.
-func nodeIP(snap *proxier.Snapshot) netip.Addr {
-	if len(snap.Node.IPs) > 0 {
-		return snap.Node.IPs[0]
-	}
-	return netip.Addr{}
 }

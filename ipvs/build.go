@@ -202,10 +202,7 @@ func nodePortAddresses(opts *Options, node *proxier.NodeInfo, local []netip.Addr
 	if cands == nil {
 		cands = node.IPs
 	}
-	var primary netip.Addr
-	if len(node.IPs) > 0 {
-		primary = node.IPs[0]
-	}
+	primary := node.PrimaryIP()
 	entries := proxier.WithPrimary(opts.NodePortAddresses, primary)
 	if len(entries) == 0 {
 		entries = nil // SelectNodeAddresses: nil is every address

@@ -56,7 +56,7 @@ func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot
 	}
 	r.masqRule = "mark set mark or " + r.masqMark
 	r.ifLocal, r.ifNotLocal = r.localMatches(opts.LocalDetector)
-	r.nodePorts = planNodePorts(proxier.NodePortDests(opts.Family, opts.NodePortAddresses, nodeIP(snap)))
+	r.nodePorts = planNodePorts(proxier.NodePortDests(opts.Family, opts.NodePortAddresses, snap.Node.PrimaryIP()))
 	return r
 }
 
@@ -157,14 +157,6 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	tx := knftables.NewFake(fam, tableName).NewTransaction()
 	newRenderer(opts, tx, snap).renderFull(snap, true)
 	return tx.String(), nil
-}
-
-// nodeIP is the node's primary IP of this family, if known.
-func nodeIP(snap *proxier.Snapshot) (ip netip.Addr) {
-	if len(snap.Node.IPs) > 0 {
-		return snap.Node.IPs[0]
-	}
-	return ip
 }
 
 // prefixString is a CIDR as nft prints it: a host prefix as the address.

@@ -107,6 +107,15 @@ type NodeInfo struct {
 	Terminating bool
 }
 
+// PrimaryIP is the node's primary IP of this family (its first InternalIP),
+// or the zero Addr when unknown.
+func (n *NodeInfo) PrimaryIP() netip.Addr {
+	if len(n.IPs) > 0 {
+		return n.IPs[0]
+	}
+	return netip.Addr{}
+}
+
 // Family is an IP family, IPv4 or IPv6.
 type Family = v1.IPFamily
 

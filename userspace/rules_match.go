@@ -61,12 +61,8 @@ func protocolName(spec *listenerSpec) string { return strings.ToLower(string(spe
 
 // nodePortMatches returns the destination matches of node port traffic.
 func nodePortMatches(node *proxier.NodeInfo, opts *Options) []string {
-	var primary netip.Addr
-	if len(node.IPs) > 0 {
-		primary = node.IPs[0]
-	}
 	var out []string
-	for _, d := range proxier.NodePortDests(opts.Family, opts.NodePortAddresses, primary) {
+	for _, d := range proxier.NodePortDests(opts.Family, opts.NodePortAddresses, node.PrimaryIP()) {
 		switch {
 		case d.All:
 			loopback := "127.0.0.0/8"
