@@ -25,7 +25,7 @@ func TestSmoke(t *testing.T) {
 	out := t.TempDir()
 	cfg := harness.Config{
 		Ns: []int{100}, Ms: []int{2},
-		Probes: 5, PartialReps: 2, FirstPacketRounds: 200, FirstPacketWarmup: 20,
+		Repeats: 1, Probes: 5, PartialReps: 2, FirstPacketRounds: 200, FirstPacketWarmup: 20,
 		Out: out, Command: "go test ./bench/ -run TestSmoke", Log: testWriter{t},
 		// The smoke test guards the harness, not figures: it runs on
 		// work in progress too.

@@ -32,7 +32,7 @@ func TestTable(t *testing.T) {
 	lines := strings.Split(tab, "\n")
 	// Columns: upstream first, then kproxy modes, then the floor; ratio
 	// columns only for kproxy rows that ran.
-	head := "| metric | upstream-iptables | kproxy-iptables | kproxy-ipvs | floor | kproxy-iptables / upstream | kproxy-iptables / floor |"
+	head := "| metric | upstream-iptables | kproxy-iptables | kproxy-ipvs | floor | kproxy-iptables / upstream-iptables | kproxy-iptables / floor |"
 	if lines[2] != head {
 		t.Errorf("header\n%s\nwant\n%s", lines[2], head)
 	}
