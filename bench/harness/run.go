@@ -172,6 +172,10 @@ func (h *harness) workload(ctx context.Context, specs []Spec, n, m int) error {
 		h.log.logf("N=%d M=%d: floor (iptables-restore of the %s ruleset)", n, m, d.from)
 		h.res.Rows = append(h.res.Rows, h.floor(n, m, d.dump))
 	}
+	if d := dumps.nft; d.dump != "" {
+		h.log.logf("N=%d M=%d: nft floor (nft -f of the %s table)", n, m, d.from)
+		h.res.Rows = append(h.res.Rows, h.nftFloor(n, m, d.dump))
+	}
 	if err := h.write(); err != nil {
 		return err
 	}
