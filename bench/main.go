@@ -47,6 +47,7 @@ func run() int {
 	flag.StringVar(&cfg.KproxyBinary, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
 	flag.StringVar(&cfg.UpstreamBinary, "kube-proxy", "", "upstream kube-proxy binary (default: the one hack/build-upstream.sh built)")
 	flag.BoolVar(&cfg.AllowDirty, "allow-dirty", false, "measure kproxy built from a tree with uncommitted changes (or -kproxy); marks every table and machine.md \"uncommitted\"")
+	flag.BoolVar(&cfg.HeapProfiles, "heap-profiles", false, "run every proxy with --profiling and save its heap profile at steady state into the results directory")
 	flag.Parse()
 
 	var err error

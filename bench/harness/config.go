@@ -33,6 +33,9 @@ type Config struct {
 	// AllowDirty lets kproxy be built from a tree with uncommitted changes
 	// (or taken prebuilt); every table and machine.md then says "uncommitted".
 	AllowDirty bool
+	// HeapProfiles runs every proxy with --profiling and saves its heap
+	// profile at steady state beside the results (heap-<proxy>-NxM-r<i>.pb.gz).
+	HeapProfiles bool
 
 	Out     string    // results directory (results.json, results.md, machine.md, *.png)
 	Command string    // the command line, for the report

@@ -111,7 +111,11 @@ func (h *harness) specs() ([]Spec, error) {
 	if out, err := testrig.Exec("", ubin, "--version"); err == nil {
 		h.res.Machine.Upstream = strings.TrimSpace(out)
 	}
-	return Select(DefaultSpecs(kbin, kwhy, ubin, uwhy), h.cfg.Proxies)
+	specs := DefaultSpecs(kbin, kwhy, ubin, uwhy)
+	if h.cfg.HeapProfiles {
+		specs = withProfiling(specs)
+	}
+	return Select(specs, h.cfg.Proxies)
 }
 
 // setup builds the topology (1 node, 2 pods) and the control plane.
@@ -155,8 +159,7 @@ func (h *harness) workload(ctx context.Context, specs []Spec, n, m int) error {
 	for rep := range h.cfg.Repeats {
 		for i, spec := range repeatOrder(specs, rep) {
 			h.log.logf("N=%d M=%d: repeat %d/%d, proxy %d/%d %s", n, m, rep+1, h.cfg.Repeats, i+1, len(specs), spec.Name)
-			row, dump := h.runProxy(ctx, spec, n, m)
-			row.Repeat = rep
+			row, dump := h.runProxy(ctx, spec, n, m, rep)
 			h.log.logf("N=%d M=%d: %s: %s %s", n, m, spec.Name, row.Status, row.Error)
 			h.res.Rows = append(h.res.Rows, row)
 			dumps.offer(spec, dump)
