@@ -39,6 +39,7 @@ func run() int {
 	out := flag.String("out", "", "results directory (default bench/results/<date>)")
 	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
 	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
+	flag.IntVar(&cfg.Repeats, "repeats", 3, "times every proxy is measured per workload (order alternated; tables show median and min–max)")
 	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
 	flag.IntVar(&cfg.PartialReps, "partial", 5, "partial syncs per proxy and workload")
 	flag.IntVar(&cfg.FirstPacketRounds, "first-packet", 1000, "first-packet connect pairs per proxy and workload")
@@ -46,6 +47,7 @@ func run() int {
 	flag.StringVar(&cfg.KproxyBinary, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
 	flag.StringVar(&cfg.UpstreamBinary, "kube-proxy", "", "upstream kube-proxy binary (default: the one hack/build-upstream.sh built)")
 	flag.BoolVar(&cfg.AllowDirty, "allow-dirty", false, "measure kproxy built from a tree with uncommitted changes (or -kproxy); marks every table and machine.md \"uncommitted\"")
+	flag.BoolVar(&cfg.HeapProfiles, "heap-profiles", false, "run every proxy with --profiling and save its heap profile at steady state into the results directory")
 	flag.Parse()
 
 	var err error

@@ -13,6 +13,9 @@ type Config struct {
 	Proxies []string // Spec names to run; empty: all (unavailable ones are reported as such)
 	Steps   []Step   // explicit workloads (see ParseWorkloads); replace Ns × Ms when set
 
+	// Repeats is how many times every proxy is measured on every workload
+	// (the order alternated between repeats); tables show the median.
+	Repeats           int
 	Probes            int           // network programming probes per proxy (>= 20 for p99 to mean much)
 	ProbeGap          time.Duration // idle time before each probe (lets min-sync-period expire)
 	PartialReps       int           // partial syncs per proxy (median reported)
@@ -30,6 +33,9 @@ type Config struct {
 	// AllowDirty lets kproxy be built from a tree with uncommitted changes
 	// (or taken prebuilt); every table and machine.md then says "uncommitted".
 	AllowDirty bool
+	// HeapProfiles runs every proxy with --profiling and saves its heap
+	// profile at steady state beside the results (heap-<proxy>-NxM-r<i>.pb.gz).
+	HeapProfiles bool
 
 	Out     string    // results directory (results.json, results.md, machine.md, *.png)
 	Command string    // the command line, for the report
@@ -43,6 +49,9 @@ func (c Config) Defaults() Config {
 	}
 	if len(c.Ms) == 0 {
 		c.Ms = []int{2, 10}
+	}
+	if c.Repeats == 0 {
+		c.Repeats = 3
 	}
 	if c.Probes == 0 {
 		c.Probes = 20
@@ -75,11 +84,12 @@ func (c Config) Defaults() Config {
 
 // Settings describes the run's parameters for the report.
 func (c Config) Settings() string {
-	return fmt.Sprintf("Per proxy and workload: %d partial syncs (median), %d network-programming probes, "+
+	return fmt.Sprintf("Every proxy measured %d times per workload, the order of the proxies reversed on every other repeat. "+
+		"Per proxy, workload and repeat: %d partial syncs (median), %d network-programming probes, "+
 		"%d first-packet connect pairs (after %d warm-up), %v idle before each probe. "+
 		"Proxies run with default sync periods (--iptables-min-sync-period=1s) in a fresh node namespace; "+
 		"probes come from a pod-like client (inside --cluster-cidr, so no masquerade) on the same node.",
-		c.PartialReps, c.Probes, c.FirstPacketRounds, c.FirstPacketWarmup, c.ProbeGap)
+		c.Repeats, c.PartialReps, c.Probes, c.FirstPacketRounds, c.FirstPacketWarmup, c.ProbeGap)
 }
 
 func (c Config) syncTimeout(n int) time.Duration {

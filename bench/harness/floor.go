@@ -30,7 +30,7 @@ type restoreRun struct {
 // loaded ruleset (the floor of a restart's full sync) and --noflush of only
 // the nat KUBE-SERVICES chain (the floor of a partial sync).
 func (h *harness) floor(n, m int, dump string) report.Row {
-	row := report.NewRow("floor", report.KindFloor, "iptables-restore", n, m)
+	row := report.NewRow("floor", report.KindFloor, report.FloorIptables, n, m)
 	fresh := measure.ForFreshRestore(dump)
 	kube := measure.KubeOnly(fresh)
 	partial := measure.KubeServicesOnly(fresh)
@@ -70,20 +70,9 @@ func (h *harness) floor(n, m int, dump string) report.Row {
 			}
 			part = append(part, r)
 		}
-		med := func(rs []restoreRun, f func(restoreRun) float64) report.F {
-			var xs []float64
-			for _, r := range rs {
-				xs = append(xs, f(r))
-			}
-			return report.F(measure.Median(xs))
-		}
-		wall := func(r restoreRun) float64 { return r.wall }
-		row.FirstSyncWall, row.FirstSyncMetric = med(full, wall), med(full, wall)
-		row.RestartSyncWall, row.RestartSyncMetric = med(over, wall), med(over, wall)
-		row.PartialWall, row.PartialMetric = med(part, wall), med(part, wall)
-		row.CPU = med(full, func(r restoreRun) float64 { return r.cpu })
-		row.RSSMB = med(full, func(r restoreRun) float64 { return r.maxRSS })
-		row.HWMMB = row.RSSMB
+		setFresh(&row, full)
+		row.RestartSyncWall, row.RestartSyncMetric = medianOf(over, wallOf), medianOf(over, wallOf)
+		row.PartialWall, row.PartialMetric = medianOf(part, wallOf), medianOf(part, wallOf)
 		h.log.logf("    floor: restore into empty netns %.3fs, --noflush over same %.3fs, KUBE-SERVICES only %.3fs",
 			float64(row.FirstSyncWall), float64(row.RestartSyncWall), float64(row.PartialWall))
 		return nil
@@ -95,13 +84,39 @@ func (h *harness) floor(n, m int, dump string) report.Row {
 	return row
 }
 
+func wallOf(r restoreRun) float64 { return r.wall }
+
+// medianOf is the median of one figure of runs.
+func medianOf(runs []restoreRun, f func(restoreRun) float64) report.F {
+	var xs []float64
+	for _, r := range runs {
+		xs = append(xs, f(r))
+	}
+	return report.F(measure.Median(xs))
+}
+
+// setFresh records the loads into an empty namespace as the floor of a
+// first sync: wall time, CPU and peak RSS, medians.
+func setFresh(row *report.Row, runs []restoreRun) {
+	row.FirstSyncWall, row.FirstSyncMetric = medianOf(runs, wallOf), medianOf(runs, wallOf)
+	row.CPU = medianOf(runs, func(r restoreRun) float64 { return r.cpu })
+	row.RSSMB = medianOf(runs, func(r restoreRun) float64 { return r.maxRSS })
+	row.HWMMB = row.RSSMB
+}
+
 // timedRestore runs iptables-restore with payload in ns and returns its
 // wall time and resource usage.
 func timedRestore(ns, payload string, args ...string) (restoreRun, error) {
+	return timedLoad(ns, payload, append([]string{"iptables-restore", "-w"}, args...))
+}
+
+// timedLoad runs argv in ns with payload on stdin and returns its wall time
+// and resource usage.
+func timedLoad(ns, payload string, argv []string) (restoreRun, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	// "ip netns exec" execs iptables-restore, so the rusage is its own.
-	cmd := testrig.Command(ctx, ns, append([]string{"iptables-restore", "-w"}, args...)...)
+	// "ip netns exec" execs the command, so the rusage is its own.
+	cmd := testrig.Command(ctx, ns, argv...)
 	cmd.Stdin = strings.NewReader(payload)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -120,15 +135,17 @@ func timedRestore(ns, payload string, args ...string) (restoreRun, error) {
 	return r, nil
 }
 
-var restoreLine = regexp.MustCompile(`line (\d+):`)
+// restoreLine finds the line number in iptables-restore's ("line 12:", "line 12 failed") and
+// nft's ("/dev/stdin:12:3-10: Error") complaints.
+var restoreLine = regexp.MustCompile(`(?m)line (\d+)\b|^\S*?:(\d+):\d+(?:-\d+)?: Error`)
 
-// offendingLine returns the payload line iptables-restore complained about.
+// offendingLine returns the payload line the loader complained about.
 func offendingLine(stderr, payload string) string {
 	m := restoreLine.FindStringSubmatch(stderr)
 	if m == nil {
 		return ""
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, _ := strconv.Atoi(m[1] + m[2])
 	lines := strings.Split(payload, "\n")
 	if n < 1 || n > len(lines) {
 		return ""

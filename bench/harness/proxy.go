@@ -21,6 +21,7 @@ type run struct {
 	*harness
 	spec   Spec
 	n, m   int
+	repeat int
 	node   Node
 	row    *report.Row
 	scrape *measure.Scraper
@@ -30,13 +31,14 @@ type run struct {
 // runProxy measures one proxy on the current workload. It returns the row
 // (status "failed" with the error if a step failed; the steps before it keep
 // their numbers) and the proxy's ruleset dump, if any.
-func (h *harness) runProxy(ctx context.Context, spec Spec, n, m int) (report.Row, string) {
+func (h *harness) runProxy(ctx context.Context, spec Spec, n, m, repeat int) (report.Row, string) {
 	row := report.NewRow(spec.Name, spec.Kind, spec.Mode, n, m)
+	row.Repeat = repeat
 	if spec.Unavailable != "" {
 		row.Status, row.Error = "unavailable", spec.Unavailable
 		return row, ""
 	}
-	r := &run{harness: h, spec: spec, n: n, m: m, node: spec.Node, row: &row}
+	r := &run{harness: h, spec: spec, n: n, m: m, repeat: repeat, node: spec.Node, row: &row}
 	if r.node == nil {
 		r.node = h.node
 	}
@@ -104,6 +106,11 @@ func (r *run) measure(ctx context.Context) (string, error) {
 	}
 	r.row.RSSMB, r.row.HWMMB, r.row.CPU = report.F(float64(st.RSS)/1e6), report.F(float64(st.HWM)/1e6), report.F(st.TotalCPU())
 	r.log.logf("    RSS %.1f MB (peak %.1f MB), CPU %.2fs", float64(r.row.RSSMB), float64(r.row.HWMMB), float64(r.row.CPU))
+	if r.cfg.HeapProfiles {
+		if err := r.saveHeapProfile(ctx); err != nil {
+			return dump, err
+		}
+	}
 	return dump, r.restart(ctx, p)
 }
 

@@ -111,7 +111,11 @@ func (h *harness) specs() ([]Spec, error) {
 	if out, err := testrig.Exec("", ubin, "--version"); err == nil {
 		h.res.Machine.Upstream = strings.TrimSpace(out)
 	}
-	return Select(DefaultSpecs(kbin, kwhy, ubin, uwhy), h.cfg.Proxies)
+	specs := DefaultSpecs(kbin, kwhy, ubin, uwhy)
+	if h.cfg.HeapProfiles {
+		specs = withProfiling(specs)
+	}
+	return Select(specs, h.cfg.Proxies)
 }
 
 // setup builds the topology (1 node, 2 pods) and the control plane.
@@ -148,26 +152,32 @@ func (h *harness) setup(ctx context.Context) error {
 	return nil
 }
 
-// workload measures every proxy, then the floor, on the current objects.
+// workload measures every proxy Repeats times, in an order alternated
+// between repeats, then the floors, on the current objects.
 func (h *harness) workload(ctx context.Context, specs []Spec, n, m int) error {
-	var floorDump, floorFrom string
-	for i, spec := range specs {
-		h.log.logf("N=%d M=%d: proxy %d/%d %s", n, m, i+1, len(specs), spec.Name)
-		row, dump := h.runProxy(ctx, spec, n, m)
-		h.log.logf("N=%d M=%d: %s: %s %s", n, m, spec.Name, row.Status, row.Error)
-		h.res.Rows = append(h.res.Rows, row)
-		// The floor restores upstream's iptables ruleset if there is one,
-		// else the first iptables ruleset captured (never an nft dump).
-		if dump != "" && spec.Mode != "nftables" && (floorDump == "" || spec.Kind == report.KindUpstream && floorFrom != string(report.KindUpstream)) {
-			floorDump, floorFrom = dump, string(spec.Kind)
+	var dumps floorDumps
+	for rep := range h.cfg.Repeats {
+		for i, spec := range repeatOrder(specs, rep) {
+			h.log.logf("N=%d M=%d: repeat %d/%d, proxy %d/%d %s", n, m, rep+1, h.cfg.Repeats, i+1, len(specs), spec.Name)
+			row, dump := h.runProxy(ctx, spec, n, m, rep)
+			h.log.logf("N=%d M=%d: %s: %s %s", n, m, spec.Name, row.Status, row.Error)
+			h.res.Rows = append(h.res.Rows, row)
+			dumps.offer(spec, dump)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		if err := ctx.Err(); err != nil {
+		if err := h.write(); err != nil {
 			return err
 		}
 	}
-	if floorDump != "" {
-		h.log.logf("N=%d M=%d: floor (iptables-restore of the %s ruleset)", n, m, floorFrom)
-		h.res.Rows = append(h.res.Rows, h.floor(n, m, floorDump))
+	if d := dumps.iptables; d.dump != "" {
+		h.log.logf("N=%d M=%d: floor (iptables-restore of the %s ruleset)", n, m, d.from)
+		h.res.Rows = append(h.res.Rows, h.floor(n, m, d.dump))
+	}
+	if d := dumps.nft; d.dump != "" {
+		h.log.logf("N=%d M=%d: nft floor (nft -f of the %s table)", n, m, d.from)
+		h.res.Rows = append(h.res.Rows, h.nftFloor(n, m, d.dump))
 	}
 	if err := h.write(); err != nil {
 		return err

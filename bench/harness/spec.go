@@ -65,20 +65,33 @@ func IptablesRules(node Node) (measure.Ruleset, string, error) {
 	return measure.CountRules(dump), dump, nil
 }
 
-// NftRules is Spec.Rules for modes that program nftables.
+// NftTable is the table both upstream's and kproxy's nftables modes own
+// (IPv4; the rig is single-stack).
+var NftTable = []string{"ip", "kube-proxy"}
+
+// NftRules is Spec.Rules for modes that program nftables: their table, as
+// `nft list table` prints it (which `nft -f` loads back, see nftFloor).
 func NftRules(node Node) (measure.Ruleset, string, error) {
-	dump, err := node.Exec("nft", "list", "ruleset")
+	dump, err := node.Exec(append([]string{"nft", "list", "table"}, NftTable...)...)
 	if err != nil {
-		return measure.Ruleset{}, "", fmt.Errorf("nft list ruleset: %w", err)
+		return measure.Ruleset{}, "", fmt.Errorf("nft list table %s: %w", strings.Join(NftTable, " "), err)
 	}
 	return measure.CountNftRules(dump), dump, nil
 }
 
 // KproxyModes are kproxy's modes, in report order.
-var KproxyModes = []string{"iptables", "ipvs", "userspace"}
+var KproxyModes = []string{"iptables", "nftables", "ipvs", "userspace"}
 
-// DefaultSpecs returns upstream kube-proxy (iptables) and kproxy in every
-// mode. kproxyBin or upstreamBin may be empty with a reason in the
+// rulesFor is the Rules function of a mode.
+func rulesFor(mode string) func(Node) (measure.Ruleset, string, error) {
+	if mode == "nftables" {
+		return NftRules
+	}
+	return IptablesRules
+}
+
+// DefaultSpecs returns upstream kube-proxy (iptables and nftables) and
+// kproxy in every mode. kproxyBin or upstreamBin may be empty with a reason in the
 // matching *Why: those rows are reported unavailable.
 func DefaultSpecs(kproxyBin, kproxyWhy, upstreamBin, upstreamWhy string) []Spec {
 	specs := []Spec{{
@@ -90,7 +103,7 @@ func DefaultSpecs(kproxyBin, kproxyWhy, upstreamBin, upstreamWhy string) []Spec 
 	}}
 	for _, mode := range KproxyModes {
 		s := Spec{Name: "kproxy-" + mode, Kind: report.KindKproxy, Mode: mode, Binary: kproxyBin,
-			Unavailable: kproxyWhy, Rules: IptablesRules}
+			Unavailable: kproxyWhy, Rules: rulesFor(mode)}
 		if mode == "ipvs" && s.Unavailable == "" {
 			// This host has no IPVS; the mode runs only in a VM, which needs
 			// a VM Node (see Node).

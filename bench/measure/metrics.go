@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -78,20 +79,45 @@ func NewScraper(url string, dial func(ctx context.Context, network, addr string)
 
 // Scrape fetches and parses the metrics.
 func (s *Scraper) Scrape(ctx context.Context) (Sample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
+	body, err := s.get(ctx, s.URL)
 	if err != nil {
-		return Sample{}, fmt.Errorf("scrape %s: %w", s.URL, err)
+		return Sample{}, err
+	}
+	defer body.Close()
+	return Parse(body)
+}
+
+// Fetch returns the body of path on the metrics server (e.g.
+// /debug/pprof/heap, served with --profiling).
+func (s *Scraper) Fetch(ctx context.Context, path string) ([]byte, error) {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", path, err)
+	}
+	u.Path, u.RawQuery = path, ""
+	body, err := s.get(ctx, u.String())
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(body)
+}
+
+func (s *Scraper) get(ctx context.Context, target string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", target, err)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Sample{}, fmt.Errorf("scrape %s: %w", s.URL, err)
+		return nil, fmt.Errorf("get %s: %w", target, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return Sample{}, fmt.Errorf("scrape %s: %s: %s", s.URL, resp.Status, b)
+		resp.Body.Close()
+		return nil, fmt.Errorf("get %s: %s: %s", target, resp.Status, b)
 	}
-	return Parse(resp.Body)
+	return resp.Body, nil
 }
 
 // Parse parses Prometheus text exposition into a Sample (IPv4 series, or

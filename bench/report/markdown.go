@@ -45,22 +45,34 @@ var metrics = []metric{
 	{"first packet via ClusterIP p99 (µs)", func(r Row) F { return r.FirstPacketP99 }, 0, false},
 	{"first packet direct to pod p50 (µs)", func(r Row) F { return r.DirectP50 }, 0, false},
 	{"first packet direct to pod p99 (µs)", func(r Row) F { return r.DirectP99 }, 0, false},
+	{"first packet ClusterIP / direct to pod, p50 (×) ⁷", firstPacketOverDirect, 2, false},
 	{"first-packet connects that failed", func(r Row) F { return intF(r.FirstPacketFailed) }, 0, true},
 	{"RSS at steady state (MB) ⁴", func(r Row) F { return r.RSSMB }, 1, false},
 	{"peak RSS (MB)", func(r Row) F { return r.HWMMB }, 1, false},
 	{"CPU, process + children (s) ⁵", func(r Row) F { return r.CPU }, 2, false},
-	{"rules (iptables -A, all tables; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0, false},
+	{"rules (iptables -A, all tables; nft: statements in table ip kube-proxy; IPVS: entries)", func(r Row) F { return intF(r.Rules) }, 0, false},
 	{"chains", func(r Row) F { return intF(r.Chains) }, 0, false},
 	{"host load average (1 min) at the end ⁶", func(r Row) F { return r.LoadAvg }, 1, true},
 }
 
+// firstPacketOverDirect is a row's first-packet cost relative to the rig's
+// floor, a connect to the pod measured interleaved with it.
+func firstPacketOverDirect(r Row) F {
+	if !r.FirstPacketP50.Valid() || !r.DirectP50.Valid() || r.DirectP50 == 0 {
+		return NaN
+	}
+	return r.FirstPacketP50 / r.DirectP50
+}
+
 // Footnotes explains the table rows; the README repeats them.
-const Footnotes = `¹ Floor: iptables-restore of the upstream ruleset into an empty namespace.
+const Footnotes = `Each cell is the median over the repeats, with the min–max in brackets when they differ; ratios are of medians.
+¹ Floor: iptables-restore of the upstream ruleset into an empty namespace; nft-floor: nft -f of the upstream nftables table into an empty namespace.
 ² Floor: iptables-restore --noflush of the same ruleset over the identical loaded ruleset.
 ³ Floor: iptables-restore --noflush of only the nat KUBE-SERVICES chain (what every partial sync writes at least).
 ⁴ Floor: peak RSS of iptables-restore.
 ⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
+⁷ The rig's floor for a first packet: connects to the pod interleaved with those via a ClusterIP, from the same client. It is not free of rules: a packet to the pod still walks the proxy's nat chains (all of upstream iptables' KUBE-SERVICES).
 `
 
 func (f F) format(prec int) string {
@@ -100,20 +112,6 @@ func (r *Results) Workloads() []Workload {
 	return ws
 }
 
-// Rows returns the rows of one workload: upstream first, then kproxy modes,
-// then the floor.
-func (r *Results) RowsOf(w Workload) []Row {
-	var rows []Row
-	for _, row := range r.Rows {
-		if row.N == w.N && row.M == w.M {
-			rows = append(rows, row)
-		}
-	}
-	order := map[Kind]int{KindUpstream: 0, KindKproxy: 1, KindFloor: 2}
-	sort.SliceStable(rows, func(i, j int) bool { return order[rows[i].Kind] < order[rows[j].Kind] })
-	return rows
-}
-
 // Markdown renders the results as one table per workload.
 func (r *Results) Markdown() string {
 	var b strings.Builder
@@ -124,90 +122,6 @@ func (r *Results) Markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(Footnotes)
-	return b.String()
-}
-
-// Table renders one workload: a column per proxy, then kproxy/upstream and
-// kproxy/floor ratio columns for every kproxy mode.
-func (r *Results) Table(w Workload) string {
-	rows := r.RowsOf(w)
-	var up, floor *Row
-	var kps []Row
-	for i := range rows {
-		switch rows[i].Kind {
-		case KindUpstream:
-			if up == nil {
-				up = &rows[i]
-			}
-		case KindFloor:
-			floor = &rows[i]
-		case KindKproxy:
-			if rows[i].Status == "ok" {
-				kps = append(kps, rows[i])
-			}
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "### N = %d Services × M = %d endpoints\n\n", w.N, w.M)
-	if r.Machine.Source.Uncommitted() {
-		b.WriteString(uncommittedNote)
-	}
-	head := []string{"metric"}
-	for _, row := range rows {
-		head = append(head, row.Proxy)
-	}
-	for _, k := range kps {
-		if up != nil {
-			head = append(head, k.Proxy+" / upstream")
-		}
-		if floor != nil {
-			head = append(head, k.Proxy+" / floor")
-		}
-	}
-	b.WriteString("| " + strings.Join(head, " | ") + " |\n")
-	b.WriteString("|" + strings.Repeat("---|", len(head)) + "\n")
-	status := []string{"status"}
-	for _, row := range rows {
-		s := row.Status
-		if row.Error != "" {
-			s += ": " + oneLine(row.Error, 120)
-		}
-		status = append(status, s)
-	}
-	for range len(head) - len(status) {
-		status = append(status, "")
-	}
-	b.WriteString("| " + strings.Join(status, " | ") + " |\n")
-	for _, m := range metrics {
-		cells := []string{m.label}
-		any := false
-		for _, row := range rows {
-			v := m.get(row)
-			cell, ok := v.format(m.prec), v.Valid()
-			if over := m.over(row); !ok && over > 0 {
-				cell, ok = fmt.Sprintf("> %.0f", over), true
-			}
-			any = any || ok
-			cells = append(cells, cell)
-		}
-		if !any {
-			continue
-		}
-		for _, k := range kps {
-			for _, base := range []*Row{up, floor} {
-				switch {
-				case base == nil:
-				case m.noRatio:
-					cells = append(cells, "")
-				case !m.get(*base).Valid() && m.over(*base) > 0:
-					cells = append(cells, "< "+ratio(m.get(k), F(m.over(*base))))
-				default:
-					cells = append(cells, ratio(m.get(k), m.get(*base)))
-				}
-			}
-		}
-		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
-	}
 	return b.String()
 }
 

@@ -38,15 +38,7 @@ func PlotFiles() []string {
 // Plot writes the PNG charts into dir. A chart without data is skipped.
 func (r *Results) Plot(dir string) error {
 	for _, c := range charts {
-		series := map[string]plotter.XYs{}
-		for _, row := range r.Rows {
-			v := c.get(row)
-			if !v.Valid() || (row.Kind == KindFloor && !c.floor) {
-				continue
-			}
-			key := fmt.Sprintf("%s M=%d", row.Proxy, row.M)
-			series[key] = append(series[key], plotter.XY{X: float64(row.N), Y: float64(v)})
-		}
+		series := r.series(c)
 		if len(series) == 0 {
 			continue
 		}
@@ -76,4 +68,22 @@ func (r *Results) Plot(dir string) error {
 		}
 	}
 	return nil
+}
+
+// series returns the chart's lines: per proxy and M, the median over the
+// repeats against N.
+func (r *Results) series(c chart) map[string]plotter.XYs {
+	series := map[string]plotter.XYs{}
+	m := metric{get: c.get}
+	for _, w := range r.Workloads() {
+		for _, g := range r.GroupsOf(w) {
+			v := g.Stat(m).Median
+			if !v.Valid() || (g.Kind == KindFloor && !c.floor) {
+				continue
+			}
+			key := fmt.Sprintf("%s M=%d", g.Proxy, w.M)
+			series[key] = append(series[key], plotter.XY{X: float64(w.N), Y: float64(v)})
+		}
+	}
+	return series
 }

@@ -22,11 +22,14 @@ const (
 // Row is one proxy on one workload. Durations are in seconds unless the name
 // says otherwise; a value that was not measured is NaN (null in JSON).
 type Row struct {
-	Proxy  string `json:"proxy"` // e.g. "kproxy-iptables", "upstream-iptables", "floor"
-	Kind   Kind   `json:"kind"`
-	Mode   string `json:"mode"`
-	N      int    `json:"n"` // load Services
-	M      int    `json:"m"` // endpoints per Service
+	Proxy string `json:"proxy"` // e.g. "kproxy-iptables", "upstream-iptables", "floor"
+	Kind  Kind   `json:"kind"`
+	Mode  string `json:"mode"`
+	N     int    `json:"n"` // load Services
+	M     int    `json:"m"` // endpoints per Service
+	// Repeat numbers the row among the proxy's runs on the workload (from
+	// 0); the tables show the median and min–max over them.
+	Repeat int    `json:"repeat"`
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 
