@@ -17,15 +17,20 @@ import (
 
 // result is the soak's figures.
 type result struct {
-	start, end                     time.Time
-	elapsed                        time.Duration
-	probes, stableFailures         atomic.Int64
-	churnProbes, churnFailures     atomic.Int64
-	changes, apiErrors             atomic.Int64
-	rssStart, rssEnd, rssMax       float64
-	goroutinesStart, goroutinesEnd int
-	mu                             sync.Mutex
-	notes                          []string
+	started                    time.Time
+	elapsed                    time.Duration
+	probes, stableFailures     atomic.Int64
+	downProbes                 atomic.Int64 // probes while the apiserver was down
+	churnProbes, churnFailures atomic.Int64
+	changes, touches           atomic.Int64
+	apiErrors, downErrors      atomic.Int64
+	dropped                    atomic.Int64 // churn ticks with every writer busy
+	samples                    []sample     // every 30 s after the warm-up
+	end                        sample
+	rules                      ruleCount
+	outage                     outageFigures
+	mu                         sync.Mutex
+	notes                      []string
 }
 
 func (r *result) note(s string) {
@@ -36,25 +41,59 @@ func (r *result) note(s string) {
 	}
 }
 
-// failed: any probe failure, memory growth over 25% (and 5 MiB), or more
-// than 5 extra goroutines.
-func (r *result) failed() bool {
-	grew := r.rssEnd > r.rssStart*1.25 && r.rssEnd-r.rssStart > 5
-	return r.stableFailures.Load() > 0 || r.churnFailures.Load() > 0 || grew || r.goroutinesEnd > r.goroutinesStart+5
+// Thresholds of the verdict.
+const (
+	rssFlat        = 1.1 // end RSS over the first sample after the warm-up
+	goroutinesFlat = 5   // goroutines end − start, either way
+	rssOutage      = 1.2 // RSS during and after the relist over steady state
+	convergeBound  = 2 * time.Second
+)
+
+// verdicts lists every check the run failed.
+func (r *result) verdicts(c config) []string {
+	var v []string
+	if n := r.stableFailures.Load(); n > 0 {
+		v = append(v, fmt.Sprintf("%d probes to unchanged Services failed", n))
+	}
+	if n := r.churnFailures.Load(); n > 0 {
+		v = append(v, fmt.Sprintf("%d probes to settled churned Services failed", n))
+	}
+	if len(r.samples) > 0 {
+		s := r.samples[0]
+		if r.end.rss > s.rss*rssFlat {
+			v = append(v, fmt.Sprintf("RSS grew %.2f× (bound %.1f×)", r.end.rss/s.rss, rssFlat))
+		}
+		if d := r.end.goroutines - s.goroutines; d > goroutinesFlat || d < -goroutinesFlat {
+			v = append(v, fmt.Sprintf("goroutines %d → %d", s.goroutines, r.end.goroutines))
+		}
+	}
+	if want := c.stable + c.background; c.mode == "iptables" && r.rules.min() < want {
+		v = append(v, fmt.Sprintf("nat dispatch rules fell to %d (< %d Services that never go away)", r.rules.min(), want))
+	}
+	return append(v, r.outage.verdicts()...)
 }
 
-func (r *result) markdown(c config) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "| soak (%s mode, %v, %.0f changes/s) | value |\n|---|---|\n", c.mode, r.elapsed.Round(time.Second), c.rate)
-	fmt.Fprintf(&b, "| API changes applied (create/move/delete) | %d (%d refused) |\n", r.changes.Load(), r.apiErrors.Load())
-	fmt.Fprintf(&b, "| probes to %d unchanged Services / failed | %d / %d |\n", c.stable, r.probes.Load(), r.stableFailures.Load())
-	fmt.Fprintf(&b, "| probes to churned Services %v after their last change / failed | %d / %d |\n", settle, r.churnProbes.Load(), r.churnFailures.Load())
-	fmt.Fprintf(&b, "| kproxy RSS start / end / max | %.1f / %.1f / %.1f MiB |\n", r.rssStart, r.rssEnd, r.rssMax)
-	fmt.Fprintf(&b, "| go_goroutines start / end | %d / %d |\n", r.goroutinesStart, r.goroutinesEnd)
-	for _, n := range r.notes {
-		fmt.Fprintf(&b, "\nfailure: %s", n)
+func (f *outageFigures) verdicts() []string {
+	if !f.ran {
+		return nil
 	}
-	return b.String()
+	var v []string
+	if !f.convergedOK {
+		v = append(v, "kproxy did not converge within 3 min of the apiserver's return")
+	} else if f.converged > convergeBound {
+		v = append(v, fmt.Sprintf("converged %.1f s after the apiserver answered (bound %v)", f.converged.Seconds(), convergeBound))
+	}
+	if q := f.rssRatio(); q > rssOutage {
+		v = append(v, fmt.Sprintf("RSS %.2f× steady state around the outage (bound %.1f×)", q, rssOutage))
+	}
+	return v
+}
+
+func (f *outageFigures) rssRatio() float64 {
+	if f.rssSteady == 0 {
+		return 0
+	}
+	return max(f.rssDown, f.rssAfter) / f.rssSteady
 }
 
 // scrape reads kproxy's /metrics from inside its namespace.
