@@ -75,7 +75,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: sync: snapshot of the wrong family", p.opts.Family)
 	}
 	p.deleteStaleChains(ctx, start)
-	if req.Full || p.state == nil || p.state.node != nodeKey(snap) {
+	if req.Full || p.state == nil || p.state.global != globalKey(snap) {
 		return p.syncFull(ctx, snap, start)
 	}
 	return p.syncPartial(ctx, snap, req.Changed, start)

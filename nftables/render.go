@@ -17,6 +17,8 @@ type renderer struct {
 	opts Options // normalized
 	tx   *knftables.Transaction
 	node *proxier.NodeInfo
+	// serviceCIDRs: the ranges ClusterIPs come from (snapshot's).
+	serviceCIDRs []netip.Prefix
 
 	ipX         string // "ip" or "ip6", as in "ip daddr"
 	addrType    string // "ipv4_addr" or "ipv6_addr"
@@ -46,7 +48,7 @@ type renderer struct {
 
 func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot) *renderer {
 	r := &renderer{
-		opts: opts, tx: tx, node: &snap.Node,
+		opts: opts, tx: tx, node: &snap.Node, serviceCIDRs: snap.ServiceCIDRs,
 		ipX: "ip", addrType: "ipv4_addr", notLoopback: "ip daddr != 127.0.0.0/8",
 		masqMark: fmt.Sprintf("%#08x", 1<<uint(opts.MasqueradeBit)),
 		shared:   map[string]bool{},

@@ -34,6 +34,7 @@ func (r *renderer) writeStatic(recreateBase bool) {
 	r.writeNodePortSets()
 	r.writeMasquerading()
 	r.writeEndpointChecks()
+	r.writeUnallocatedDrop()
 	r.writeDispatch()
 }
 
@@ -94,6 +95,22 @@ func (r *renderer) writeEndpointChecks() {
 	r.ensureShared(chainFirewallCheck)
 	tx.Add(&knftables.Rule{Chain: chainFirewallCheck, Rule: knftables.Concat(
 		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapFirewallIPs)})
+}
+
+// writeUnallocatedDrop drops new connections to the addresses of the
+// ServiceCIDRs that no Service holds (after the reject of unknown ports of
+// the ones that are held), as kube-proxy does.
+func (r *renderer) writeUnallocatedDrop() {
+	if len(r.serviceCIDRs) == 0 {
+		return
+	}
+	ranges := make([]string, len(r.serviceCIDRs))
+	for i, p := range r.serviceCIDRs {
+		ranges[i] = p.String()
+	}
+	r.tx.Add(&knftables.Rule{Chain: chainClusterIPsCheck,
+		Rule:    knftables.Concat(r.ipX, "daddr", "{", strings.Join(ranges, ", "), "}", "drop"),
+		Comment: knftables.PtrTo("Drop traffic to unallocated ClusterIPs")})
 }
 
 // writeDispatch writes nat "services": ClusterIP masquerading, then the

@@ -40,10 +40,11 @@ func newServiceObjects() *serviceObjects {
 type syncState struct {
 	services map[types.NamespacedName]*serviceObjects
 	elements *elementTable
-	// node is the Node as the last full sync saw it: the static part
-	// (NodePort destinations) and the port policies depend on it, so a
-	// partial sync with another Node becomes a full one.
-	node string
+	// global is the Node and the ServiceCIDRs as the last full sync saw
+	// them: the static part (NodePort destinations, the drop of unallocated
+	// ClusterIPs) and the port policies depend on them, so a partial sync
+	// with others becomes a full one.
+	global string
 }
 
 // owned is every per-service object of the Services (not the stale

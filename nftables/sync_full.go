@@ -26,7 +26,7 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 	r := newRenderer(p.opts, tx, snap)
 	r.old = known
 	objs, elems := r.renderFull(snap, !p.baseRecreated)
-	state := &syncState{services: objs, elements: elems, node: nodeKey(snap)}
+	state := &syncState{services: objs, elements: elems, global: globalKey(snap)}
 	p.dropStale(tx, known, state.owned(), start)
 	logConflicts(r.conflicts, p.opts.Family)
 	if err := p.run(ctx, tx); err != nil {
@@ -81,5 +81,6 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	return k, nil
 }
 
-// nodeKey is the Node as far as rendering depends on it.
-func nodeKey(snap *proxier.Snapshot) string { return fmt.Sprint(snap.Node) }
+// globalKey is what the shared chains depend on besides the Services: the
+// Node and the ServiceCIDRs. A change makes the next sync a full one.
+func globalKey(snap *proxier.Snapshot) string { return fmt.Sprint(snap.Node, snap.ServiceCIDRs) }

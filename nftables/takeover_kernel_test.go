@@ -84,10 +84,10 @@ func TestKernelTakeOverFromKubeProxy(t *testing.T) {
 		t.Errorf("%d of %d connections failed during the take-over; first: %v", f, f+loop.answered.Load(), loop.firstErr.Load())
 	}
 	got := r.listTable(t)
-	// kube-proxy's own table for the same objects differs only by the
-	// rule kproxy does not write yet (README.md, "Not done yet").
-	if d := lineDiff(got, sortedObjects(upstreamTable)); strings.TrimSpace(d) != strings.TrimSpace(knownUpstreamOnly) {
-		t.Errorf("table differs from kube-proxy's beyond the known difference:\n%s", d)
+	// kube-proxy's own table for the same objects, ServiceCIDR drop
+	// included, is the same.
+	if d := lineDiff(got, sortedObjects(upstreamTable)); strings.TrimSpace(d) != "" {
+		t.Errorf("table differs from kube-proxy's:\n%s", d)
 	}
 	if err := r.p.Cleanup(ctx); err != nil {
 		t.Fatal(err)
@@ -97,10 +97,6 @@ func TestKernelTakeOverFromKubeProxy(t *testing.T) {
 		t.Errorf("table after the take-over differs from a fresh sync's:\n%s", lineDiff(got, want))
 	}
 }
-
-// knownUpstreamOnly is what kube-proxy writes and kproxy does not, in
-// lineDiff form: the drop of unallocated ClusterIPs (from ServiceCIDRs).
-const knownUpstreamOnly = "- \t\tip daddr 10.96.0.0/16 drop comment \"Drop traffic to unallocated ClusterIPs\""
 
 // createWebService creates Service default/web (port 80 to 8080/TCP)
 // with an EndpointSlice of backends, deleted when the test ends.
@@ -134,8 +130,9 @@ func createWebService(t *testing.T, cp *testrig.ControlPlane, backends []*testri
 	return svc
 }
 
-// apiSnapshot is the IPv4 snapshot of every Service and EndpointSlice in
-// the API server (the "kubernetes" Service too), as kube-proxy sees them.
+// apiSnapshot is the IPv4 snapshot of every Service, EndpointSlice and
+// ServiceCIDR in the API server (the "kubernetes" Service and the default
+// ServiceCIDR too), as kube-proxy sees them.
 func apiSnapshot(t *testing.T, cp *testrig.ControlPlane, node *v1.Node) *proxier.Snapshot {
 	t.Helper()
 	svcs, err := cp.Client.CoreV1().Services("").List(t.Context(), metav1.ListOptions{})
@@ -146,8 +143,15 @@ func apiSnapshot(t *testing.T, cp *testrig.ControlPlane, node *v1.Node) *proxier
 	if err != nil {
 		t.Fatal(err)
 	}
+	cidrs, err := cp.Client.NetworkingV1().ServiceCIDRs().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr := proxier.NewTracker(node.Name, []proxier.Family{proxier.IPv4}, nil, time.Time{})
 	tr.OnNode(node)
+	for i := range cidrs.Items {
+		tr.OnServiceCIDR(nil, &cidrs.Items[i])
+	}
 	for i := range svcs.Items {
 		tr.OnService(nil, &svcs.Items[i])
 	}

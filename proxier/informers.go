@@ -7,6 +7,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/informers"
@@ -41,8 +42,10 @@ func EndpointSliceListed(es *discovery.EndpointSlice) bool {
 	return !headless
 }
 
-// StartInformers starts the Service, EndpointSlice and Node informers that
-// feed the loop, waits until their caches are synced and tells the loop.
+// StartInformers starts the Service, EndpointSlice, Node and ServiceCIDR
+// informers that feed the loop, waits until the first three have synced and
+// tells the loop. The ServiceCIDRs, as kube-proxy's, do not hold back the
+// first sync: they reach the rules with the sync after they arrive.
 func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
 	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -79,6 +82,15 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 	}); err != nil {
 		return fmt.Errorf("node informer: %w", err)
 	}
+	cidrFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject))
+	if _, err := cidrFactory.Networking().V1().ServiceCIDRs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { l.OnServiceCIDR(nil, asServiceCIDR(o)) },
+		UpdateFunc: func(o, n any) { l.OnServiceCIDR(asServiceCIDR(o), asServiceCIDR(n)) },
+		DeleteFunc: func(o any) { l.OnServiceCIDR(asServiceCIDR(o), nil) },
+	}); err != nil {
+		return fmt.Errorf("servicecidr informer: %w", err)
+	}
+	cidrFactory.Start(ctx.Done())
 	svcFactory.Start(ctx.Done())
 	sliceFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
@@ -112,4 +124,12 @@ func asNode(o any) *v1.Node {
 	}
 	n, _ := o.(*v1.Node)
 	return n
+}
+
+func asServiceCIDR(o any) *networking.ServiceCIDR {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	c, _ := o.(*networking.ServiceCIDR)
+	return c
 }

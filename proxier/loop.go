@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
@@ -106,6 +107,12 @@ func (l *Loop) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 
 // OnNode: see OnService.
 func (l *Loop) OnNode(cur *v1.Node) { l.tracker.OnNode(cur); l.queue() }
+
+// OnServiceCIDR: see OnService.
+func (l *Loop) OnServiceCIDR(old, cur *networking.ServiceCIDR) {
+	l.tracker.OnServiceCIDR(old, cur)
+	l.queue()
+}
 
 // OnSynced is called when the informers' initial lists are in.
 func (l *Loop) OnSynced() {

@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -11,9 +12,12 @@ import (
 // shared by value between the sync loop and a backend. Unchanged Services
 // keep the same *Service from one snapshot to the next.
 type Snapshot struct {
-	Family   Family
-	Node     NodeInfo
-	Services map[types.NamespacedName]*Service
+	Family Family
+	Node   NodeInfo
+	// ServiceCIDRs are the ranges of this family the cluster allocates
+	// ClusterIPs from (its ServiceCIDR objects), sorted.
+	ServiceCIDRs []netip.Prefix
+	Services     map[types.NamespacedName]*Service
 }
 
 // Service is one Service's ports of one family with their endpoints.

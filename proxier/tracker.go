@@ -3,6 +3,7 @@ package proxier
 import (
 	"errors"
 	"maps"
+	"net/netip"
 	"reflect"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type Tracker struct {
 	services                          map[types.NamespacedName]map[Family][]ServicePort
 	slices                            map[types.NamespacedName]map[string]*Slice
 	node                              map[Family]NodeInfo
+	serviceCIDRs                      map[string][]netip.Prefix // by ServiceCIDR name
 	dirty                             NameSet
 	nodeDirty                         bool
 	triggers                          map[Family][]time.Time
@@ -42,12 +44,13 @@ type Tracker struct {
 func NewTracker(nodeName string, families []Family, invalid func(kind, name string, err error), now time.Time) *Tracker {
 	t := &Tracker{
 		nodeName: nodeName, families: families, invalid: invalid, started: now,
-		services: map[types.NamespacedName]map[Family][]ServicePort{},
-		slices:   map[types.NamespacedName]map[string]*Slice{},
-		node:     map[Family]NodeInfo{},
-		dirty:    NameSet{},
-		triggers: map[Family][]time.Time{},
-		built:    map[Family]map[types.NamespacedName]*Service{},
+		services:     map[types.NamespacedName]map[Family][]ServicePort{},
+		slices:       map[types.NamespacedName]map[string]*Slice{},
+		node:         map[Family]NodeInfo{},
+		dirty:        NameSet{},
+		serviceCIDRs: map[string][]netip.Prefix{},
+		triggers:     map[Family][]time.Time{},
+		built:        map[Family]map[types.NamespacedName]*Service{},
 	}
 	for _, f := range families {
 		t.node[f] = NodeInfo{Name: nodeName}
@@ -266,7 +269,7 @@ func (t *Tracker) Checkout() Checkout {
 			changed[n] = struct{}{}
 		}
 		t.built[f] = next
-		c.Snapshots[f] = &Snapshot{Family: f, Node: node, Services: next}
+		c.Snapshots[f] = &Snapshot{Family: f, Node: node, ServiceCIDRs: t.serviceCIDRsOf(f), Services: next}
 		c.Changed[f] = changed
 	}
 	t.dirty = NameSet{}

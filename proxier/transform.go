@@ -3,6 +3,7 @@ package proxier
 import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -10,9 +11,9 @@ import (
 // object enters the informer cache, every field the Tracker never reads
 // (managedFields, labels and annotations other than the ones it reads,
 // owner references, a Service's selector, endpoint target references and
-// hostnames, a Node's status other than its addresses). The label and
-// annotation keys kept are the package's constants, so the cached maps do
-// not hold a copy of the key per object. At 10,000 Services this roughly
+// hostnames, a Node's status other than its addresses, a ServiceCIDR's
+// labels and status). The label and annotation keys kept are the package's
+// constants, so the cached maps do not hold a copy of the key per object. At 10,000 Services this roughly
 // halves what the informer caches hold. It changes objects in place (they
 // are freshly decoded), keeps any other type as it is, and is idempotent,
 // as client-go requires.
@@ -32,6 +33,10 @@ func StripObject(obj any) (any, error) {
 			o.Endpoints[i].Hostname = nil
 			o.Endpoints[i].DeprecatedTopology = nil
 		}
+	case *networking.ServiceCIDR:
+		stripMeta(&o.ObjectMeta)
+		o.Labels = nil
+		o.Status = networking.ServiceCIDRStatus{}
 	case *v1.Node:
 		stripMeta(&o.ObjectMeta)
 		o.Labels = keepOnly(o.Labels, LabelZone)

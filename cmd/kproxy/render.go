@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -25,6 +26,7 @@ type objects struct {
 	services []*v1.Service
 	slices   []*discovery.EndpointSlice
 	nodes    []*v1.Node
+	cidrs    []*networking.ServiceCIDR
 }
 
 // runRender is "kproxy render -f FILE [flags]": it prints what a full sync
@@ -89,6 +91,9 @@ func render(c *Config, objs *objects, stderr io.Writer) (string, error) {
 	t := proxier.NewTracker(name, families, invalid, time.Unix(0, 0))
 	// The daemon's informers only list what their selectors match.
 	t.OnNode(node)
+	for _, c := range objs.cidrs {
+		t.OnServiceCIDR(nil, c)
+	}
 	for _, s := range objs.services {
 		if proxier.ServiceListed(s) {
 			t.OnService(nil, s)
@@ -156,10 +161,12 @@ func (objs *objects) add(raw []byte, where string, stderr io.Writer) {
 		objs.slices = append(objs.slices, o)
 	case *v1.Node:
 		objs.nodes = append(objs.nodes, o)
+	case *networking.ServiceCIDR:
+		objs.cidrs = append(objs.cidrs, o)
 	case *v1.List:
 		objs.addItems(o.Items, where, stderr)
 	default:
-		fmt.Fprintf(stderr, "skipping %s: kind %s is not a Service, EndpointSlice, Node or List\n", where, gvk.Kind)
+		fmt.Fprintf(stderr, "skipping %s: kind %s is not a Service, EndpointSlice, Node, ServiceCIDR or List\n", where, gvk.Kind)
 	}
 }
 
