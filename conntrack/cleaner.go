@@ -53,17 +53,18 @@ func New(opts Options) (*Cleaner, error) {
 }
 
 // CleanStaleFlows deletes the UDP entries whose original destination is a
-// service address of snap but whose reply source is not one of the port's
-// serving endpoints (see the package doc), and with UnNATedTCP the
-// untranslated TCP entries to service addresses new since the last call.
-// It dumps the table at most once, and not at all when there is nothing
-// to look for. It returns the
-// number of entries deleted, also when it fails part way.
-func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot) (int, error) {
+// service address of snap but whose reply source is neither one of the
+// port's serving endpoints (see the package doc) nor the node's own
+// listener that redirects says the address goes to (userspace mode), and
+// with UnNATedTCP the untranslated TCP entries to service addresses new
+// since the last call. It dumps the table at most once, and not at all
+// when there is nothing to look for. It returns the number of entries
+// deleted, also when it fails part way.
+func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot, redirects proxier.Redirects) (int, error) {
 	if snap != nil && snap.Family != c.family {
 		return 0, fmt.Errorf("conntrack %s: snapshot is of family %s", c.family, snap.Family)
 	}
-	x := newIndex(snap)
+	x := newIndex(snap, redirects)
 	var fresh addrSet
 	tcpChanged := false
 	if c.unNATedTCP && snap != nil {

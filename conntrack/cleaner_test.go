@@ -84,7 +84,7 @@ func TestStaleFlows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, err := c.CleanStaleFlows(context.Background(), snap)
+			n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestStaleFlows(t *testing.T) {
 		}
 	}
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})
-	n, err := c.CleanStaleFlows(context.Background(), snap)
+	n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestKeepsFlowsToServingEndpointsThisNodeDoesNotUse(t *testing.T) {
 	gone := UDPFlow(ap("198.51.100.100:40001"), ap("10.96.0.10:53"), ap("10.244.2.99:53"))
 	table := NewFakeTable(nodeLocal, remote, gone)
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})
-	n, err := c.CleanStaleFlows(context.Background(), snap)
+	n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("CleanStaleFlows = %d, %v; want 1, nil", n, err)
 	}
@@ -148,7 +148,7 @@ func TestNoUDPServiceNoDump(t *testing.T) {
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})
 	snap := snapshot(t, service("sctp", "10.96.0.30", "", sctpPorts...))
 	for _, s := range []*proxier.Snapshot{nil, snap} {
-		if n, err := c.CleanStaleFlows(context.Background(), s); n != 0 || err != nil {
+		if n, err := c.CleanStaleFlows(context.Background(), s, nil); n != 0 || err != nil {
 			t.Errorf("CleanStaleFlows = %d, %v; want 0, nil", n, err)
 		}
 	}
@@ -157,17 +157,18 @@ func TestNoUDPServiceNoDump(t *testing.T) {
 	}
 }
 
-// Only NodePort matching needs the local addresses: without a UDP NodePort
-// they are not asked for, so their failure cannot matter.
+// Only NodePorts (and listeners, TestStaleFlowsRedirected) need the local
+// addresses: without them they are not asked for, so their failure cannot
+// matter.
 func TestLocalAddrsOnlyForNodePorts(t *testing.T) {
 	table := NewFakeTable(nil, UDPFlow(client, ap("10.96.0.20:53"), ap("10.96.0.20:53")))
 	table.AddrErr = errors.New("boom")
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})
-	if n, err := c.CleanStaleFlows(context.Background(), snapshot(t, service("empty", "10.96.0.20", "", emptyPorts...))); n != 1 || err != nil {
+	if n, err := c.CleanStaleFlows(context.Background(), snapshot(t, service("empty", "10.96.0.20", "", emptyPorts...)), nil); n != 1 || err != nil {
 		t.Errorf("ClusterIP only: CleanStaleFlows = %d, %v; want 1, nil", n, err)
 	}
 	table.Add(UDPFlow(client, ap("10.96.0.10:53"), ap("10.244.3.99:53")))
-	n, err := c.CleanStaleFlows(context.Background(), testSnapshot(t))
+	n, err := c.CleanStaleFlows(context.Background(), testSnapshot(t), nil)
 	if err == nil || n != 0 || len(table.Flows()) != 1 {
 		t.Errorf("with a NodePort and failing LocalAddrs: %d, %v, %d left; want 0, an error, 1 left", n, err, len(table.Flows()))
 	}
@@ -186,7 +187,7 @@ func TestTableErrors(t *testing.T) {
 		table := NewFakeTable(nodeLocal, stale()...)
 		table.DumpErr = errors.New("ENOBUFS")
 		c, _ := New(Options{Family: proxier.IPv4, Table: table})
-		n, err := c.CleanStaleFlows(context.Background(), snap)
+		n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 		if n != 0 || !errors.Is(err, table.DumpErr) || len(table.Flows()) != 2 {
 			t.Errorf("got %d, %v, %d left; want 0, ENOBUFS, 2", n, err, len(table.Flows()))
 		}
@@ -195,7 +196,7 @@ func TestTableErrors(t *testing.T) {
 		table := NewFakeTable(nodeLocal, stale()...)
 		table.Interrupt = true
 		c, _ := New(Options{Family: proxier.IPv4, Table: table})
-		n, err := c.CleanStaleFlows(context.Background(), snap)
+		n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 		if n != 2 || !errors.Is(err, netlink.ErrDumpInterrupted) || len(table.Flows()) != 0 {
 			t.Errorf("got %d, %v, %d left; want 2, ErrDumpInterrupted, 0", n, err, len(table.Flows()))
 		}
@@ -210,7 +211,7 @@ func TestTableErrors(t *testing.T) {
 			return nil
 		}
 		c, _ := New(Options{Family: proxier.IPv4, Table: table})
-		n, err := c.CleanStaleFlows(context.Background(), snap)
+		n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 		if n != 1 || err == nil || len(table.Flows()) != 1 || table.Flows()[0] != flows[0] {
 			t.Errorf("got %d, %v, %v left; want 1, an error, the failed flow left", n, err, table.Flows())
 		}
@@ -225,7 +226,7 @@ func TestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t)); err == nil {
+	if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t), nil); err == nil {
 		t.Error("an IPv6 cleaner accepted an IPv4 snapshot")
 	}
 }

@@ -18,30 +18,44 @@ type addrSet map[netip.AddrPort]struct{}
 // pure data built once per sync, so matching the table is O(entries).
 type index struct {
 	// services maps each UDP service address (ClusterIP, externalIP and
-	// load-balancer IP, with the service port) to the endpoints flows to it
-	// may keep going to.
-	services map[netip.AddrPort]addrSet
-	// nodePorts maps each UDP NodePort to the same endpoint set; a flow
-	// matches when its original destination is one of local's addresses.
-	nodePorts map[uint16]addrSet
-	// local are the node's own addresses; only needed when nodePorts is
-	// not empty (see withLocal).
+	// load-balancer IP, with the service port) to where flows to it may
+	// keep going.
+	services map[netip.AddrPort]target
+	// nodePorts maps each UDP NodePort to the same; a flow matches when
+	// its original destination is one of local's addresses.
+	nodePorts map[uint16]target
+	// local are the node's own addresses; only needed when nodePorts or
+	// a listener is not empty (see withLocal).
 	local map[netip.Addr]bool
 }
 
-// newIndex builds the index of the snapshot's UDP service ports.
-func newIndex(snap *proxier.Snapshot) *index {
-	x := &index{services: map[netip.AddrPort]addrSet{}, nodePorts: map[uint16]addrSet{}}
+// target is where the flows to one service address may keep going: the
+// endpoints, and the node's own listener on port listener when the
+// address is redirected to one (userspace mode; 0: none). A redirected
+// flow's reply source is a local address (the one the datagram was
+// redirected to) with the listener's port.
+type target struct {
+	endpoints addrSet
+	listener  uint16
+}
+
+// newIndex builds the index of the snapshot's UDP service ports and the
+// listeners redirects sends them to.
+func newIndex(snap *proxier.Snapshot, redirects proxier.Redirects) *index {
+	x := &index{services: map[netip.AddrPort]target{}, nodePorts: map[uint16]target{}}
 	if snap == nil {
 		return x
 	}
 	for p := range portsOf(snap, v1.ProtocolUDP) {
 		allowed := servingEndpoints(p)
-		for a := range serviceAddrs(p) {
-			x.addService(a, allowed)
+		to := redirects[p.Name]
+		internal, external := target{allowed, to.Internal}, target{allowed, to.External}
+		x.addService(netip.AddrPortFrom(p.ClusterIP, uint16(p.Port)), internal)
+		for a := range externalAddrs(p) {
+			x.addService(a, external)
 		}
 		if p.NodePort > 0 {
-			x.nodePorts[uint16(p.NodePort)] = union(x.nodePorts[uint16(p.NodePort)], allowed)
+			x.nodePorts[uint16(p.NodePort)] = merge(x.nodePorts[uint16(p.NodePort)], external)
 		}
 	}
 	return x
@@ -64,8 +78,23 @@ func portsOf(snap *proxier.Snapshot, proto v1.Protocol) iter.Seq[*proxier.Port] 
 // and load-balancer IPs, each with the service port.
 func serviceAddrs(p *proxier.Port) iter.Seq[netip.AddrPort] {
 	return func(yield func(netip.AddrPort) bool) {
+		if p.ClusterIP.IsValid() && !yield(netip.AddrPortFrom(p.ClusterIP, uint16(p.Port))) {
+			return
+		}
+		for a := range externalAddrs(p) {
+			if !yield(a) {
+				return
+			}
+		}
+	}
+}
+
+// externalAddrs yields a port's external service addresses: externalIPs
+// and load-balancer IPs, each with the service port.
+func externalAddrs(p *proxier.Port) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
 		port := uint16(p.Port)
-		for _, ips := range [][]netip.Addr{{p.ClusterIP}, p.ExternalIPs, p.LoadBalancerIPs} {
+		for _, ips := range [][]netip.Addr{p.ExternalIPs, p.LoadBalancerIPs} {
 			for _, ip := range ips {
 				if ip.IsValid() && !yield(netip.AddrPortFrom(ip, port)) {
 					return
@@ -96,10 +125,23 @@ func servingEndpoints(p *proxier.Port) addrSet {
 	return s
 }
 
-func (x *index) addService(a netip.AddrPort, allowed addrSet) {
+func (x *index) addService(a netip.AddrPort, t target) {
+	if !a.Addr().IsValid() {
+		return
+	}
 	// Two Services cannot own one address:port in a valid cluster; if they
 	// do, keep flows to either's endpoints rather than fight over them.
-	x.services[a] = union(x.services[a], allowed)
+	x.services[a] = merge(x.services[a], t)
+}
+
+// merge is where flows to an address two service ports claim may go: to
+// either's endpoints, and to b's listener unless b has none.
+func merge(a, b target) target {
+	if b.listener == 0 {
+		b.listener = a.listener
+	}
+	b.endpoints = union(a.endpoints, b.endpoints)
+	return b
 }
 
 func union(a, b addrSet) addrSet {
@@ -120,8 +162,19 @@ func union(a, b addrSet) addrSet {
 // dumped at all.
 func (x *index) empty() bool { return len(x.services) == 0 && len(x.nodePorts) == 0 }
 
-// needsLocal reports whether matching needs the node's local addresses.
-func (x *index) needsLocal() bool { return len(x.nodePorts) > 0 }
+// needsLocal reports whether matching needs the node's local addresses:
+// for NodePorts, and for flows redirected to the node's own listeners.
+func (x *index) needsLocal() bool {
+	if len(x.nodePorts) > 0 {
+		return true
+	}
+	for _, t := range x.services {
+		if t.listener != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // withLocal records the node's local addresses.
 func (x *index) withLocal(addrs []netip.Addr) {
@@ -133,9 +186,10 @@ func (x *index) withLocal(addrs []netip.Addr) {
 
 // stale reports whether flow must be deleted: a UDP flow whose original
 // destination is a service address (or a local address and a NodePort)
-// and whose reply source is not an allowed endpoint. A flow that was never
-// DNATed has the service address itself as reply source, so it is stale
-// as soon as the service has an endpoint rule to reach.
+// and whose reply source is neither an allowed endpoint nor the listener
+// the address is redirected to. A flow that was never DNATed has the
+// service address itself as reply source, so it is stale as soon as the
+// service has an endpoint rule to reach.
 func (x *index) stale(f *netlink.ConntrackFlow) bool {
 	if f.Forward.Protocol != protoUDP {
 		return false
@@ -148,17 +202,23 @@ func (x *index) stale(f *netlink.ConntrackFlow) bool {
 	if !ok {
 		return false
 	}
-	if allowed, ok := x.services[dst]; ok {
-		if _, keep := allowed[replySrc]; !keep {
-			return true
-		}
+	if t, ok := x.services[dst]; ok && !x.keeps(t, replySrc) {
+		return true
 	}
-	if allowed, ok := x.nodePorts[dst.Port()]; ok && x.local[dst.Addr()] {
-		if _, keep := allowed[replySrc]; !keep {
-			return true
-		}
+	if t, ok := x.nodePorts[dst.Port()]; ok && x.local[dst.Addr()] && !x.keeps(t, replySrc) {
+		return true
 	}
 	return false
+}
+
+// keeps reports whether a flow answered from replySrc still goes where
+// t allows: one of its endpoints, or its listener on one of the node's
+// addresses.
+func (x *index) keeps(t target, replySrc netip.AddrPort) bool {
+	if _, ok := t.endpoints[replySrc]; ok {
+		return true
+	}
+	return t.listener != 0 && replySrc.Port() == t.listener && x.local[replySrc.Addr()]
 }
 
 // protoUDP is IPPROTO_UDP.

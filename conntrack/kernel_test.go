@@ -172,7 +172,7 @@ func (r *rig) cleanup(t *testing.T, snap *proxier.Snapshot) int {
 // cleanupWith runs one clean-up of c.
 func (r *rig) cleanupWith(t *testing.T, c *Cleaner, snap *proxier.Snapshot) int {
 	t.Helper()
-	n, err := c.CleanStaleFlows(context.Background(), snap)
+	n, err := c.CleanStaleFlows(context.Background(), snap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

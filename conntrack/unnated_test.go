@@ -41,7 +41,7 @@ func TestUnNATedTCPFlows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			table := NewFakeTable(nodeLocal, tc.flow)
 			c, _ := New(Options{Family: proxier.IPv4, Table: table, UnNATedTCP: true})
-			if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t)); err != nil {
+			if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t), nil); err != nil {
 				t.Fatal(err)
 			}
 			if deleted := len(table.Flows()) == 0; deleted != tc.delete {
@@ -52,7 +52,7 @@ func TestUnNATedTCPFlows(t *testing.T) {
 	// Without the option such entries stay (the ipvs mode).
 	table := NewFakeTable(nodeLocal, cases[0].flow)
 	c, _ := New(Options{Family: proxier.IPv4, Table: table})
-	if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t)); err != nil || len(table.Flows()) != 1 {
+	if _, err := c.CleanStaleFlows(context.Background(), testSnapshot(t), nil); err != nil || len(table.Flows()) != 1 {
 		t.Errorf("without UnNATedTCP: err %v, %d flows left, want the flow kept", err, len(table.Flows()))
 	}
 }
@@ -75,7 +75,7 @@ func TestUnNATedTCPOnlyNewAddresses(t *testing.T) {
 	c, _ := New(Options{Family: proxier.IPv4, Table: table, UnNATedTCP: true})
 	clean := func(s *proxier.Snapshot) {
 		t.Helper()
-		if _, err := c.CleanStaleFlows(context.Background(), s); err != nil {
+		if _, err := c.CleanStaleFlows(context.Background(), s, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,7 +108,7 @@ func TestUnNATedTCPOnlyNewAddresses(t *testing.T) {
 	// A failed dump keeps the addresses new for the next clean-up.
 	table.Add(stale("10.96.1.3"))
 	table.DumpErr = errors.New("boom")
-	if _, err := c.CleanStaleFlows(context.Background(), snap("a", "b", "c")); err == nil {
+	if _, err := c.CleanStaleFlows(context.Background(), snap("a", "b", "c"), nil); err == nil {
 		t.Fatal("want the dump error")
 	}
 	table.DumpErr = nil

@@ -22,9 +22,10 @@ type HealthRecorder interface {
 }
 
 // StaleFlowCleaner deletes conntrack entries that a sync made stale
-// (UDP flows to endpoints that are gone).
+// (UDP flows to endpoints that are gone). redirects are the sync's
+// SyncResult.Redirects: flows answered by those listeners are live.
 type StaleFlowCleaner interface {
-	CleanStaleFlows(ctx context.Context, snap *Snapshot) (deleted int, err error)
+	CleanStaleFlows(ctx context.Context, snap *Snapshot, redirects Redirects) (deleted int, err error)
 }
 
 // AfterSync is called after every successful sync of one family, e.g. to
@@ -260,7 +261,7 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout,
 		l.syncFailed(f)
 	} else {
 		l.programmed(f)
-		r.StaleFlows = l.cleanStaleFlows(ctx, f, snap)
+		r.StaleFlows = l.cleanStaleFlows(ctx, f, snap, r.Result.Redirects)
 		for _, hook := range l.opts.AfterSync {
 			hook(ctx, snap)
 		}
@@ -312,13 +313,13 @@ func (l *Loop) programmed(f Family) {
 
 // cleanStaleFlows deletes the conntrack entries the sync made stale; nil
 // when f has no cleaner. A failure is logged: the rules are programmed.
-func (l *Loop) cleanStaleFlows(ctx context.Context, f Family, snap *Snapshot) *StaleFlowCleanup {
+func (l *Loop) cleanStaleFlows(ctx context.Context, f Family, snap *Snapshot, redirects Redirects) *StaleFlowCleanup {
 	cl := l.opts.Conntrack[f]
 	if cl == nil {
 		return nil
 	}
 	start := l.opts.Clock.Now()
-	n, err := cl.CleanStaleFlows(ctx, snap)
+	n, err := cl.CleanStaleFlows(ctx, snap, redirects)
 	if err != nil {
 		klog.ErrorS(err, "Conntrack cleanup failed", "ipFamily", f)
 	}

@@ -43,6 +43,11 @@ type SyncResult struct {
 	// (iptables-restore failed): kube-proxy counts these apart from other
 	// failures.
 	RestoreFailed bool
+	// Redirects are the service ports the backend redirects to listeners
+	// of its own (userspace mode); nil for the modes that translate to
+	// the endpoints in the kernel. The conntrack cleanup keeps the flows
+	// answered by these listeners.
+	Redirects Redirects
 }
 
 // Canary is implemented by backends that can tell when someone removed

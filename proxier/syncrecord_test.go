@@ -35,15 +35,18 @@ type recordedModeSyncs struct{ got []SyncRecord }
 
 func (m *recordedModeSyncs) RecordSync(r *SyncRecord) { m.got = append(m.got, *r) }
 
-// timedCleaner's cleanup takes took on the fake clock and deletes deleted.
+// timedCleaner's cleanup takes took on the fake clock and deletes deleted;
+// it keeps the redirects it was given.
 type timedCleaner struct {
-	clk     *clocktesting.FakeClock
-	took    time.Duration
-	deleted int
+	clk       *clocktesting.FakeClock
+	took      time.Duration
+	deleted   int
+	redirects []Redirects
 }
 
-func (c *timedCleaner) CleanStaleFlows(context.Context, *Snapshot) (int, error) {
+func (c *timedCleaner) CleanStaleFlows(_ context.Context, _ *Snapshot, r Redirects) (int, error) {
 	c.clk.Step(c.took)
+	c.redirects = append(c.redirects, r)
 	return c.deleted, nil
 }
 
@@ -122,6 +125,22 @@ func TestSyncDurationSpansWholeSync(t *testing.T) {
 	}
 	if len(mode.got) != 2 || mode.got[0].Family != IPv4 || !mode.got[0].Result.Full || mode.got[0].Mode != "test" {
 		t.Errorf("mode metrics got %+v, want both families' full syncs", mode.got)
+	}
+}
+
+// The conntrack cleanup learns the listeners the sync redirected to (the
+// userspace mode's), so it keeps the flows they answer.
+func TestCleanupGetsTheSyncsRedirects(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	name := ServicePortName{Port: "dns", Protocol: "UDP"}
+	v4 := &timedBackend{clk: clk, res: SyncResult{Redirects: Redirects{name: {Internal: 40001}}}, mode: &recordedModeSyncs{}}
+	c4 := &timedCleaner{clk: clk}
+	l, _ := timedLoop(t, clk, map[Family]Proxier{IPv4: v4}, map[Family]StaleFlowCleaner{IPv4: c4})
+	if err := l.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c4.redirects) != 1 || c4.redirects[0][name].Internal != 40001 {
+		t.Errorf("cleanup got redirects %v, want the sync's %v", c4.redirects, v4.res.Redirects)
 	}
 }
 

@@ -105,7 +105,7 @@ func (p *Proxier) reconcile(ctx context.Context, snap *proxier.Snapshot, full bo
 	now := p.opts.Clock.Now()
 	ports, openFailed := p.openListeners(specs, now)
 	rules := renderRules(specs, ports, &snap.Node, &p.opts)
-	res = proxier.SyncResult{Full: true, Rules: rules.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap)}
+	res = proxier.SyncResult{Full: true, Rules: rules.Counts, Written: map[string]int{"nat": 0, "filter": 0}, NoLocalEndpoints: proxier.NoLocalEndpoints(snap), Redirects: rules.Redirects}
 	if err := p.apply(ctx, rules, full, &res); err != nil {
 		return res, false, err
 	}

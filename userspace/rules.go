@@ -46,12 +46,15 @@ func (j jump) rule() []string {
 type ruleSet struct {
 	Text   string
 	Counts map[string]int // rules per table
+	// Redirects are the proxy ports the rules redirect each service port
+	// to, for the conntrack cleanup (SyncResult.Redirects).
+	Redirects proxier.Redirects
 }
 
 // renderRules renders our chains for the listeners that have a port. It is
 // pure: the same specs, ports and node give the same text.
 func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.NodeInfo, opts *Options) ruleSet {
-	r := &ruleRender{opts: opts, nodeMatches: nodePortMatches(node, opts)}
+	r := &ruleRender{opts: opts, nodeMatches: nodePortMatches(node, opts), redirects: proxier.Redirects{}}
 	for i := range specs {
 		port, open := ports[specs[i].Key]
 		r.servicePort(&specs[i], port, open)
@@ -73,6 +76,7 @@ type ruleRender struct {
 	// nat, nodePorts and filter are the rules of chainServices,
 	// chainNodePorts and chainFilter.
 	nat, nodePorts, filter []string
+	redirects              proxier.Redirects
 }
 
 // servicePort adds the rules of one listener: a reject when it has no
@@ -127,6 +131,7 @@ func (r *ruleRender) filterAllDestinations(spec *listenerSpec, why, target strin
 // sources redirectedSources allows.
 func (r *ruleRender) redirect(spec *listenerSpec, port int) {
 	target := fmt.Sprintf("-j REDIRECT --to-ports %d", port)
+	r.recordRedirect(spec.Key, port)
 	svcPort := servicePortMatch(spec)
 	what := "external IP"
 	if spec.Key.Class == internal {
@@ -145,6 +150,17 @@ func (r *ruleRender) redirect(spec *listenerSpec, port int) {
 			r.nodePorts = append(r.nodePorts, fmt.Sprintf("-A %s %s%s -p %s --dport %d %s", chainNodePorts, ruleComment(spec, "node port"), src, protocolName(spec), spec.NodePort, target))
 		}
 	}
+}
+
+// recordRedirect notes that key's traffic goes to proxy port port.
+func (r *ruleRender) recordRedirect(key listenerKey, port int) {
+	to := r.redirects[key.Name]
+	if key.Class == internal {
+		to.Internal = uint16(port)
+	} else {
+		to.External = uint16(port)
+	}
+	r.redirects[key.Name] = to
 }
 
 // redirectedSources are the source matches that are redirected: all, or
@@ -190,7 +206,7 @@ func (r *ruleRender) ruleSet() ruleSet {
 	fmt.Fprintf(&b, ":%s - [0:0]\n", chainFilter)
 	writeLines(&b, r.filter)
 	b.WriteString("COMMIT\n")
-	return ruleSet{Text: b.String(), Counts: map[string]int{"nat": len(r.nat) + len(r.nodePorts), "filter": len(r.filter)}}
+	return ruleSet{Text: b.String(), Counts: map[string]int{"nat": len(r.nat) + len(r.nodePorts), "filter": len(r.filter)}, Redirects: r.redirects}
 }
 
 func writeLines(b *strings.Builder, lines []string) {

@@ -1,6 +1,7 @@
 package testrig
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,8 +23,9 @@ var kproxyBin struct {
 // KproxyBinary returns the path of a kproxy binary built from this working
 // tree (go build ./cmd/kproxy), once per test process; $KPROXY_BIN, when
 // set, is used as is. The binary is written atomically under
-// ${KPROXY_CACHE:-$HOME/.cache/kproxy}/bin, so concurrent test processes do
-// not see a half-written file; go's build cache keeps rebuilds fast.
+// ${KPROXY_CACHE:-$HOME/.cache/kproxy}/bin, named after the tree's path,
+// so concurrent test processes do not see a half-written file nor another
+// checkout's build; go's build cache keeps rebuilds fast.
 func KproxyBinary() (string, error) {
 	kproxyBin.once.Do(func() { kproxyBin.path, kproxyBin.err = buildKproxy() })
 	return kproxyBin.path, kproxyBin.err
@@ -74,11 +76,19 @@ func buildKproxy() (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/kproxy: %w\n%s", err, out)
 	}
-	// Same tree, same binary: a concurrent process replacing it is harmless
-	// (a running binary keeps its inode).
-	final := filepath.Join(dir, "kproxy")
+	// One name per source tree: several checkouts (git worktrees) test at
+	// once on one machine, and each must run its own build. The same tree
+	// makes the same binary, so a concurrent process of that tree replacing
+	// it is harmless (a running binary keeps its inode).
+	final := filepath.Join(dir, binaryName(root))
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", fmt.Errorf("build kproxy: %w", err)
 	}
 	return final, nil
+}
+
+// binaryName is the name of the kproxy binary built from the tree at root.
+func binaryName(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return fmt.Sprintf("kproxy-%x", sum[:6])
 }

@@ -2,14 +2,13 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
-
-	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kproxy/kproxy/internal/testrig"
 )
@@ -18,60 +17,126 @@ import (
 // the pods' UDP echo on 8080).
 const udpIP = "10.96.53.10"
 
+var udpAddr = netip.AddrPortFrom(netip.MustParseAddr(udpIP), 53)
+
 // TestUDPFlowsAcrossRestart: kproxy restarted while long-lived UDP flows run
-// (one socket each, as DNS clients keep). kube-proxy flushes such flows on
-// every restart (kubernetes/kubernetes#122740); kproxy must keep the entries
-// of flows whose endpoint is still in the Service (they keep their
-// endpoint) and delete those of an endpoint that left while it was down
-// (they move to a live one).
-func TestUDPFlowsAcrossRestart(t *testing.T) {
+// (one socket each, as DNS clients keep), in every mode. kube-proxy flushes
+// such flows on every restart (kubernetes/kubernetes#122740); kproxy must
+// keep the conntrack entries of flows whose endpoint is still in the
+// Service (they keep their endpoint) and delete those of an endpoint that
+// left while it was down (they move to a live one). Before the restart, a
+// sync of an unrelated change must keep every entry too.
+//
+// In the userspace mode every entry leads to kproxy's own listener, not to
+// an endpoint: with a --proxy-port-range the listener gets its port back
+// after the restart, so every entry is kept, and the new process picks live
+// endpoints for them (it never knew the one that left). With kernel-chosen
+// ports the new listener has another port: every entry is deleted at the
+// first sync (kept, it would lead to a port nobody listens on), and every
+// flow is answered at once.
+func TestUDPFlowsAcrossRestart(t *testing.T) { forEachUDPMode(t, testUDPFlowsAcrossRestart) }
+
+func testUDPFlowsAcrossRestart(t *testing.T, m udpMode) {
 	r := newRig(t)
 	ctx := context.Background()
 	pods := r.pods()
 	stay, leave := pods[1:3], pods[3]
 	r.udpService(ctx, "dns", append(slices.Clone(stay), leave)...)
-	r.start(nil)
+	r.start(nil, m.args...)
 	r.waitSynced(0)
 
 	flows := r.openUDPFlows(t, func(by map[string]int) bool {
 		return by[stay[0]] >= 4 && by[stay[1]] >= 4 && by[leave] >= 2
 	})
+	before := r.markFlows(t, m, flows)
+	r.syncUnrelatedChange(ctx)
+	for _, f := range flows {
+		if e, ok := r.flowEntry(t, f.flow); !ok || e.Mark != udpMark {
+			t.Errorf("flow from port %d (on %s): a sync of an unrelated change deleted its conntrack entry (now %v)", f.flow.LocalPort(), f.endpoint, e)
+		}
+	}
 	if err := r.kp.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	r.udpEndpoints(ctx, "dns", stay...) // the endpoint leaves while kproxy is down
-	r.start(nil)
+	r.start(nil, m.args...)
 	r.waitSynced(0)
 
+	kept := r.checkEntriesAfterRestart(t, m, flows, before, leave)
+	r.checkFlowsAfterRestart(t, m, flows, leave)
+	if t.Failed() {
+		return
+	}
+	moved := "flows of remaining endpoints kept their endpoint, those of the endpoint that left moved"
+	if m.listener {
+		moved = "every flow answered at once, by a remaining endpoint"
+	}
+	t.Logf("FIGURE udp-restart %s: %d UDP flows across a restart: %d conntrack entries kept, %d deleted; %s", m.name, len(flows), kept, len(flows)-kept, moved)
+}
+
+// checkEntriesAfterRestart checks the flows' conntrack entries after the
+// first sync of the restarted kproxy, before any flow sent again: the
+// entries of flows to remaining endpoints (in userspace mode: all, or none
+// when the listener's port changed) are the very ones marked before (same
+// reply source), the others are gone. It returns how many were kept.
+func (r *rig) checkEntriesAfterRestart(t *testing.T, m udpMode, flows []udpFlow, before map[int]testrig.ConntrackEntry, leave string) (kept int) {
+	t.Helper()
+	for _, f := range flows {
+		e, ok := r.flowEntry(t, f.flow)
+		wantKept := f.endpoint != leave
+		if m.listener {
+			wantKept = !m.newPorts
+		}
+		switch {
+		case wantKept && (!ok || e.Mark != udpMark):
+			t.Errorf("flow from port %d (on %s): conntrack entry %v flushed by the restart (now %v, present %v)", f.flow.LocalPort(), f.endpoint, before[f.flow.LocalPort()], e, ok)
+		case wantKept && e.ReplySrc != before[f.flow.LocalPort()].ReplySrc:
+			t.Errorf("flow from port %d: reply source %s, was %s", f.flow.LocalPort(), e.ReplySrc, before[f.flow.LocalPort()].ReplySrc)
+		case !wantKept && ok:
+			t.Errorf("flow from port %d (on %s) keeps its conntrack entry %v: its endpoint (or listener port) is gone", f.flow.LocalPort(), f.endpoint, e)
+		}
+		if ok {
+			kept++
+		}
+	}
+	return kept
+}
+
+// checkFlowsAfterRestart asks every flow again: each is answered, never by
+// the endpoint that left; in the kernel modes the flows of remaining
+// endpoints are answered by the same endpoint as before.
+func (r *rig) checkFlowsAfterRestart(t *testing.T, m udpMode, flows []udpFlow, leave string) {
+	t.Helper()
 	for _, f := range flows {
 		got, err := f.flow.Ask(2 * time.Second)
 		switch {
 		case err != nil:
 			t.Errorf("flow from port %d (was on %s): %v", f.flow.LocalPort(), f.endpoint, err)
-		case f.endpoint == leave && got == leave:
-			t.Errorf("flow from port %d still reaches %s, which left the Service while kproxy was down", f.flow.LocalPort(), leave)
-		case f.endpoint != leave && got != f.endpoint:
+		case got == leave:
+			t.Errorf("flow from port %d reaches %s, which left the Service while kproxy was down", f.flow.LocalPort(), leave)
+		case !m.listener && f.endpoint != leave && got != f.endpoint:
 			t.Errorf("flow from port %d moved from %s to %s: its conntrack entry was flushed by the restart", f.flow.LocalPort(), f.endpoint, got)
 		}
 	}
-	if t.Failed() {
-		return
-	}
-	t.Logf("FIGURE udp-restart: %d UDP flows across a restart: live ones kept their endpoint, those of the endpoint that left moved", len(flows))
 }
 
 // TestUDPScaleToZeroAndBack: a UDP client that keeps one socket while its
-// Service has no endpoints (its datagrams rejected) is answered again as
-// soon as an endpoint is back, not black-holed by the entry made while
-// there was none (kube-proxy regressed here in 1.32, #139628).
-func TestUDPScaleToZeroAndBack(t *testing.T) {
+// Service goes to zero endpoints and back, in every mode. When the last
+// endpoint goes, the flow's conntrack entry is deleted, so its datagrams
+// meet the reject rule (refused at once, not black-holed, and no entry is
+// confirmed); as soon as an endpoint is back the same socket is answered
+// by it, not held by an entry made while there was none (kube-proxy
+// regressed here in 1.32, #139628).
+func TestUDPScaleToZeroAndBack(t *testing.T) { forEachUDPMode(t, testUDPScaleToZeroAndBack) }
+
+func testUDPScaleToZeroAndBack(t *testing.T, m udpMode) {
 	r := newRig(t)
 	ctx := context.Background()
 	pods := r.pods()
 	r.udpService(ctx, "dns", pods[1])
-	r.start(nil)
+	r.start(nil, m.args...)
 	r.waitSynced(0)
-	flow, err := testrig.OpenUDPFlow(r.client(), fmt.Sprintf("%s:53", udpIP))
+	flow, err := testrig.OpenUDPFlow(r.client(), udpAddr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,20 +144,26 @@ func TestUDPScaleToZeroAndBack(t *testing.T) {
 	if got, err := flow.Ask(2 * time.Second); err != nil || got != pods[1] {
 		t.Fatalf("before scaling to zero: %q, %v", got, err)
 	}
+	r.checkFlowEntry(t, m, flow, pods[1])
 
 	r.udpEndpoints(ctx, "dns")
 	if err := eventually(10*time.Second, func() error {
-		if got, err := flow.Ask(300 * time.Millisecond); err == nil {
-			return fmt.Errorf("answered by %s with no endpoints", got)
+		if e, ok := r.flowEntry(t, flow); ok {
+			return fmt.Errorf("conntrack entry %v kept", e)
 		}
 		return nil
 	}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("after scaling to zero: %v\n%s", err, r.kp.Tail(20))
 	}
-	// The client keeps sending while there is no endpoint, keeping its
-	// conntrack entry alive.
-	for range 10 {
-		_, _ = flow.Ask(100 * time.Millisecond)
+	// The client keeps sending on the same socket: every datagram is
+	// refused, and none leaves an entry behind.
+	for i := range 5 {
+		if got, err := flow.Ask(time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("datagram %d with no endpoints: answer %q, error %v; want refused", i+1, got, err)
+		}
+	}
+	if e, ok := r.flowEntry(t, flow); ok {
+		t.Fatalf("a rejected datagram left conntrack entry %v", e)
 	}
 
 	r.udpEndpoints(ctx, "dns", pods[2])
@@ -106,79 +177,24 @@ func TestUDPScaleToZeroAndBack(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the same socket after scaling back: %v\n%s", err, r.kp.Tail(20))
 	}
-	t.Logf("FIGURE udp-zero-and-back: the same UDP socket answered %.1fs after an endpoint came back", time.Since(start).Seconds())
+	took := time.Since(start)
+	r.checkFlowEntry(t, m, flow, pods[2])
+	t.Logf("FIGURE udp-zero-and-back %s: refused with no endpoint (entry deleted), the same UDP socket answered %.1fs after an endpoint came back", m.name, took.Seconds())
 }
 
-// udpFlow is an open flow and the endpoint it reached first.
-type udpFlow struct {
-	flow     *testrig.UDPFlow
-	endpoint string
-}
-
-// openUDPFlows opens flows to the UDP Service from the client pod until
-// enough (by endpoint reached) holds; they are closed when the test ends.
-func (r *rig) openUDPFlows(t *testing.T, enough func(map[string]int) bool) []udpFlow {
+// checkFlowEntry checks that flow has one conntrack entry and that its
+// replies come from pod's echo port (kernel modes) or kproxy's listener
+// (userspace mode).
+func (r *rig) checkFlowEntry(t *testing.T, m udpMode, flow *testrig.UDPFlow, pod string) {
 	t.Helper()
-	var flows []udpFlow
-	by := map[string]int{}
-	for len(flows) < 80 && !enough(by) {
-		f, err := testrig.OpenUDPFlow(r.client(), fmt.Sprintf("%s:53", udpIP))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		name, err := f.Ask(2 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flows = append(flows, udpFlow{f, name})
-		by[name]++
+	e, ok := r.flowEntry(t, flow)
+	if !ok {
+		t.Fatalf("flow from port %d has no conntrack entry", flow.LocalPort())
 	}
-	if !enough(by) {
-		t.Fatalf("80 flows did not spread enough over the endpoints: %v", by)
+	if want := netip.AddrPortFrom(netip.MustParseAddr(pod), echoPort); !m.listener && e.ReplySrc != want {
+		t.Errorf("flow's conntrack entry %v: replies from %s, want %s", e, e.ReplySrc, want)
 	}
-	return flows
-}
-
-// udpService creates the Service dns (udpIP:53/UDP → 8080) with the given
-// endpoints.
-func (r *rig) udpService(ctx context.Context, name string, podIPs ...string) {
-	r.t.Helper()
-	svc := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns},
-		Spec: v1.ServiceSpec{ClusterIP: udpIP, ClusterIPs: []string{udpIP},
-			Ports: []v1.ServicePort{{Name: "dns", Port: 53, Protocol: v1.ProtocolUDP, TargetPort: intstr.FromInt32(echoPort)}}},
-	}
-	if _, err := r.cp.Client.CoreV1().Services(r.ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		r.t.Fatal(err)
-	}
-	r.udpEndpoints(ctx, name, podIPs...)
-}
-
-// udpEndpoints replaces the UDP Service's EndpointSlice.
-func (r *rig) udpEndpoints(ctx context.Context, name string, podIPs ...string) {
-	r.t.Helper()
-	if err := r.applySlice(ctx, name, v1.ProtocolUDP, "dns", podIPs...); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// waitSynced waits until the running kproxy has made more than after syncs
-// and has no change pending.
-func (r *rig) waitSynced(after float64) {
-	r.t.Helper()
-	r.waitMetric(`kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}`, func(v float64) bool { return v > after }, 30*time.Second)
-	r.waitMetric(`kubeproxy_sync_proxy_rules_service_changes_pending`, func(v float64) bool { return v == 0 }, 10*time.Second)
-}
-
-// eventually retries f every 100ms until it succeeds or within passes.
-func eventually(within time.Duration, f func() error) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
+	if m.listener && !m.isProxyPort(e.ReplySrc.Port()) {
+		t.Errorf("flow's conntrack entry %v: replies not from a proxy port", e)
 	}
 }
