@@ -72,6 +72,9 @@ func TestModeSwitch(t *testing.T) {
 	phase := func(mode string) string {
 		t.Helper()
 		r.start(nil, "--proxy-mode="+mode)
+		// The previous mode's rules stay and answer: only this process's
+		// own successful sync says its rules are in place.
+		r.waitMetric(`kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"}`, func(v float64) bool { return v > 0 }, 60*time.Second)
 		for i := range 5 {
 			r.waitAnswer(fmt.Sprintf("10.96.13.%d", i+1), []string{pods[i%4], pods[(i+1)%4]}, 30*time.Second)
 		}
