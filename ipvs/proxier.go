@@ -227,6 +227,10 @@ func (p *Proxier) init(ctx context.Context) error {
 			return fmt.Errorf("ipvs: sysctl %s=%s: %w", s[0], s[1], err)
 		}
 	}
+	destroy := func(name string) error { return k.DestroySet(ctx, name) }
+	if err := removeUpstreamLeftovers(ctx, k, destroy, p.opts.Family); err != nil {
+		return err
+	}
 	if p.opts.TCPTimeout > 0 || p.opts.TCPFinTimeout > 0 || p.opts.UDPTimeout > 0 {
 		if err := k.SetTimeouts(ctx, p.opts.TCPTimeout, p.opts.TCPFinTimeout, p.opts.UDPTimeout); err != nil {
 			return fmt.Errorf("ipvs: set timeouts: %w", err)
@@ -362,7 +366,7 @@ func cleanup(ctx context.Context, o *Options) error {
 	if err := cleanupRules(ctx, k); err != nil {
 		errs = append(errs, err)
 	}
-	names := slices.Sorted(maps.Keys(ownedSets(o.Family)))
+	names := cleanupSets(o.Family)
 	if sets, err := k.ListSets(ctx, names); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -383,7 +387,9 @@ func cleanup(ctx context.Context, o *Options) error {
 	return errors.Join(errs...)
 }
 
-// cleanupRules deletes the jump rules and kproxy's chains in one restore.
+// cleanupRules deletes, in one restore, the chains of kproxy's and
+// kube-proxy's ipvs modes and every rule elsewhere that jumps to them
+// (kproxy's jumps and kube-proxy's, whatever their comment).
 func cleanupRules(ctx context.Context, k IPTables) error {
 	var b strings.Builder
 	for _, t := range tables {
@@ -391,35 +397,48 @@ func cleanupRules(ctx context.Context, k IPTables) error {
 		if err != nil {
 			return fmt.Errorf("ipvs cleanup: iptables-save -t %s: %w", t, err)
 		}
-		existing := map[string]bool{}
-		lines := strings.Split(string(out), "\n")
-		for _, l := range lines {
-			if strings.HasPrefix(l, ":") {
-				existing[strings.Fields(l[1:])[0]] = true
-			}
-		}
-		fmt.Fprintf(&b, "*%s\n", t)
-		for _, l := range lines {
-			if strings.HasPrefix(l, "-A ") && strings.Contains(l, `--comment "`+jumpComment+`"`) {
-				fmt.Fprintf(&b, "-D %s\n", strings.TrimPrefix(l, "-A "))
-			}
-		}
-		for _, c := range ownedChains[t] {
-			if existing[c] {
-				fmt.Fprintf(&b, ":%s - [0:0]\n", c)
-			}
-		}
-		for _, c := range ownedChains[t] {
-			if existing[c] {
-				fmt.Fprintf(&b, "-X %s\n", c)
-			}
-		}
-		b.WriteString("COMMIT\n")
+		writeTableCleanup(&b, t, strings.Split(string(out), "\n"))
 	}
 	if err := k.Restore(ctx, []byte(b.String()), false); err != nil {
 		return fmt.Errorf("ipvs cleanup: iptables-restore: %w", err)
 	}
 	return nil
+}
+
+// writeTableCleanup writes the restore lines that empty and delete the
+// cleanup chains present in table t (lines: its iptables-save).
+func writeTableCleanup(b *strings.Builder, t string, lines []string) {
+	writeChainRemoval(b, t, lines, cleanupChains(t), nil)
+}
+
+// writeChainRemoval writes, for table t (lines: its iptables-save), the
+// restore lines that delete every rule elsewhere jumping to one of the
+// doomed chains present, then those chains, and flush the present chains
+// of flushed.
+func writeChainRemoval(b *strings.Builder, t string, lines, doomed, flushed []string) {
+	present := func(c string) bool { return hasChain(lines, c) }
+	gone := map[string]bool{}
+	for _, c := range doomed {
+		gone[c] = present(c)
+	}
+	fmt.Fprintf(b, "*%s\n", t)
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) > 3 && f[0] == "-A" && !gone[f[1]] && f[len(f)-2] == "-j" && gone[f[len(f)-1]] {
+			fmt.Fprintf(b, "-D %s\n", strings.TrimPrefix(l, "-A "))
+		}
+	}
+	for _, c := range append(slices.Clone(doomed), flushed...) {
+		if present(c) {
+			fmt.Fprintf(b, ":%s - [0:0]\n", c)
+		}
+	}
+	for _, c := range doomed {
+		if gone[c] {
+			fmt.Fprintf(b, "-X %s\n", c)
+		}
+	}
+	b.WriteString("COMMIT\n")
 }
 
 func (s *State) counts() map[string]int {

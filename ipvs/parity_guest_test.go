@@ -1,0 +1,107 @@
+package ipvs
+
+// Guest side of TestVMParity: upstream kube-proxy in ipvs mode, then
+// kproxy, on the same objects with the same flags in the VM (the node);
+// the node's state under each, normalized, must be the same but for the
+// deviations listed in parityDeviations.
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kproxy/kproxy/internal/testrig"
+)
+
+func TestGuestParity(t *testing.T) {
+	requireVM(t)
+	if _, err := os.Stat(guestParityKubeconfig); err != nil {
+		t.Skip("no kubeconfig: TestVMParity provides one")
+	}
+	flags := []string{"--proxy-mode=ipvs", "--kubeconfig=" + guestParityKubeconfig, "--hostname-override=" + e2eNode,
+		"--cluster-cidr=10.244.0.0/16", "--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
+		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256", "--v=2"}
+	baseline := guestNodeState(t)
+	cleanup := func() {
+		if out, err := testrig.Exec("", guestKproxy, "--cleanup", "--conntrack-max-per-core=0"); err != nil {
+			t.Fatalf("kproxy --cleanup: %v\n%s", err, out)
+		}
+	}
+	t.Cleanup(func() { testrig.Exec("", guestKproxy, "--cleanup", "--conntrack-max-per-core=0") })
+
+	upstream := settledParityState(t, append([]string{guestKubeProxy}, flags...))
+	cleanup()
+	if st := guestNodeState(t); st != baseline {
+		t.Fatalf("the node after upstream's rules and kproxy --cleanup differs from before:\n%s", stateDiff(baseline, st))
+	}
+	kproxy := settledParityState(t, append([]string{guestKproxy}, flags...))
+	var unexpected []string
+	for _, d := range stateDiffs(upstream, kproxy) {
+		if !parityDeviation(d) {
+			unexpected = append(unexpected, d)
+		}
+	}
+	if len(unexpected) > 0 {
+		t.Errorf("kproxy's ipvs state differs from upstream's (- upstream only, + kproxy only):\n%s", strings.Join(unexpected, "\n"))
+	}
+	if !strings.Contains(upstream, "--- ip_vs") || !regexp.MustCompile(`(?m)^TCP 10\.96\.210\.9:80 rr persistent`).MatchString(upstream) {
+		t.Errorf("upstream's state lacks the virtual servers it must hold:\n%s", upstream)
+	}
+}
+
+// settledParityState runs the proxy until its metrics say it synced with
+// nothing pending and the node's state stops changing, then stops it and
+// returns that state.
+func settledParityState(t *testing.T, args []string) string {
+	t.Helper()
+	p := testrig.StartProcess(t, "", args...)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !kproxySynced() {
+		if exited, err := p.Exited(); exited || time.Now().After(deadline) {
+			t.Fatalf("%s did not sync (exited %v: %v):\n%s", args[0], exited, err, p.Tail(40))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// Both sync again shortly after the first sync (IPv6, health-check
+	// ports): wait for the state to hold still for 3 s.
+	prev, since := parityState(t), time.Now()
+	for time.Since(since) < 3*time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the node's state did not settle:\n%s", args[0], p.Tail(40))
+		}
+		time.Sleep(500 * time.Millisecond)
+		if cur := parityState(t); cur != prev {
+			prev, since = cur, time.Now()
+		}
+	}
+	if err := p.Stop(); err != nil {
+		t.Errorf("stop %s: %v", args[0], err)
+	}
+	return prev
+}
+
+// parityState is the node's state in a form that compares across writers:
+// iptables chains sorted by name, each with its rules in order; ipset
+// members sorted; virtual servers sorted, each with its real servers
+// sorted and without counters; kube-ipvs0's addresses sorted.
+func parityState(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range []string{"nat", "filter", "mangle", "raw"} {
+		b.WriteString(sortedChains(table, testrig.Run(t, "", "iptables-save", "-t", table)))
+	}
+	b.WriteString(sortedIPSets(testrig.Run(t, "", "ipset", "save")))
+	vs, err := os.ReadFile("/proc/net/ip_vs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(sortedVirtualServers(string(vs)))
+	addrs := regexp.MustCompile(`inet6? \S+`).FindAllString(testrig.Run(t, "", "ip", "-o", "addr", "show", "dev", Interface), -1)
+	slices.Sort(addrs)
+	b.WriteString("--- " + Interface + "\n" + strings.Join(addrs, "\n") + "\n")
+	return b.String()
+}
