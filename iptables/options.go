@@ -125,19 +125,13 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 		return false, err
 	}
 	for _, table := range []string{tableNAT, tableFilter} {
-		out, err := k.Save(ctx, table)
+		chains, err := savedChains(ctx, k, table)
 		if err != nil {
 			return false, err
 		}
-		tables, err := xtables.ParseRestore(string(out))
-		if err != nil {
-			return false, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
-		}
-		for _, t := range tables {
-			for _, c := range t.Chains {
-				if deletableChain(c) || c == chainCanary {
-					return true, nil
-				}
+		for _, chain := range chains {
+			if deletableChain(chain) || chain == chainCanary {
+				return true, nil
 			}
 		}
 	}

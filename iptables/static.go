@@ -126,6 +126,14 @@ func deleteOurChains(ctx context.Context, k Kernel, table string) error {
 
 // ourChains lists the chains of ours in table, as iptables-save shows them.
 func ourChains(ctx context.Context, k Kernel, table string) ([]string, error) {
+	chains, err := savedChains(ctx, k, table)
+	return slices.DeleteFunc(chains, func(chain string) bool {
+		return !deletableChain(chain) && !slices.Contains(cleanedFixedChains[table], chain)
+	}), err
+}
+
+// savedChains lists the chains iptables-save shows in table.
+func savedChains(ctx context.Context, k Kernel, table string) ([]string, error) {
 	out, err := k.Save(ctx, table)
 	if err != nil {
 		return nil, err
@@ -134,13 +142,9 @@ func ourChains(ctx context.Context, k Kernel, table string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
 	}
-	var ours []string
+	var chains []string
 	for _, saved := range tables {
-		for _, chain := range saved.Chains {
-			if deletableChain(chain) || slices.Contains(cleanedFixedChains[table], chain) {
-				ours = append(ours, chain)
-			}
-		}
+		chains = append(chains, saved.Chains...)
 	}
-	return ours, nil
+	return chains, nil
 }
