@@ -32,13 +32,44 @@ func main() {
 
 func run() int {
 	var cfg harness.Config
-	ns := flag.String("n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
-	ms := flag.String("m", "2,10", "endpoints per Service, comma separated")
-	workloads := flag.String("workloads", "", "workloads NxM, comma separated, instead of -n × -m (\"issue\": "+harness.IssueWorkloads+")")
-	proxies := flag.String("proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
-	out := flag.String("out", "", "results directory (default bench/results/<date>)")
-	readme := flag.Bool("update-readme", false, "put the results table and plots into bench/README.md")
-	render := flag.String("render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
+	f := parseFlags(&cfg)
+	if err := f.apply(&cfg); err != nil {
+		return fail(err)
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return fail(err)
+	}
+	readme := filepath.Join(root, "bench", "README.md")
+	if f.render != "" {
+		return rerender(f.render, readme, f.updateReadme)
+	}
+	cfg.Out = f.out
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join(root, "bench", "results", time.Now().Format("2006-01-02"))
+	}
+	cfg.Command = harness.CommandLine(root, os.Args[1:])
+	cfg.Log = os.Stderr
+	return measure(cfg, readme, f.updateReadme)
+}
+
+// benchFlags are the flags that do not go straight into harness.Config.
+type benchFlags struct {
+	counts, endpoints, workloads, proxies string
+	out, render                           string
+	updateReadme                          bool
+}
+
+// parseFlags parses the command line into cfg and the returned flags.
+func parseFlags(cfg *harness.Config) *benchFlags {
+	f := &benchFlags{}
+	flag.StringVar(&f.counts, "n", "1000,5000,10000", "Service counts, comma separated, grown in this order")
+	flag.StringVar(&f.endpoints, "m", "2,10", "endpoints per Service, comma separated")
+	flag.StringVar(&f.workloads, "workloads", "", "workloads NxM, comma separated, instead of -n × -m (\"issue\": "+harness.IssueWorkloads+")")
+	flag.StringVar(&f.proxies, "proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
+	flag.StringVar(&f.out, "out", "", "results directory (default bench/results/<date>)")
+	flag.BoolVar(&f.updateReadme, "update-readme", false, "put the results table and plots into bench/README.md")
+	flag.StringVar(&f.render, "render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
 	flag.IntVar(&cfg.Repeats, "repeats", 3, "times every proxy is measured per workload (order alternated; tables show median and min–max)")
 	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
 	flag.IntVar(&cfg.PartialReps, "partial", 5, "partial syncs per proxy and workload")
@@ -49,39 +80,36 @@ func run() int {
 	flag.BoolVar(&cfg.AllowDirty, "allow-dirty", false, "measure kproxy built from a tree with uncommitted changes (or -kproxy); marks every table and machine.md \"uncommitted\"")
 	flag.BoolVar(&cfg.HeapProfiles, "heap-profiles", false, "run every proxy with --profiling and save its heap profile at steady state into the results directory")
 	flag.Parse()
+	return f
+}
 
+// apply puts the workload and proxy flags into cfg.
+func (f *benchFlags) apply(cfg *harness.Config) error {
 	var err error
-	if cfg.Ns, err = ints(*ns); err != nil {
-		return fail(err)
+	if cfg.Ns, err = ints(f.counts); err != nil {
+		return err
 	}
-	if cfg.Ms, err = ints(*ms); err != nil {
-		return fail(err)
+	if cfg.Ms, err = ints(f.endpoints); err != nil {
+		return err
 	}
-	if *workloads == "issue" {
-		*workloads = harness.IssueWorkloads
+	workloads := f.workloads
+	if workloads == "issue" {
+		workloads = harness.IssueWorkloads
 	}
-	if *workloads != "" {
-		if cfg.Steps, err = harness.ParseWorkloads(*workloads); err != nil {
-			return fail(err)
+	if workloads != "" {
+		if cfg.Steps, err = harness.ParseWorkloads(workloads); err != nil {
+			return err
 		}
 	}
-	if *proxies != "" {
-		cfg.Proxies = strings.Split(*proxies, ",")
+	if f.proxies != "" {
+		cfg.Proxies = strings.Split(f.proxies, ",")
 	}
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return fail(err)
-	}
-	if *render != "" {
-		return rerender(*render, filepath.Join(root, "bench", "README.md"), *readme)
-	}
-	cfg.Out = *out
-	if cfg.Out == "" {
-		cfg.Out = filepath.Join(root, "bench", "results", time.Now().Format("2006-01-02"))
-	}
-	cfg.Command = harness.CommandLine(root, os.Args[1:])
-	cfg.Log = os.Stderr
+	return nil
+}
 
+// measure runs the benchmark and prints (and with updateReadme, puts into
+// readme) what it measured, also when it fails part way.
+func measure(cfg harness.Config, readme string, updateReadme bool) int {
 	// The scope owns every namespace and process; it is closed on return
 	// and on SIGINT/SIGTERM, so nothing is left behind.
 	s := &testrig.MainScope{}
@@ -91,8 +119,8 @@ func run() int {
 	res, err := harness.Run(ctx, s, cfg)
 	if res != nil && len(res.Rows) > 0 {
 		fmt.Println(res.Markdown())
-		if *readme {
-			if rerr := harness.UpdateReadme(filepath.Join(root, "bench", "README.md"), harness.RunDir{Results: res, Dir: cfg.Out}); rerr != nil {
+		if updateReadme {
+			if rerr := harness.UpdateReadme(readme, harness.RunDir{Results: res, Dir: cfg.Out}); rerr != nil {
 				fmt.Fprintln(os.Stderr, rerr)
 			}
 		}

@@ -3,7 +3,6 @@ package iptables
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
@@ -49,30 +48,18 @@ type Options struct {
 	bucketMin int
 }
 
-// DefaultMasqueradeBit is kube-proxy's default --iptables-masquerade-bit.
-const DefaultMasqueradeBit = 14
-
 // normalized validates the options and fills in defaults.
 func (o Options) normalized() (Options, error) {
-	switch o.Family {
-	case proxier.IPv4, proxier.IPv6:
-	default:
-		return o, fmt.Errorf("iptables: unknown IP family %q", o.Family)
+	if err := proxier.CheckFamily(o.Family); err != nil {
+		return o, fmt.Errorf("iptables: %w", err)
 	}
-	if o.MasqueradeBit == 0 {
-		o.MasqueradeBit = DefaultMasqueradeBit
-	}
-	if b := o.MasqueradeBit; b < 0 || b > 31 {
-		return o, fmt.Errorf("iptables: masquerade bit %d out of range 0-31", b)
+	var err error
+	if o.MasqueradeBit, err = proxier.MasqueradeBitOrDefault(o.MasqueradeBit); err != nil {
+		return o, fmt.Errorf("iptables: %w", err)
 	}
 	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
-	for _, a := range o.NodePortAddresses {
-		if a == "primary" {
-			continue
-		}
-		if _, err := netip.ParsePrefix(a); err != nil {
-			return o, fmt.Errorf("iptables: nodePortAddresses: %q is neither a CIDR nor \"primary\"", a)
-		}
+	if err := proxier.ValidateNodePortAddresses(o.NodePortAddresses); err != nil {
+		return o, fmt.Errorf("iptables: %w", err)
 	}
 	switch o.Backend {
 	case "", "legacy", "nft":
@@ -125,19 +112,13 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 		return false, err
 	}
 	for _, table := range []string{tableNAT, tableFilter} {
-		out, err := k.Save(ctx, table)
+		chains, err := savedChains(ctx, k, table)
 		if err != nil {
 			return false, err
 		}
-		tables, err := xtables.ParseRestore(string(out))
-		if err != nil {
-			return false, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
-		}
-		for _, t := range tables {
-			for _, c := range t.Chains {
-				if deletableChain(c) || c == chainCanary {
-					return true, nil
-				}
+		for _, chain := range chains {
+			if deletableChain(chain) || chain == chainCanary {
+				return true, nil
 			}
 		}
 	}

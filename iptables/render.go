@@ -149,27 +149,27 @@ func countEndpoints(snap *proxier.Snapshot) int {
 // Services' renderings in name order, plus the static ones.
 func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender) map[string]map[string]*body {
 	out := map[string]map[string]*body{tableFilter: {}, tableNAT: {}}
-	for _, c := range []string{chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall} {
-		out[tableFilter][c] = &body{}
+	for _, chain := range []string{chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall} {
+		out[tableFilter][chain] = &body{}
 	}
-	for _, c := range []string{chainServices, chainNodePorts, chainPostrouting, chainMarkMasq} {
-		out[tableNAT][c] = &body{}
+	for _, chain := range []string{chainServices, chainNodePorts, chainPostrouting, chainMarkMasq} {
+		out[tableNAT][chain] = &body{}
 	}
 	r.writeStatic(out)
-	ndisp := 0
-	for _, s := range services {
-		ndisp += len(s.disp)
-		for _, l := range s.shared {
-			out[l.table][l.chain].addRest(l.chain, l.rest)
+	dispatchLines := 0
+	for _, service := range services {
+		dispatchLines += len(service.disp)
+		for _, line := range service.shared {
+			out[line.table][line.chain].addRest(line.chain, line.rest)
 		}
 	}
 	nat := out[tableNAT]
-	if ndisp >= r.bucketMin {
+	if dispatchLines >= r.bucketMin {
 		r.writeBuckets(nat, services)
 	} else {
-		for _, s := range services {
-			for _, d := range s.disp {
-				nat[chainServices].addRest(chainServices, d.rest)
+		for _, service := range services {
+			for _, line := range service.disp {
+				nat[chainServices].addRest(chainServices, line.rest)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 // in iptables terms (chains, filter targets), as kube-proxy writes it.
 type portPlan struct {
 	chains                                       portChains
+	port                                         string // the service port, spelled
 	hasEndpoints                                 bool
 	internalChain, externalPolicyChain           string
 	hasInternal, hasExternal                     bool
@@ -24,7 +25,7 @@ type portPlan struct {
 
 func planPort(p *proxier.Port, node *proxier.NodeInfo) portPlan {
 	policy := p.Policy(node)
-	plan := portPlan{chains: chainsFor(&p.ServicePort), hasEndpoints: p.Usable.HasAny}
+	plan := portPlan{chains: chainsFor(&p.ServicePort), port: itoa(p.Port), hasEndpoints: p.Usable.HasAny}
 	chains := &plan.chains
 	plan.usesCluster = len(p.Usable.Cluster) > 0 && p.UsesClusterEndpoints()
 	plan.usesLocal = len(p.Usable.Local) > 0 && p.UsesLocalEndpoints()
@@ -76,73 +77,93 @@ func (r *renderer) filterTarget(t string) []string {
 // order: -s, -d, -p, then the matches, then the target.
 func (r *renderer) writePort(snap *proxier.Snapshot, p *proxier.Port, s *svcRender) {
 	plan := planPort(p, &snap.Node)
-	chains := &plan.chains
 	if plan.noLocalInternal {
 		s.noLocalInternal++
 	}
 	if plan.noLocalExternal {
 		s.noLocalExternal++
 	}
-	port := itoa(p.Port)
-	// dst is "-d IP/32 -p proto -m comment --comment C -m proto --dport P".
-	dst := func(ip netip.Addr, comment string) []string {
-		return []string{"-d", xtables.HostMatch(ip), "-p", chains.protocol, "-m", "comment", "--comment", comment, "-m", chains.protocol, "--dport", port}
-	}
+	r.writeClusterIP(p, &plan, s)
+	r.writeExternalIPs(p, &plan, s)
+	r.writeLoadBalancerIPs(p, &plan, s)
+	r.writeNodePorts(p, &plan, s)
+	r.writePortChains(snap, p, &plan, s)
+}
 
-	// ClusterIP.
-	if p.ClusterIP.IsValid() {
-		comment := saveQuote(chains.name + " cluster IP")
-		if plan.hasInternal {
-			s.dispatch(p.ClusterIP, join(dst(p.ClusterIP, comment), []string{"-j", plan.internalChain})...)
-		} else {
-			s.share(tableFilter, chainServices, join(dst(p.ClusterIP, plan.internalFilterComment), r.filterTarget(plan.internalFilterTarget))...)
-		}
-	}
+// destination is "-d IP/32 -p proto -m comment --comment C -m proto
+// --dport P": the match of traffic to ip on the service port.
+func (plan *portPlan) destination(ip netip.Addr, comment string) []string {
+	protocol := plan.chains.protocol
+	return []string{"-d", xtables.HostMatch(ip), "-p", protocol, "-m", "comment", "--comment", comment, "-m", protocol, "--dport", plan.port}
+}
 
-	// externalIPs.
+// writeClusterIP sends ClusterIP traffic to the internal policy chain, or
+// filters it when the port has no endpoints for it.
+func (r *renderer) writeClusterIP(p *proxier.Port, plan *portPlan, s *svcRender) {
+	if !p.ClusterIP.IsValid() {
+		return
+	}
+	if plan.hasInternal {
+		comment := saveQuote(plan.chains.name + " cluster IP")
+		s.dispatch(p.ClusterIP, join(plan.destination(p.ClusterIP, comment), []string{"-j", plan.internalChain})...)
+		return
+	}
+	s.share(tableFilter, chainServices, join(plan.destination(p.ClusterIP, plan.internalFilterComment), r.filterTarget(plan.internalFilterTarget))...)
+}
+
+// writeExternalIPs sends externalIPs traffic to the EXT chain and filters
+// what the external policy does not forward.
+func (r *renderer) writeExternalIPs(p *proxier.Port, plan *portPlan, s *svcRender) {
 	for _, ip := range p.ExternalIPs {
 		if plan.hasEndpoints {
-			s.dispatch(ip, join(dst(ip, saveQuote(chains.name+" external IP")), []string{"-j", chains.external})...)
+			s.dispatch(ip, join(plan.destination(ip, saveQuote(plan.chains.name+" external IP")), []string{"-j", plan.chains.external})...)
 		}
 		if !plan.hasExternal {
-			s.share(tableFilter, chainExternalServices, join(dst(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
+			s.share(tableFilter, chainExternalServices, join(plan.destination(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
+}
 
-	// LoadBalancer ingress IPs.
-	lbChain := chains.external
+// writeLoadBalancerIPs sends LoadBalancer ingress traffic to the firewall
+// chain (or EXT without loadBalancerSourceRanges), drops what the firewall
+// does not accept and filters what the external policy does not forward.
+func (r *renderer) writeLoadBalancerIPs(p *proxier.Port, plan *portPlan, s *svcRender) {
+	chains := &plan.chains
+	target := chains.external
 	if plan.usesFirewall {
-		lbChain = chains.firewall
+		target = chains.firewall
 	}
 	for _, ip := range p.LoadBalancerIPs {
 		if plan.hasEndpoints {
-			s.dispatch(ip, join(dst(ip, saveQuote(chains.name+" loadbalancer IP")), []string{"-j", lbChain})...)
+			s.dispatch(ip, join(plan.destination(ip, saveQuote(chains.name+" loadbalancer IP")), []string{"-j", target})...)
 		}
 		if plan.usesFirewall {
-			s.share(tableFilter, chainProxyFirewall, join(dst(ip, saveQuote(chains.name+" traffic not accepted by "+chains.firewall)), []string{"-j", "DROP"})...)
+			s.share(tableFilter, chainProxyFirewall, join(plan.destination(ip, saveQuote(chains.name+" traffic not accepted by "+chains.firewall)), []string{"-j", "DROP"})...)
 		}
 	}
 	if !plan.hasExternal {
 		for _, ip := range p.LoadBalancerIPs {
-			s.share(tableFilter, chainExternalServices, join(dst(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
+			s.share(tableFilter, chainExternalServices, join(plan.destination(ip, plan.externalFilterComment), r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
+}
 
-	// NodePort.
+// writeNodePorts sends NodePort traffic to the EXT chain, filters what the
+// external policy does not forward and accepts the healthCheckNodePort.
+func (r *renderer) writeNodePorts(p *proxier.Port, plan *portPlan, s *svcRender) {
+	chains := &plan.chains
 	if p.NodePort != 0 {
-		np := itoa(p.NodePort)
+		nodePort := itoa(p.NodePort)
 		if plan.hasEndpoints {
-			s.share(tableNAT, chainNodePorts, "-p", chains.protocol, "-m", "comment", "--comment", saveQuote(chains.name), "-m", chains.protocol, "--dport", np, "-j", chains.external)
+			s.share(tableNAT, chainNodePorts, "-p", chains.protocol, "-m", "comment", "--comment", saveQuote(chains.name), "-m", chains.protocol, "--dport", nodePort, "-j", chains.external)
 		}
 		if !plan.hasExternal {
 			s.share(tableFilter, chainExternalServices, join([]string{"-p", chains.protocol, "-m", "comment", "--comment", plan.externalFilterComment,
-				"-m", "addrtype", "--dst-type", "LOCAL", "-m", chains.protocol, "--dport", np}, r.filterTarget(plan.externalFilterTarget))...)
+				"-m", "addrtype", "--dst-type", "LOCAL", "-m", chains.protocol, "--dport", nodePort}, r.filterTarget(plan.externalFilterTarget))...)
 		}
 	}
 	if p.HealthCheckNodePort != 0 {
 		s.share(tableFilter, chainNodePorts, "-p", "tcp", "-m", "comment", "--comment", saveQuote(chains.name+" health check node port"),
 			"-m", "tcp", "--dport", itoa(p.HealthCheckNodePort), "-j", "ACCEPT")
 	}
-
-	r.writePortChains(snap, p, &plan, s)
 }

@@ -61,18 +61,18 @@ func (r *renderer) renderService(snap *proxier.Snapshot, svc *proxier.Service) *
 		r.writePort(snap, &svc.Ports[i], s)
 	}
 	total := 0
-	for _, c := range s.own {
-		s.rules += c.body.rules
-		total += len(c.body.text)
+	for _, chain := range s.own {
+		s.rules += chain.body.rules
+		total += len(chain.body.text)
 	}
 	// The rendering is kept until the Service changes: move the chains'
 	// text into one exact-size block (append growth leaves up to half of
 	// each chain's buffer unused; about 5 MB at 10,000 Services).
 	block := make([]byte, 0, total)
-	for _, c := range s.own {
+	for _, chain := range s.own {
 		start := len(block)
-		block = append(block, c.body.text...)
-		c.body.text = block[start:len(block):len(block)]
+		block = append(block, chain.body.text...)
+		chain.body.text = block[start:len(block):len(block)]
 	}
 	return s
 }

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kproxy/kproxy/internal/xtables"
+	"slices"
 
 	"k8s.io/klog/v2"
 
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -65,58 +66,9 @@ func cleanup(ctx context.Context, k Kernel) error {
 			errs = append(errs, fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.from, j.to, err))
 		}
 	}
-	fixed := map[string][]string{
-		tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
-		tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
-	}
 	for _, table := range []string{tableFilter, tableNAT} {
-		out, err := k.Save(ctx, table)
-		if err != nil {
+		if err := deleteOurChains(ctx, k, table); err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		tables, err := xtables.ParseRestore(string(out))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("parse iptables-save -t %s: %w", table, err))
-			continue
-		}
-		var del []string
-		for _, t := range tables {
-			for _, c := range t.Chains {
-				if deletableChain(c) || contains(fixed[table], c) {
-					del = append(del, c)
-				}
-			}
-		}
-		if len(del) == 0 {
-			continue
-		}
-		// Two restores: flushing every chain and deleting the per-Service
-		// ones cannot fail, but deleting a fixed chain still referenced
-		// from elsewhere (the ipvs mode's jump rules into the shared
-		// KUBE-SERVICES, say) can, and must not keep the rest in place.
-		var flush, rest bytes.Buffer
-		flush.WriteString("*" + table + "\n")
-		for _, c := range del {
-			flush.WriteString(":" + c + " - [0:0]\n")
-		}
-		for _, c := range del {
-			if deletableChain(c) {
-				flush.WriteString("-X " + c + "\n")
-			} else {
-				rest.WriteString("-X " + c + "\n")
-			}
-		}
-		flush.WriteString("COMMIT\n")
-		if err := k.Restore(ctx, flush.Bytes(), false); err != nil {
-			errs = append(errs, fmt.Errorf("delete chains in %s: %w", table, err))
-			continue
-		}
-		if rest.Len() == 0 {
-			continue
-		}
-		if err := k.Restore(ctx, []byte("*"+table+"\n"+rest.String()+"COMMIT\n"), false); err != nil {
-			errs = append(errs, fmt.Errorf("delete chains in %s: %w", table, err))
 		}
 	}
 	if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
@@ -128,11 +80,71 @@ func cleanup(ctx context.Context, k Kernel) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// cleanedFixedChains are the chains with fixed names cleanup deletes, by
+// table: fixedChains without kubelet's KUBE-FIREWALL, plus the canaries
+// (the mangle one is deleted on its own).
+var cleanedFixedChains = map[string][]string{
+	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
+	tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
+}
+
+// deleteOurChains flushes and deletes the chains of ours that table holds.
+//
+// Two restores: flushing every chain and deleting the per-Service ones
+// cannot fail, but deleting a fixed chain still referenced from elsewhere
+// (the ipvs mode's jump rules into the shared KUBE-SERVICES, say) can, and
+// must not keep the rest in place.
+func deleteOurChains(ctx context.Context, k Kernel, table string) error {
+	ours, err := ourChains(ctx, k, table)
+	if err != nil || len(ours) == 0 {
+		return err
+	}
+	var flush, rest bytes.Buffer
+	flush.WriteString("*" + table + "\n")
+	for _, chain := range ours {
+		flush.WriteString(":" + chain + " - [0:0]\n")
+	}
+	for _, chain := range ours {
+		if deletableChain(chain) {
+			flush.WriteString("-X " + chain + "\n")
+		} else {
+			rest.WriteString("-X " + chain + "\n")
 		}
 	}
-	return false
+	flush.WriteString("COMMIT\n")
+	if err := k.Restore(ctx, flush.Bytes(), false); err != nil {
+		return fmt.Errorf("delete chains in %s: %w", table, err)
+	}
+	if rest.Len() == 0 {
+		return nil
+	}
+	if err := k.Restore(ctx, []byte("*"+table+"\n"+rest.String()+"COMMIT\n"), false); err != nil {
+		return fmt.Errorf("delete chains in %s: %w", table, err)
+	}
+	return nil
+}
+
+// ourChains lists the chains of ours in table, as iptables-save shows them.
+func ourChains(ctx context.Context, k Kernel, table string) ([]string, error) {
+	chains, err := savedChains(ctx, k, table)
+	return slices.DeleteFunc(chains, func(chain string) bool {
+		return !deletableChain(chain) && !slices.Contains(cleanedFixedChains[table], chain)
+	}), err
+}
+
+// savedChains lists the chains iptables-save shows in table.
+func savedChains(ctx context.Context, k Kernel, table string) ([]string, error) {
+	out, err := k.Save(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := xtables.ParseRestore(string(out))
+	if err != nil {
+		return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
+	}
+	var chains []string
+	for _, saved := range tables {
+		chains = append(chains, saved.Chains...)
+	}
+	return chains, nil
 }

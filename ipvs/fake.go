@@ -388,19 +388,11 @@ func (f *Fake) SetTimeouts(ctx context.Context, tcp, fin, udp time.Duration) err
 
 // Dump returns the fake kernel's state in the State.Dump format, with the
 // whole iptables ruleset (built-in chains included) as iptables-save shows
-// it; only objects owned by kproxy are hidden from nothing: it is all of it.
+// it: everything, not only kproxy's objects.
 func (f *Fake) Dump() string {
 	rules := f.Fake.Dump() // before locking: see DestroySet
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := NewState()
-	for k, v := range f.vs {
-		s.VirtualServers[k] = v.clone()
-	}
-	maps.Copy(s.Addrs, f.addrs)
-	for n, e := range f.sets {
-		s.Sets[n] = maps.Clone(e)
-	}
-	s.Rules = rules
-	return s.Dump()
+	// Dump only reads: the fake's own maps serve under the lock.
+	return (&State{VirtualServers: f.vs, Addrs: f.addrs, Sets: f.sets, Rules: rules}).Dump()
 }

@@ -85,17 +85,15 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.Family == "" {
 		c.Family = proxier.IPv4
 	}
-	if c.Family != proxier.IPv4 && c.Family != proxier.IPv6 {
-		return c, fmt.Errorf("ipvs: unknown IP family %q", c.Family)
+	if err := proxier.CheckFamily(c.Family); err != nil {
+		return c, fmt.Errorf("ipvs: %w", err)
 	}
 	if c.Scheduler == "" {
 		c.Scheduler = "rr"
 	}
-	if c.MasqueradeBit == 0 {
-		c.MasqueradeBit = 14
-	}
-	if c.MasqueradeBit < 0 || c.MasqueradeBit > 31 {
-		return c, fmt.Errorf("ipvs: masquerade bit %d out of range 0-31", c.MasqueradeBit)
+	var err error
+	if c.MasqueradeBit, err = proxier.MasqueradeBitOrDefault(c.MasqueradeBit); err != nil {
+		return c, fmt.Errorf("ipvs: %w", err)
 	}
 	if c.NodePortRange == [2]uint16{} {
 		c.NodePortRange = [2]uint16{30000, 32767}
@@ -106,13 +104,8 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	for _, s := range c.NodePortAddresses {
-		if s == "primary" {
-			continue
-		}
-		if _, err := netip.ParsePrefix(s); err != nil {
-			return c, fmt.Errorf("ipvs: bad --nodeport-addresses entry %q: %w", s, err)
-		}
+	if err := proxier.ValidateNodePortAddresses(c.NodePortAddresses); err != nil {
+		return c, fmt.Errorf("ipvs: %w", err)
 	}
 	return c, nil
 }

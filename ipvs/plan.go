@@ -157,112 +157,150 @@ func (in *planInput) owned(k VSKey) bool {
 // virtual servers, addresses, set entries).
 func makePlan(in *planInput) *Plan {
 	p := &Plan{draining: map[drainKey]bool{}}
-	cur, want := in.cur, in.want
-	if len(want.Addrs) > 0 {
+	if len(in.want.Addrs) > 0 {
 		p.add("interface", "ensure interface "+Interface, 0, func(ctx context.Context, k Kernel) error { return k.EnsureInterface(ctx) })
 	}
+	staleEntries := in.planSets(p)
+	addrs, virtualServers := in.addrKeys(), in.vsKeys()
+	in.planBinds(p, addrs)
+	for _, key := range virtualServers {
+		if _, ok := in.want.VirtualServers[key]; ok {
+			in.planVS(p, key)
+		}
+	}
+	in.planRestore(p)
+	in.planVSRemovals(p, virtualServers)
+	in.planUnbinds(p, addrs)
+	in.planEntryRemovals(p, staleEntries)
+	return p
+}
+
+// planSets creates the missing sets and adds the missing entries; it
+// returns the stale entries of each set, removed at the end of the plan.
+func (in *planInput) planSets(p *Plan) (staleEntries map[string][]string) {
 	defs := ownedSets(in.opts.Family)
-	stale := map[string][]string{}
-	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
+	staleEntries = map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(in.want.Sets)) {
 		kind := defs[name].kind
-		if _, ok := cur.Sets[name]; !ok {
+		if _, ok := in.cur.Sets[name]; !ok {
 			p.add("ipset", "create set "+name+" "+kind, 1, func(ctx context.Context, k Kernel) error { return k.CreateSet(ctx, name, kind) })
 		}
-		missing, old := in.entryDiff(name)
-		stale[name] = old
+		missing, stale := in.entryDiff(name)
+		staleEntries[name] = stale
 		if len(missing) > 0 {
 			p.add("ipset", fmt.Sprintf("add %d entries to %s: %s", len(missing), name, abbrev(missing)), len(missing),
 				func(ctx context.Context, k Kernel) error { return k.AddEntries(ctx, name, kind, missing) })
 		}
 	}
-	addrs := in.addrKeys()
-	for _, a := range addrs {
-		if want.Addrs[a] && !cur.Addrs[a] {
-			p.add("address", "bind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return k.AddAddr(ctx, a) })
+	return staleEntries
+}
+
+// planBinds binds the wanted addresses not yet on the interface.
+func (in *planInput) planBinds(p *Plan, addrs []netip.Addr) {
+	for _, addr := range addrs {
+		if in.want.Addrs[addr] && !in.cur.Addrs[addr] {
+			p.add("address", "bind "+addr.String(), 1, func(ctx context.Context, k Kernel) error { return k.AddAddr(ctx, addr) })
 		}
 	}
-	vss := in.vsKeys()
-	for _, key := range vss {
-		if _, ok := want.VirtualServers[key]; ok {
-			in.planVS(p, key)
-		}
+}
+
+// planRestore sends the iptables rules, if any.
+func (in *planInput) planRestore(p *Plan) {
+	if in.rules == "" {
+		return
 	}
-	if in.rules != "" {
-		rules := in.rules
-		p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
-			func(ctx context.Context, k Kernel) error {
-				if err := k.Restore(ctx, []byte(rules), false); err != nil {
-					return restoreError{err}
-				}
-				return nil
-			})
-	}
-	for _, key := range vss {
-		_, wanted := want.VirtualServers[key]
-		if _, ok := cur.VirtualServers[key]; ok && !wanted && in.owned(key) {
+	rules := in.rules
+	p.add("iptables", fmt.Sprintf("iptables-restore (%d rules)", strings.Count(rules, "\n-")), countAll(rules),
+		func(ctx context.Context, k Kernel) error {
+			if err := k.Restore(ctx, []byte(rules), false); err != nil {
+				return restoreError{err}
+			}
+			return nil
+		})
+}
+
+// planVSRemovals deletes our virtual servers that are no longer wanted.
+func (in *planInput) planVSRemovals(p *Plan, virtualServers []VSKey) {
+	for _, key := range virtualServers {
+		_, wanted := in.want.VirtualServers[key]
+		if _, ok := in.cur.VirtualServers[key]; ok && !wanted && in.owned(key) {
 			p.add("ipvs", "delete virtual server "+key.String(), 1, func(ctx context.Context, k Kernel) error {
 				return ignoreNotExist(k.DeleteVirtualServer(ctx, key))
 			})
 		}
 	}
-	for _, a := range addrs {
-		if cur.Addrs[a] && !want.Addrs[a] && !in.opts.excluded(a) {
-			p.add("address", "unbind "+a.String(), 1, func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteAddr(ctx, a)) })
+}
+
+// planUnbinds unbinds the addresses no longer wanted (never an excluded
+// one).
+func (in *planInput) planUnbinds(p *Plan, addrs []netip.Addr) {
+	for _, addr := range addrs {
+		if in.cur.Addrs[addr] && !in.want.Addrs[addr] && !in.opts.excluded(addr) {
+			p.add("address", "unbind "+addr.String(), 1, func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteAddr(ctx, addr)) })
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
-		if old := stale[name]; len(old) > 0 {
+}
+
+// planEntryRemovals deletes the stale entries planSets found.
+func (in *planInput) planEntryRemovals(p *Plan, staleEntries map[string][]string) {
+	defs := ownedSets(in.opts.Family)
+	for _, name := range slices.Sorted(maps.Keys(in.want.Sets)) {
+		if stale := staleEntries[name]; len(stale) > 0 {
 			kind := defs[name].kind
-			p.add("ipset", fmt.Sprintf("delete %d entries from %s: %s", len(old), name, abbrev(old)), len(old),
-				func(ctx context.Context, k Kernel) error { return k.DeleteEntries(ctx, name, kind, old) })
+			p.add("ipset", fmt.Sprintf("delete %d entries from %s: %s", len(stale), name, abbrev(stale)), len(stale),
+				func(ctx context.Context, k Kernel) error { return k.DeleteEntries(ctx, name, kind, stale) })
 		}
 	}
-	return p
 }
 
 // planVS plans one desired virtual server and its real servers.
 func (in *planInput) planVS(p *Plan, key VSKey) {
-	v := in.want.VirtualServers[key]
-	c, exists := in.cur.VirtualServers[key]
+	wanted := in.want.VirtualServers[key]
+	current, exists := in.cur.VirtualServers[key]
 	if !exists {
-		p.add("ipvs", fmt.Sprintf("add virtual server %s %s timeout %d", key, v.Scheduler, v.Timeout), 1,
-			func(ctx context.Context, k Kernel) error { return k.AddVirtualServer(ctx, v) })
-		c = &VirtualServer{}
-	} else if !v.sameConfig(c) {
-		p.add("ipvs", fmt.Sprintf("update virtual server %s %s timeout %d", key, v.Scheduler, v.Timeout), 1,
-			func(ctx context.Context, k Kernel) error { return k.UpdateVirtualServer(ctx, v) })
+		p.add("ipvs", fmt.Sprintf("add virtual server %s %s timeout %d", key, wanted.Scheduler, wanted.Timeout), 1,
+			func(ctx context.Context, k Kernel) error { return k.AddVirtualServer(ctx, wanted) })
+		current = &VirtualServer{}
+	} else if !wanted.sameConfig(current) {
+		p.add("ipvs", fmt.Sprintf("update virtual server %s %s timeout %d", key, wanted.Scheduler, wanted.Timeout), 1,
+			func(ctx context.Context, k Kernel) error { return k.UpdateVirtualServer(ctx, wanted) })
 	}
-	for _, d := range slices.SortedFunc(maps.Keys(v.Dests), netip.AddrPort.Compare) {
-		w := v.Dests[d].Weight
-		cd, ok := c.Dests[d]
+	for _, dest := range slices.SortedFunc(maps.Keys(wanted.Dests), netip.AddrPort.Compare) {
+		weight := wanted.Dests[dest].Weight
+		currentDest, ok := current.Dests[dest]
 		switch {
 		case !ok:
-			p.add("ipvs", fmt.Sprintf("add real server %s -> %s weight %d", key, d, w), 1,
-				func(ctx context.Context, k Kernel) error { return k.AddDest(ctx, key, d, w) })
-		case cd.Weight != w:
-			p.add("ipvs", fmt.Sprintf("set real server %s -> %s weight %d", key, d, w), 1,
-				func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, d, w) })
+			p.add("ipvs", fmt.Sprintf("add real server %s -> %s weight %d", key, dest, weight), 1,
+				func(ctx context.Context, k Kernel) error { return k.AddDest(ctx, key, dest, weight) })
+		case currentDest.Weight != weight:
+			p.add("ipvs", fmt.Sprintf("set real server %s -> %s weight %d", key, dest, weight), 1,
+				func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, dest, weight) })
 		}
 	}
-	for _, d := range slices.SortedFunc(maps.Keys(c.Dests), netip.AddrPort.Compare) {
-		if _, ok := v.Dests[d]; ok {
-			continue
+	for _, dest := range slices.SortedFunc(maps.Keys(current.Dests), netip.AddrPort.Compare) {
+		if _, ok := wanted.Dests[dest]; !ok {
+			in.planGoneDest(p, key, dest, current.Dests[dest])
 		}
-		dk := drainKey{key, d}
-		cd := c.Dests[d]
-		since, draining := in.drainSince[dk]
-		switch {
-		case key.Proto != "TCP" || (cd.Weight == 0 && cd.ActiveConns == 0 && cd.InactiveConns == 0) ||
-			(draining && in.now.Sub(since) >= in.opts.DrainTimeout):
-			p.add("ipvs", fmt.Sprintf("delete real server %s -> %s", key, d), 1,
-				func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteDest(ctx, key, d)) })
-		case cd.Weight != 0:
-			p.draining[dk] = true
-			p.add("ipvs", fmt.Sprintf("drain real server %s -> %s (weight 0)", key, d), 1,
-				func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, d, 0) })
-		default:
-			p.draining[dk] = true
-		}
+	}
+}
+
+// planGoneDest deletes a real server that left the virtual server, or
+// drains it first: a TCP real server with connections gets weight 0 until
+// they end or DrainTimeout passes.
+func (in *planInput) planGoneDest(p *Plan, key VSKey, dest netip.AddrPort, current Dest) {
+	drain := drainKey{key, dest}
+	since, draining := in.drainSince[drain]
+	switch {
+	case key.Proto != "TCP" || (current.Weight == 0 && current.ActiveConns == 0 && current.InactiveConns == 0) ||
+		(draining && in.now.Sub(since) >= in.opts.DrainTimeout):
+		p.add("ipvs", fmt.Sprintf("delete real server %s -> %s", key, dest), 1,
+			func(ctx context.Context, k Kernel) error { return ignoreNotExist(k.DeleteDest(ctx, key, dest)) })
+	case current.Weight != 0:
+		p.draining[drain] = true
+		p.add("ipvs", fmt.Sprintf("drain real server %s -> %s (weight 0)", key, dest), 1,
+			func(ctx context.Context, k Kernel) error { return k.UpdateDest(ctx, key, dest, 0) })
+	default:
+		p.draining[drain] = true
 	}
 }
 

@@ -41,60 +41,60 @@ func (j jump) rule() string {
 
 // renderRules returns the iptables-restore text of kproxy's chains
 // (declarations flush them; the jump rules are added by the applier).
-func renderRules(o *Options, f proxier.Family) string {
-	set := func(d setDef) string { return d.name(f) }
-	mark := o.masqMark()
-	local := o.LocalDetector.ForFamily(f)
+func renderRules(opts *Options, family proxier.Family) string {
+	set := func(def setDef) string { return def.name(family) }
+	mark := opts.masqMark()
+	local := opts.LocalDetector.ForFamily(family)
 	rejectWith := "icmp-port-unreachable"
-	if f == proxier.IPv6 {
+	if family == proxier.IPv6 {
 		rejectWith = "icmp6-port-unreachable"
 	}
 	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	w("*nat")
-	for _, c := range ownedChains["nat"] {
-		w(":%s - [0:0]", c)
+	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	line("*nat")
+	for _, chain := range ownedChains["nat"] {
+		line(":%s - [0:0]", chain)
 	}
 	switch {
-	case o.MasqueradeAll:
-		w(`-A KUBE-SERVICES -m comment --comment "masquerade all ClusterIP traffic" -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setClusterIP))
+	case opts.MasqueradeAll:
+		line(`-A KUBE-SERVICES -m comment --comment "masquerade all ClusterIP traffic" -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setClusterIP))
 	case local.IsImplemented():
-		w(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst %s -j KUBE-MARK-MASQ`, set(setClusterIP), strings.Join(xtables.IfNotLocal(local), " "))
+		line(`-A KUBE-SERVICES -m comment --comment "ClusterIP traffic from outside the cluster" -m set --match-set %s dst,dst %s -j KUBE-MARK-MASQ`, set(setClusterIP), strings.Join(xtables.IfNotLocal(local), " "))
 	}
-	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setExternalIP))
-	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -m set ! --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setLB), set(setLBLocal))
-	w(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setNodePort))
-	w(`-A KUBE-POSTROUTING -m comment --comment "hairpin" -m set --match-set %s dst,dst,src -j MASQUERADE`, set(setLoopBack))
-	w(`-A KUBE-POSTROUTING -m mark ! --mark %s/%s -j RETURN`, mark, mark)
-	w(`-A KUBE-POSTROUTING -j MARK --xor-mark %s`, mark)
-	w(`-A KUBE-POSTROUTING -j MASQUERADE --random-fully`)
-	w(`-A KUBE-MARK-MASQ -j MARK --or-mark %s`, mark)
-	w("COMMIT")
+	line(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setExternalIP))
+	line(`-A KUBE-SERVICES -m set --match-set %s dst,dst -m set ! --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setLB), set(setLBLocal))
+	line(`-A KUBE-SERVICES -m set --match-set %s dst,dst -j KUBE-MARK-MASQ`, set(setNodePort))
+	line(`-A KUBE-POSTROUTING -m comment --comment "hairpin" -m set --match-set %s dst,dst,src -j MASQUERADE`, set(setLoopBack))
+	line(`-A KUBE-POSTROUTING -m mark ! --mark %s/%s -j RETURN`, mark, mark)
+	line(`-A KUBE-POSTROUTING -j MARK --xor-mark %s`, mark)
+	line(`-A KUBE-POSTROUTING -j MASQUERADE --random-fully`)
+	line(`-A KUBE-MARK-MASQ -j MARK --or-mark %s`, mark)
+	line("COMMIT")
 
-	w("*filter")
-	for _, c := range ownedChains["filter"] {
-		w(":%s - [0:0]", c)
+	line("*filter")
+	for _, chain := range ownedChains["filter"] {
+		line(":%s - [0:0]", chain)
 	}
-	w(`-A KUBE-FORWARD -m mark --mark %s/%s -j ACCEPT`, mark, mark)
-	w(`-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
-	w(`-A KUBE-PROXY-FIREWALL -m set --match-set %s dst,dst -j KUBE-SOURCE-RANGES-FIREWALL`, set(setLBFW))
-	w(`-A KUBE-SOURCE-RANGES-FIREWALL -m set --match-set %s dst,dst,src -j RETURN`, set(setLBSource))
-	w(`-A KUBE-SOURCE-RANGES-FIREWALL -j DROP`)
-	w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j ACCEPT`, set(setHealthCheck))
-	w(`-A KUBE-IPVS-FILTER -m comment --comment "no endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j REJECT --reject-with %s`, set(setNoEndpoints), rejectWith)
-	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j DROP`, set(setNoLocal))
+	line(`-A KUBE-FORWARD -m mark --mark %s/%s -j ACCEPT`, mark, mark)
+	line(`-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
+	line(`-A KUBE-PROXY-FIREWALL -m set --match-set %s dst,dst -j KUBE-SOURCE-RANGES-FIREWALL`, set(setLBFW))
+	line(`-A KUBE-SOURCE-RANGES-FIREWALL -m set --match-set %s dst,dst,src -j RETURN`, set(setLBSource))
+	line(`-A KUBE-SOURCE-RANGES-FIREWALL -j DROP`)
+	line(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j ACCEPT`, set(setHealthCheck))
+	line(`-A KUBE-IPVS-FILTER -m comment --comment "no endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j REJECT --reject-with %s`, set(setNoEndpoints), rejectWith)
+	line(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -j DROP`, set(setNoLocal))
 	// Local policy without local endpoints: the virtual server uses the
 	// Cluster endpoints for pods (and the node, which IPVS has already
 	// redirected before filter OUTPUT); traffic from outside is dropped.
 	if local.IsImplemented() {
-		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst %s -j RETURN`, set(setExtNoLocal), strings.Join(xtables.IfLocal(local), " "))
+		line(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst %s -j RETURN`, set(setExtNoLocal), strings.Join(xtables.IfLocal(local), " "))
 	}
-	w(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints, from outside the cluster" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -m addrtype ! --src-type LOCAL -j DROP`, set(setExtNoLocal))
-	for _, d := range []setDef{setClusterIP, setExternalIP, setExternalLocal, setLB} {
-		w(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j RETURN`, set(d))
+	line(`-A KUBE-IPVS-FILTER -m comment --comment "no local endpoints, from outside the cluster" -m conntrack --ctstate NEW -m set --match-set %s dst,dst -m addrtype ! --src-type LOCAL -j DROP`, set(setExtNoLocal))
+	for _, def := range []setDef{setClusterIP, setExternalIP, setExternalLocal, setLB} {
+		line(`-A KUBE-IPVS-FILTER -m set --match-set %s dst,dst -j RETURN`, set(def))
 	}
-	w(`-A KUBE-IPVS-FILTER -m comment --comment "other ports of Service addresses" -m conntrack --ctstate NEW -m set --match-set %s dst -j REJECT --reject-with %s`, set(setIPVSIPs), rejectWith)
-	w("COMMIT")
+	line(`-A KUBE-IPVS-FILTER -m comment --comment "other ports of Service addresses" -m conntrack --ctstate NEW -m set --match-set %s dst -j REJECT --reject-with %s`, set(setIPVSIPs), rejectWith)
+	line("COMMIT")
 	return b.String()
 }
 

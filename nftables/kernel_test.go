@@ -3,7 +3,6 @@ package nftables
 import (
 	"context"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,38 +217,15 @@ func (r *kernelRig) listTable(t *testing.T) string {
 	return listTableIn(t, r.topo.Node(1).Netns)
 }
 
-// listTableIn is the IPv4 table in namespace ns, its objects in name
-// order.
+// listTableIn is the IPv4 table in namespace ns in testrig.CanonicalNFT
+// form: objects in name order, elements sorted.
 func listTableIn(t *testing.T, ns string) string {
 	t.Helper()
-	out, err := testrig.Exec(ns, "nft", "list", "table", "ip", tableName)
+	out, err := testrig.NFTRuleset(ns)
 	if err != nil {
-		t.Fatalf("nft list table: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return sortedObjects(out)
-}
-
-// sortedObjects puts the objects of an `nft list table` listing in name
-// order: nft lists them in creation order, which differs between a table
-// built over several syncs (or by another writer) and a fresh one.
-func sortedObjects(listing string) string {
-	var objects []string
-	var cur []string
-	for _, line := range strings.Split(listing, "\n") {
-		switch {
-		case cur != nil:
-			cur = append(cur, line)
-			if line == "\t}" {
-				objects, cur = append(objects, strings.Join(cur, "\n")), nil
-			}
-		case strings.HasPrefix(line, "\t") && strings.HasSuffix(line, " {"):
-			cur = []string{line}
-		case strings.TrimSpace(line) != "" && line != "}":
-			objects = append(objects, line) // the table's own lines
-		}
-	}
-	slices.Sort(objects)
-	return strings.Join(objects, "\n")
+	return out
 }
 
 // TestKernelResyncAndCleanup: switching between scenarios in the real

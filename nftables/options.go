@@ -35,19 +35,14 @@ type Options struct {
 	NFT knftables.Interface
 }
 
-// DefaultMasqueradeBit is kube-proxy's default --nftables-masquerade-bit.
-const DefaultMasqueradeBit = 14
-
 // normalized validates the options and fills in defaults.
 func (o Options) normalized() (Options, error) {
 	if _, err := nftFamily(o.Family); err != nil {
 		return o, err
 	}
-	if o.MasqueradeBit == 0 {
-		o.MasqueradeBit = DefaultMasqueradeBit
-	}
-	if b := o.MasqueradeBit; b < 0 || b > 31 {
-		return o, fmt.Errorf("nftables: masquerade bit %d out of range 0-31", b)
+	var err error
+	if o.MasqueradeBit, err = proxier.MasqueradeBitOrDefault(o.MasqueradeBit); err != nil {
+		return o, fmt.Errorf("nftables: %w", err)
 	}
 	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
 	if err := proxier.ValidateNodePortAddresses(o.NodePortAddresses); err != nil {
@@ -64,7 +59,7 @@ func nftFamily(f proxier.Family) (knftables.Family, error) {
 	case proxier.IPv6:
 		return knftables.IPv6Family, nil
 	}
-	return "", fmt.Errorf("nftables: unknown IP family %q", f)
+	return "", fmt.Errorf("nftables: %w", proxier.CheckFamily(f))
 }
 
 // nft returns the configured seam, or the real nft binary.

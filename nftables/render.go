@@ -86,21 +86,21 @@ func (r *renderer) localMatches(d proxier.LocalDetector) (local, notLocal string
 func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[types.NamespacedName]*serviceObjects, *elementTable) {
 	r.writeStatic(recreateBase)
 	names := snap.SortedNames()
-	objs := make(map[types.NamespacedName]*serviceObjects, len(names))
+	byService := make(map[types.NamespacedName]*serviceObjects, len(names))
 	elems := newElementTable()
 	r.direct = elems.written
 	var keys []elemKey
 	for _, name := range names {
-		o := r.renderService(snap.Services[name])
-		objs[name] = o
-		elems.add(name, o.elements)
-		for _, e := range o.elements {
-			keys = append(keys, keyOf(e))
+		rendered := r.renderService(snap.Services[name])
+		byService[name] = rendered
+		elems.add(name, rendered.elements)
+		for _, element := range rendered.elements {
+			keys = append(keys, keyOf(element))
 		}
 	}
 	r.direct = nil
 	r.conflicts = append(r.conflicts, elems.conflicts(uniqueKeys(keys))...)
-	return objs, elems
+	return byService, elems
 }
 
 // renderService writes one Service's chains and collects its elements.
@@ -109,9 +109,9 @@ func (r *renderer) renderService(svc *proxier.Service) *serviceObjects {
 	for i := range svc.Ports {
 		r.writePort(&svc.Ports[i])
 	}
-	o := r.cur
-	r.cur, o.claimed = nil, nil // claimed only serves the rendering
-	return o
+	objects := r.cur
+	r.cur, objects.claimed = nil, nil // claimed only serves the rendering
+	return objects
 }
 
 // element claims an element of a shared set or map for the current

@@ -13,40 +13,40 @@ import (
 // writePortChains writes one service port's own chains: the policy
 // chains (endpoint choice), the external chain, the firewall chain and,
 // with affinity, the endpoint chains and their affinity sets.
-func (r *renderer) writePortChains(p *proxier.Port, pl *portPlan) {
-	if pl.usesCluster {
-		r.ensureChain(pl.c.cluster)
+func (r *renderer) writePortChains(p *proxier.Port, plan *portPlan) {
+	if plan.usesCluster {
+		r.ensureChain(plan.chains.cluster)
 	}
-	if pl.usesLocal {
-		r.ensureChain(pl.c.local)
+	if plan.usesLocal {
+		r.ensureChain(plan.chains.local)
 	}
-	if pl.usesExt {
-		r.ensureChain(pl.c.external)
+	if plan.usesExternal {
+		r.ensureChain(plan.chains.external)
 	}
-	if pl.usesFirewall {
-		r.ensureChain(pl.c.firewall)
+	if plan.usesFirewall {
+		r.ensureChain(plan.chains.firewall)
 	}
-	if pl.affinity {
+	if plan.affinity {
 		for _, ep := range p.Usable.AllReachable {
-			chain, set := endpointNames(p.Name, pl.c.protocol, ep)
+			chain, set := endpointNames(p.Name, plan.chains.protocol, ep)
 			r.ensureChain(chain)
 			r.ensureAffinitySet(set, p.AffinityTimeout)
 		}
 	}
-	if pl.usesExt {
-		r.writeExternalChain(p, pl)
+	if plan.usesExternal {
+		r.writeExternalChain(p, plan)
 	}
-	if pl.usesFirewall {
-		r.writeFirewallChain(pl)
+	if plan.usesFirewall {
+		r.writeFirewallChain(plan)
 	}
-	if pl.usesCluster {
-		r.writeEndpointChoice(p, pl, pl.c.cluster, p.Usable.Cluster)
+	if plan.usesCluster {
+		r.writeEndpointChoice(p, plan, plan.chains.cluster, p.Usable.Cluster)
 	}
-	if pl.usesLocal {
-		r.writeEndpointChoice(p, pl, pl.c.local, p.Usable.Local)
+	if plan.usesLocal {
+		r.writeEndpointChoice(p, plan, plan.chains.local, p.Usable.Local)
 	}
-	if pl.affinity {
-		r.writeEndpointChains(p, pl)
+	if plan.affinity {
+		r.writeEndpointChains(p, plan)
 	}
 }
 
@@ -55,9 +55,9 @@ func (r *renderer) writePortChains(p *proxier.Port, pl *portPlan) {
 // masquerades (the endpoint may be on another node). With a Local policy
 // it keeps the client's address, except for pods and the node itself,
 // which go to the Cluster endpoints as if through the load balancer.
-func (r *renderer) writeExternalChain(p *proxier.Port, pl *portPlan) {
+func (r *renderer) writeExternalChain(p *proxier.Port, plan *portPlan) {
 	add := func(comment string, words ...any) {
-		rule := &knftables.Rule{Chain: pl.c.external, Rule: knftables.Concat(words...)}
+		rule := &knftables.Rule{Chain: plan.chains.external, Rule: knftables.Concat(words...)}
 		if comment != "" {
 			rule.Comment = knftables.PtrTo(comment)
 		}
@@ -65,17 +65,17 @@ func (r *renderer) writeExternalChain(p *proxier.Port, pl *portPlan) {
 	}
 	if !p.ExternalPolicyLocal {
 		add("masquerade", r.masqRule)
-	} else if pl.usesCluster { // (no Cluster endpoints: nothing to short-circuit to)
+	} else if plan.usesCluster { // (no Cluster endpoints: nothing to short-circuit to)
 		if r.ifLocal != "" {
-			add("short-circuit pod traffic", r.ifLocal, "goto", pl.c.cluster)
+			add("short-circuit pod traffic", r.ifLocal, "goto", plan.chains.cluster)
 		}
 		// The node's own traffic to an external address of its own has
 		// that address as its source: masquerade it.
 		add("masquerade local traffic", "fib saddr type local", r.masqRule)
-		add("short-circuit local traffic", "fib saddr type local", "goto", pl.c.cluster)
+		add("short-circuit local traffic", "fib saddr type local", "goto", plan.chains.cluster)
 	}
-	if pl.pp.ExternalVerdict == proxier.Forward {
-		add("", "goto", pl.externalPolicy)
+	if plan.policy.ExternalVerdict == proxier.Forward {
+		add("", "goto", plan.externalPolicy)
 	}
 }
 
@@ -83,27 +83,27 @@ func (r *renderer) writeExternalChain(p *proxier.Port, pl *portPlan) {
 // loadBalancerSourceRanges. Without a valid range of this family it drops
 // everything: fail closed, as every kproxy mode (kube-proxy then writes
 // no firewall).
-func (r *renderer) writeFirewallChain(pl *portPlan) {
-	if len(pl.pp.AllowedSources) == 0 {
-		r.tx.Add(&knftables.Rule{Chain: pl.c.firewall, Rule: "drop"})
+func (r *renderer) writeFirewallChain(plan *portPlan) {
+	if len(plan.policy.AllowedSources) == 0 {
+		r.tx.Add(&knftables.Rule{Chain: plan.chains.firewall, Rule: "drop"})
 		return
 	}
-	srcs := make([]string, len(pl.pp.AllowedSources))
-	for i, s := range pl.pp.AllowedSources {
+	srcs := make([]string, len(plan.policy.AllowedSources))
+	for i, s := range plan.policy.AllowedSources {
 		srcs[i] = prefixString(s)
 	}
-	r.tx.Add(&knftables.Rule{Chain: pl.c.firewall, Rule: knftables.Concat(
+	r.tx.Add(&knftables.Rule{Chain: plan.chains.firewall, Rule: knftables.Concat(
 		r.ipX, "saddr != {", strings.Join(srcs, " , "), "} drop")})
 }
 
 // writeEndpointChoice writes a policy chain's endpoint choice: a DNAT to
 // the only endpoint, a "numgen random mod N" map of endpoints, or with
 // affinity the affinity matches and a numgen vmap of endpoint chains.
-func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain string, eps []proxier.Endpoint) {
-	if pl.affinity {
+func (r *renderer) writeEndpointChoice(p *proxier.Port, plan *portPlan, chain string, eps []proxier.Endpoint) {
+	if plan.affinity {
 		elems := make([]string, len(eps))
 		for i, ep := range eps {
-			epChain, set := endpointNames(p.Name, pl.c.protocol, ep)
+			epChain, set := endpointNames(p.Name, plan.chains.protocol, ep)
 			r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(r.ipX, "saddr", "@", set, "goto", epChain)})
 			elems[i] = strconv.Itoa(i) + " : goto " + epChain
 		}
@@ -112,7 +112,7 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain stri
 		return
 	}
 	if len(eps) == 1 {
-		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", pl.c.protocol, "dnat to", eps[0].String())})
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", plan.chains.protocol, "dnat to", eps[0].String())})
 		return
 	}
 	elems := make([]string, len(eps))
@@ -120,7 +120,7 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, pl *portPlan, chain stri
 		elems[i] = strconv.Itoa(i) + " : " + ep.IP.String() + " . " + strconv.Itoa(int(ep.Port))
 	}
 	r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
-		"meta l4proto", pl.c.protocol, "dnat", r.ipX, "addr . port to numgen random mod", len(eps), "map {", strings.Join(elems, " , "), "}")})
+		"meta l4proto", plan.chains.protocol, "dnat", r.ipX, "addr . port to numgen random mod", len(eps), "map {", strings.Join(elems, " , "), "}")})
 }
 
 // ensureAffinitySet adds an endpoint's set of recent clients once; its
@@ -145,22 +145,22 @@ func (r *renderer) ensureAffinitySet(set string, seconds int32) {
 
 // writeEndpointChains writes, for a ClientIP-affinity port, each
 // reachable endpoint's chain: remember the client, DNAT.
-func (r *renderer) writeEndpointChains(p *proxier.Port, pl *portPlan) {
+func (r *renderer) writeEndpointChains(p *proxier.Port, plan *portPlan) {
 	for _, ep := range p.Usable.AllReachable {
-		chain, set := endpointNames(p.Name, pl.c.protocol, ep)
+		chain, set := endpointNames(p.Name, plan.chains.protocol, ep)
 		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("update", "@", set, "{", r.ipX, "saddr }")})
-		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", pl.c.protocol, "dnat to", ep.String())})
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", plan.chains.protocol, "dnat to", ep.String())})
 	}
 }
 
 // writeHairpins adds the port's local endpoints to hairpin-connections: a
 // pod that reaches itself through the Service is masqueraded, else it
 // would answer itself directly.
-func (r *renderer) writeHairpins(p *proxier.Port, pl *portPlan) {
+func (r *renderer) writeHairpins(p *proxier.Port, plan *portPlan) {
 	for _, ep := range p.Usable.AllReachable {
 		if ep.Local {
 			ip := ep.IP.String()
-			r.element(&knftables.Element{Set: setHairpinConnections, Key: []string{ip, ip, pl.c.protocol, strconv.Itoa(int(ep.Port))}})
+			r.element(&knftables.Element{Set: setHairpinConnections, Key: []string{ip, ip, plan.chains.protocol, strconv.Itoa(int(ep.Port))}})
 		}
 	}
 }

@@ -25,36 +25,36 @@ type nodePortPlan struct {
 }
 
 func planNodePorts(dests []proxier.NodePortDest) nodePortPlan {
-	var pl nodePortPlan
-	for _, d := range dests {
+	var plan nodePortPlan
+	for _, dest := range dests {
 		switch {
-		case d.All:
+		case dest.All:
 			return nodePortPlan{all: true}
-		case d.Local:
-			pl.cidrs = append(pl.cidrs, d.Prefix)
-		case !slices.Contains(pl.ips, d.Prefix.Addr()):
-			pl.ips = append(pl.ips, d.Prefix.Addr())
+		case dest.Local:
+			plan.cidrs = append(plan.cidrs, dest.Prefix)
+		case !slices.Contains(plan.ips, dest.Prefix.Addr()):
+			plan.ips = append(plan.ips, dest.Prefix.Addr())
 		}
 	}
-	pl.cidrs = outermost(pl.cidrs)
-	return pl
+	plan.cidrs = outermost(plan.cidrs)
+	return plan
 }
 
 // matches are the destination matches of the NodePort rules, one rule
 // each; nat adds the "fib daddr type local" kube-proxy writes in nat
 // "services" when NodePorts answer everywhere.
-func (pl *nodePortPlan) matches(r *renderer, nat bool) []string {
-	if pl.all {
+func (plan *nodePortPlan) matches(r *renderer, nat bool) []string {
+	if plan.all {
 		if nat {
 			return []string{"fib daddr type local " + r.notLoopback}
 		}
 		return []string{r.notLoopback}
 	}
 	var out []string
-	if len(pl.ips) > 0 {
+	if len(plan.ips) > 0 {
 		out = append(out, knftables.Concat(r.ipX, "daddr", "@", setNodePortIPs))
 	}
-	if len(pl.cidrs) > 0 {
+	if len(plan.cidrs) > 0 {
 		out = append(out, knftables.Concat(r.ipX, "daddr", "@", setNodePortCIDRs, "fib daddr type local"))
 	}
 	return out

@@ -14,22 +14,22 @@ func (r *renderer) writeStatic(recreateBase bool) {
 	tx := r.tx
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("rules for kube-proxy")})
 	if recreateBase {
-		for _, bc := range baseChains {
-			tx.Add(&knftables.Chain{Name: bc.name})
-			tx.Delete(&knftables.Chain{Name: bc.name})
+		for _, base := range baseChains {
+			tx.Add(&knftables.Chain{Name: base.name})
+			tx.Delete(&knftables.Chain{Name: base.name})
 		}
 	}
-	for _, bc := range baseChains {
-		c := &knftables.Chain{Name: bc.name, Type: knftables.PtrTo(bc.kind), Hook: knftables.PtrTo(bc.hook), Priority: knftables.PtrTo(bc.priority)}
-		tx.Add(c)
-		tx.Flush(c)
+	for _, base := range baseChains {
+		chain := &knftables.Chain{Name: base.name, Type: knftables.PtrTo(base.kind), Hook: knftables.PtrTo(base.hook), Priority: knftables.PtrTo(base.priority)}
+		tx.Add(chain)
+		tx.Flush(chain)
 	}
 	for _, j := range jumpChains {
 		r.ensureShared(j.to)
 		tx.Add(&knftables.Rule{Chain: j.from, Rule: knftables.Concat(j.match, "jump", j.to)})
 	}
-	for _, c := range []string{chainServices, chainClusterIPsCheck, chainMasquerading} {
-		r.ensureShared(c)
+	for _, chain := range []string{chainServices, chainClusterIPsCheck, chainMasquerading} {
+		r.ensureShared(chain)
 	}
 	r.writeNodePortSets()
 	r.writeMasquerading()

@@ -50,25 +50,25 @@ type syncState struct {
 // owned is every per-service object of the Services (not the stale
 // chains).
 func (s *syncState) owned() kernelObjects {
-	k := newKernelObjects()
-	for _, o := range s.services {
-		for c := range o.chains {
-			k.chains[c] = true
+	objects := newKernelObjects()
+	for _, service := range s.services {
+		for chain := range service.chains {
+			objects.chains[chain] = true
 		}
-		maps.Copy(k.affinitySets, o.affinitySets)
+		maps.Copy(objects.affinitySets, service.affinitySets)
 	}
-	return k
+	return objects
 }
 
 // noLocal counts the Local-policy ports without a local endpoint, as
 // proxier.SyncResult wants them.
 func (s *syncState) noLocal() map[string]int {
-	n := map[string]int{"internal": 0, "external": 0}
-	for _, o := range s.services {
-		n["internal"] += o.noLocalInternal
-		n["external"] += o.noLocalExternal
+	counts := map[string]int{"internal": 0, "external": 0}
+	for _, service := range s.services {
+		counts["internal"] += service.noLocalInternal
+		counts["external"] += service.noLocalExternal
 	}
-	return n
+	return counts
 }
 
 // uniqueKeys returns keys without repeats, in first-seen order.

@@ -52,10 +52,7 @@ func TestKernelTakeOverFromKubeProxy(t *testing.T) {
 	loop := startProbeLoop(client, vip)
 	defer loop.stop()
 	loop.waitAnswers(t, 10)
-	upstreamTable, err := testrig.Exec(node.Netns, "nft", "list", "table", "ip", tableName)
-	if err != nil {
-		t.Fatalf("nft list table: %v\n%s", err, upstreamTable)
-	}
+	upstreamTable := listTableIn(t, node.Netns)
 	if err := kubeProxy.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +83,7 @@ func TestKernelTakeOverFromKubeProxy(t *testing.T) {
 	got := r.listTable(t)
 	// kube-proxy's own table for the same objects, ServiceCIDR drop
 	// included, is the same.
-	if d := lineDiff(got, sortedObjects(upstreamTable)); strings.TrimSpace(d) != "" {
+	if d := lineDiff(got, upstreamTable); strings.TrimSpace(d) != "" {
 		t.Errorf("table differs from kube-proxy's:\n%s", d)
 	}
 	if err := r.p.Cleanup(ctx); err != nil {

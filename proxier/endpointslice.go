@@ -45,22 +45,46 @@ type SliceEndpoint struct {
 // (FQDN, unknown address type) returns nil and one error; a bad endpoint or
 // port is dropped and reported while the rest of the slice is kept.
 func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
-	var family Family
-	switch es.AddressType {
-	case discovery.AddressTypeIPv4:
-		family = IPv4
-	case discovery.AddressTypeIPv6:
-		family = IPv6
-	default:
+	family, ok := sliceFamily(es.AddressType)
+	if !ok {
 		return nil, []error{errf("addressType %q is not proxied", es.AddressType)}
 	}
-	var errs []error
 	s := &Slice{Family: family}
 	if t, err := time.Parse(time.RFC3339, es.Annotations[AnnotationTriggerTime]); err == nil {
 		s.TriggerTime = t
 	}
+	var errs []error
+	s.Ports, errs = slicePortsFromAPI(es.Ports)
+	for i := range es.Endpoints {
+		endpoint, err := sliceEndpointFromAPI(i, &es.Endpoints[i], family, es.AddressType)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Endpoints = append(s.Endpoints, endpoint)
+	}
+	return s, errs
+}
+
+// sliceFamily is the IP family of an addressType; FQDN and unknown types
+// have none.
+func sliceFamily(addressType discovery.AddressType) (Family, bool) {
+	switch addressType {
+	case discovery.AddressTypeIPv4:
+		return IPv4, true
+	case discovery.AddressTypeIPv6:
+		return IPv6, true
+	}
+	return "", false
+}
+
+// slicePortsFromAPI keeps the valid ports of a slice, the first of each
+// name, and reports the others.
+func slicePortsFromAPI(apiPorts []discovery.EndpointPort) ([]SlicePort, []error) {
+	var ports []SlicePort
+	var errs []error
 	seen := map[string]bool{}
-	for _, p := range es.Ports {
+	for _, p := range apiPorts {
 		name, proto := "", v1.ProtocolTCP
 		if p.Name != nil {
 			name = *p.Name
@@ -83,52 +107,60 @@ func SliceFromAPI(es *discovery.EndpointSlice) (*Slice, []error) {
 			continue
 		}
 		seen[name] = true
-		s.Ports = append(s.Ports, SlicePort{Name: name, Port: *p.Port, Protocol: proto})
+		ports = append(ports, SlicePort{Name: name, Port: *p.Port, Protocol: proto})
 	}
-	for i := range es.Endpoints {
-		ep := &es.Endpoints[i]
-		if len(ep.Addresses) == 0 {
-			errs = append(errs, errf("endpoint %d has no address", i))
-			continue
-		}
-		ip, err := netip.ParseAddr(ep.Addresses[0])
-		if err != nil {
-			errs = append(errs, errf("endpoint %q is not an IP address", ep.Addresses[0]))
-			continue
-		}
-		ip = ip.Unmap()
-		if FamilyOf(ip) != family {
-			errs = append(errs, errf("endpoint %s is not of addressType %s", ip, es.AddressType))
-			continue
-		}
-		if !ip.IsGlobalUnicast() {
-			errs = append(errs, errf("endpoint %s is not a unicast address", ip))
-			continue
-		}
-		se := SliceEndpoint{
-			IP: ip,
-			// nil ready and serving mean true, nil terminating means false.
-			Ready:       ep.Conditions.Ready == nil || *ep.Conditions.Ready,
-			Serving:     ep.Conditions.Serving == nil || *ep.Conditions.Serving,
-			Terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
-		}
-		if ep.NodeName != nil {
-			se.NodeName = *ep.NodeName
-		}
-		if ep.Zone != nil {
-			se.Zone = *ep.Zone
-		}
-		if ep.Hints != nil {
-			for _, z := range ep.Hints.ForZones {
-				se.ZoneHints = append(se.ZoneHints, z.Name)
-			}
-			for _, n := range ep.Hints.ForNodes {
-				se.NodeHints = append(se.NodeHints, n.Name)
-			}
-		}
-		s.Endpoints = append(s.Endpoints, se)
+	return ports, errs
+}
+
+// sliceEndpointFromAPI strips endpoint index of a slice of the given family,
+// or says why it cannot be used.
+func sliceEndpointFromAPI(index int, ep *discovery.Endpoint, family Family, addressType discovery.AddressType) (SliceEndpoint, error) {
+	ip, err := sliceEndpointIP(index, ep, family, addressType)
+	if err != nil {
+		return SliceEndpoint{}, err
 	}
-	return s, errs
+	endpoint := SliceEndpoint{
+		IP: ip,
+		// nil ready and serving mean true, nil terminating means false.
+		Ready:       ep.Conditions.Ready == nil || *ep.Conditions.Ready,
+		Serving:     ep.Conditions.Serving == nil || *ep.Conditions.Serving,
+		Terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
+	}
+	if ep.NodeName != nil {
+		endpoint.NodeName = *ep.NodeName
+	}
+	if ep.Zone != nil {
+		endpoint.Zone = *ep.Zone
+	}
+	if ep.Hints != nil {
+		for _, zone := range ep.Hints.ForZones {
+			endpoint.ZoneHints = append(endpoint.ZoneHints, zone.Name)
+		}
+		for _, node := range ep.Hints.ForNodes {
+			endpoint.NodeHints = append(endpoint.NodeHints, node.Name)
+		}
+	}
+	return endpoint, nil
+}
+
+// sliceEndpointIP is the endpoint's first address: a unicast IP of the
+// slice's family.
+func sliceEndpointIP(index int, ep *discovery.Endpoint, family Family, addressType discovery.AddressType) (netip.Addr, error) {
+	if len(ep.Addresses) == 0 {
+		return netip.Addr{}, errf("endpoint %d has no address", index)
+	}
+	ip, err := netip.ParseAddr(ep.Addresses[0])
+	if err != nil {
+		return netip.Addr{}, errf("endpoint %q is not an IP address", ep.Addresses[0])
+	}
+	ip = ip.Unmap()
+	if FamilyOf(ip) != family {
+		return netip.Addr{}, errf("endpoint %s is not of addressType %s", ip, addressType)
+	}
+	if !ip.IsGlobalUnicast() {
+		return netip.Addr{}, errf("endpoint %s is not a unicast address", ip)
+	}
+	return ip, nil
 }
 
 // mergeEndpoints builds the endpoints of one service port from all the

@@ -2,7 +2,6 @@ package userspace
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,18 +79,11 @@ type Options struct {
 
 // normalized validates the options and fills in defaults.
 func (o Options) normalized() (Options, error) {
-	switch o.Family {
-	case proxier.IPv4, proxier.IPv6:
-	default:
-		return o, fmt.Errorf("userspace: unknown IP family %q", o.Family)
+	if err := proxier.CheckFamily(o.Family); err != nil {
+		return o, fmt.Errorf("userspace: %w", err)
 	}
-	for _, a := range o.NodePortAddresses {
-		if a == "primary" {
-			continue
-		}
-		if _, err := netip.ParsePrefix(a); err != nil {
-			return o, fmt.Errorf("userspace: nodePortAddresses: %q is neither a CIDR nor \"primary\"", a)
-		}
+	if err := proxier.ValidateNodePortAddresses(o.NodePortAddresses); err != nil {
+		return o, fmt.Errorf("userspace: %w", err)
 	}
 	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
 	if r := o.PortRange; r.Size < 0 || r.Size > 0 && (r.Base < 1 || r.Base+r.Size-1 > 65535) {

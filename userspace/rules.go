@@ -62,8 +62,8 @@ func renderRules(specs []listenerSpec, ports map[listenerKey]int, node *proxier.
 	r.filter = append(r.filter, proxyPortGuards(specs, ports)...)
 	// Node ports last: a ClusterIP or external IP rule must win over a
 	// node port that happens to share the port number.
-	for _, m := range r.nodeMatches {
-		r.nat = append(r.nat, fmt.Sprintf("-A %s -m comment --comment \"node ports\" %s -j %s", chainServices, m, chainNodePorts))
+	for _, match := range r.nodeMatches {
+		r.nat = append(r.nat, fmt.Sprintf("-A %s -m comment --comment \"node ports\" %s -j %s", chainServices, match, chainNodePorts))
 	}
 	return r.ruleSet()
 }

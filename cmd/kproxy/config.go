@@ -154,14 +154,35 @@ func validateConfig(c *Config) error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	m, known := modeNamed(c.Mode)
+	mode, known := modeNamed(c.Mode)
 	if !known {
 		bad("mode (--proxy-mode) %q: must be one of %s", c.Mode, strings.Join(modeNames(), ", "))
 	}
+	validateAddressing(c, bad)
+	validateMasqueradeBits(c, bad)
+	// Like kube-proxy: the iptables section always, and the mode's own
+	// section when it has one.
+	checkPeriods(bad, "iptables", "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
+	if known && mode.SyncSection != "iptables" {
+		minSync, sync := mode.SyncPeriods(c)
+		checkPeriods(bad, mode.SyncSection, mode.SyncFlags, sync, minSync)
+	}
+	validateIPVS(c, bad)
+	validateConntrack(c, bad)
+	validateProcess(c, bad)
+	return errors.Join(errs...)
+}
+
+// validateAddressing checks the settings that name addresses and ports:
+// cluster CIDRs, local traffic detection, the userspace port range and
+// the NodePort addresses.
+func validateAddressing(c *Config, bad func(string, ...any)) {
 	if _, err := parseClusterCIDRs(c.ClusterCIDR); err != nil {
 		bad("clusterCIDR (--cluster-cidr): %v", err)
 	}
-	errs = append(errs, validateDetectLocal(c)...)
+	for _, err := range validateDetectLocal(c) {
+		bad("%w", err)
+	}
 	if _, err := proxyPortRange(c); err != nil {
 		bad("portRange (--proxy-port-range): %v", err)
 	}
@@ -173,19 +194,20 @@ func validateConfig(c *Config) error {
 			bad("nodePortAddresses (--nodeport-addresses) %q: must be a CIDR or \"primary\"", a)
 		}
 	}
+}
+
+func validateMasqueradeBits(c *Config, bad func(string, ...any)) {
 	if b := *c.IPTables.MasqueradeBit; b < 0 || b > 31 {
 		bad("iptables.masqueradeBit (--iptables-masquerade-bit) %d: must be in 0..31", b)
 	}
 	if b := *c.NFTables.MasqueradeBit; b < 0 || b > 31 {
 		bad("nftables.masqueradeBit %d: must be in 0..31", b)
 	}
-	// Like kube-proxy: the iptables section always, and the mode's own
-	// section when it has one.
-	checkPeriods(bad, "iptables", "iptables", c.IPTables.SyncPeriod.Duration, c.IPTables.MinSyncPeriod.Duration)
-	if known && m.SyncSection != "iptables" {
-		minSync, sync := m.SyncPeriods(c)
-		checkPeriods(bad, m.SyncSection, m.SyncFlags, sync, minSync)
-	}
+}
+
+// validateIPVS checks the ipvs section (its sync periods are checked with
+// the mode's).
+func validateIPVS(c *Config, bad func(string, ...any)) {
 	if s := c.IPVS.Scheduler; s != "" && !slices.Contains(ipvsSchedulers, s) {
 		bad("ipvs.scheduler (--ipvs-scheduler) %q: must be one of %s", s, strings.Join(ipvsSchedulers, ", "))
 	}
@@ -194,25 +216,31 @@ func validateConfig(c *Config) error {
 			bad("ipvs.excludeCIDRs (--ipvs-exclude-cidrs) %q: not a CIDR", cidr)
 		}
 	}
-	for name, d := range map[string]time.Duration{
-		"ipvs.tcpTimeout (--ipvs-tcp-timeout)":                                  c.IPVS.TCPTimeout.Duration,
-		"ipvs.tcpFinTimeout (--ipvs-tcpfin-timeout)":                            c.IPVS.TCPFinTimeout.Duration,
-		"ipvs.udpTimeout (--ipvs-udp-timeout)":                                  c.IPVS.UDPTimeout.Duration,
+	checkNotNegative(bad, map[string]time.Duration{
+		"ipvs.tcpTimeout (--ipvs-tcp-timeout)":       c.IPVS.TCPTimeout.Duration,
+		"ipvs.tcpFinTimeout (--ipvs-tcpfin-timeout)": c.IPVS.TCPFinTimeout.Duration,
+		"ipvs.udpTimeout (--ipvs-udp-timeout)":       c.IPVS.UDPTimeout.Duration,
+	})
+}
+
+func validateConntrack(c *Config, bad func(string, ...any)) {
+	checkNotNegative(bad, map[string]time.Duration{
 		"conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established)": c.Conntrack.TCPEstablishedTimeout.Duration,
 		"conntrack.tcpCloseWaitTimeout (--conntrack-tcp-timeout-close-wait)":    c.Conntrack.TCPCloseWaitTimeout.Duration,
 		"conntrack.udpTimeout (--conntrack-udp-timeout)":                        c.Conntrack.UDPTimeout.Duration,
 		"conntrack.udpStreamTimeout (--conntrack-udp-timeout-stream)":           c.Conntrack.UDPStreamTimeout.Duration,
-	} {
-		if d < 0 {
-			bad("%s %v: must not be negative", name, d)
-		}
-	}
+	})
 	if *c.Conntrack.MaxPerCore < 0 {
 		bad("conntrack.maxPerCore (--conntrack-max-per-core) %d: must not be negative", *c.Conntrack.MaxPerCore)
 	}
 	if *c.Conntrack.Min < 0 {
 		bad("conntrack.min (--conntrack-min) %d: must not be negative", *c.Conntrack.Min)
 	}
+}
+
+// validateProcess checks the settings of the process itself: OOM score,
+// API client and servers.
+func validateProcess(c *Config, bad func(string, ...any)) {
 	if v := *c.OOMScoreAdj; v < -1000 || v > 1000 {
 		bad("oomScoreAdj (--oom-score-adj) %d: must be in -1000..1000", v)
 	}
@@ -230,7 +258,15 @@ func validateConfig(c *Config) error {
 			bad("%s %q: %v", name, addr, err)
 		}
 	}
-	return errors.Join(errs...)
+}
+
+// checkNotNegative reports each named duration below zero.
+func checkNotNegative(bad func(string, ...any), durations map[string]time.Duration) {
+	for name, d := range durations {
+		if d < 0 {
+			bad("%s %v: must not be negative", name, d)
+		}
+	}
 }
 
 // checkPeriods checks the sync periods of configuration section, set by

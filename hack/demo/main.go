@@ -67,48 +67,20 @@ func run(s *testrig.MainScope, mode string, requests int) error {
 	if _, err := testrig.EnsureUpstream(true); err != nil {
 		return err
 	}
-
-	step("creating network namespaces: a control plane, node1 with three pods, an outside client")
-	topo, err := testrig.BuildTopology(s, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 3})
+	topo, cp, err := startCluster(ctx, s)
 	if err != nil {
 		return err
 	}
 	node := topo.Node(1)
-	step("starting etcd and kube-apiserver in %s", topo.Net)
-	cp, err := testrig.StartControlPlaneIn(s, topo)
-	if err != nil {
-		return err
-	}
-	if err := cp.CreateNodes(ctx, topo); err != nil {
-		return err
-	}
-	for _, p := range node.Pods {
-		if _, err := testrig.StartEchoServersIn(s, p.Netns, p.Name, p.IP, []int{8080}, testrig.TCP); err != nil {
-			return err
-		}
-	}
 
 	step("creating Service demo/web (port 80 -> 8080, NodePort 30080) with three endpoints")
 	svc, err := createService(ctx, cp, node)
 	if err != nil {
 		return err
 	}
-	clusterIP := svc.Spec.ClusterIP
-
-	step("starting kproxy --proxy-mode=%s in %s", mode, node.Netns)
-	proc, err := testrig.StartProcessIn(s, node.Netns, kproxy,
-		"--kubeconfig="+cp.KubeProxyKubeconfig, "--proxy-mode="+mode, "--hostname-override="+node.Name,
-		"--cluster-cidr="+testrig.ClusterCIDR, "--metrics-bind-address=127.0.0.1:10249",
-		"--healthz-bind-address=127.0.0.1:10256", "--conntrack-max-per-core=0")
-	if err != nil {
+	target := svc.Spec.ClusterIP + ":80"
+	if err := startKproxy(ctx, s, kproxy, mode, cp, node, target); err != nil {
 		return err
-	}
-	target := clusterIP + ":80"
-	if err := waitFor(ctx, 30*time.Second, func() bool {
-		_, err := testrig.ProbeTCP(node.Netns, target, time.Second)
-		return err == nil
-	}); err != nil {
-		return fmt.Errorf("kproxy did not program %s: %w\n%s", target, err, proc.Tail(30))
 	}
 
 	step("%d requests from node1 to the ClusterIP %s", requests, target)
@@ -121,19 +93,71 @@ func run(s *testrig.MainScope, mode string, requests int) error {
 		return err
 	}
 	if mode == "iptables" {
-		step("the rules kproxy wrote for demo/web (iptables-save -t nat, inside node1)")
-		out, err := testrig.Exec(node.Netns, "iptables-save", "-t", "nat")
-		if err != nil {
+		if err := printRules(node.Netns); err != nil {
 			return err
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "demo/web") || strings.HasPrefix(l, "-A KUBE-SEP") {
-				fmt.Println("   ", l)
-			}
 		}
 	}
 	step("kproxy's sync metrics (http://127.0.0.1:10249/metrics inside node1)")
 	return printMetrics(node.Netns)
+}
+
+// startCluster creates the namespaces, starts the control plane with
+// node1 registered and an echo server in each pod.
+func startCluster(ctx context.Context, s *testrig.MainScope) (*testrig.Topology, *testrig.ControlPlane, error) {
+	step("creating network namespaces: a control plane, node1 with three pods, an outside client")
+	topo, err := testrig.BuildTopology(s, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 3})
+	if err != nil {
+		return nil, nil, err
+	}
+	step("starting etcd and kube-apiserver in %s", topo.Net)
+	cp, err := testrig.StartControlPlaneIn(s, topo)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cp.CreateNodes(ctx, topo); err != nil {
+		return nil, nil, err
+	}
+	for _, pod := range topo.Node(1).Pods {
+		if _, err := testrig.StartEchoServersIn(s, pod.Netns, pod.Name, pod.IP, []int{8080}, testrig.TCP); err != nil {
+			return nil, nil, err
+		}
+	}
+	return topo, cp, nil
+}
+
+// startKproxy starts kproxy in node's namespace and waits until target
+// answers through its rules.
+func startKproxy(ctx context.Context, s *testrig.MainScope, kproxy, mode string, cp *testrig.ControlPlane, node *testrig.Node, target string) error {
+	step("starting kproxy --proxy-mode=%s in %s", mode, node.Netns)
+	proc, err := testrig.StartProcessIn(s, node.Netns, kproxy,
+		"--kubeconfig="+cp.KubeProxyKubeconfig, "--proxy-mode="+mode, "--hostname-override="+node.Name,
+		"--cluster-cidr="+testrig.ClusterCIDR, "--metrics-bind-address=127.0.0.1:10249",
+		"--healthz-bind-address=127.0.0.1:10256", "--conntrack-max-per-core=0")
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, 30*time.Second, func() bool {
+		_, err := testrig.ProbeTCP(node.Netns, target, time.Second)
+		return err == nil
+	}); err != nil {
+		return fmt.Errorf("kproxy did not program %s: %w\n%s", target, err, proc.Tail(30))
+	}
+	return nil
+}
+
+// printRules prints the nat rules of demo/web and its endpoints.
+func printRules(netns string) error {
+	step("the rules kproxy wrote for demo/web (iptables-save -t nat, inside node1)")
+	out, err := testrig.Exec(netns, "iptables-save", "-t", "nat")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "demo/web") || strings.HasPrefix(line, "-A KUBE-SEP") {
+			fmt.Println("   ", line)
+		}
+	}
+	return nil
 }
 
 func createService(ctx context.Context, cp *testrig.ControlPlane, node *testrig.Node) (*v1.Service, error) {

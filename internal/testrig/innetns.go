@@ -2,54 +2,17 @@ package testrig
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
-	"runtime"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/kproxy/kproxy/internal/innetns"
 )
 
-// DoInNetns runs fn on an OS thread that has joined network namespace ns, so
-// sockets fn creates belong to ns (they keep working after the thread leaves).
-// fn runs on a fresh goroutine locked to its thread; the thread returns to its
-// original namespace afterwards, or, if that fails, is discarded by the runtime
-// (the goroutine exits still locked). fn must not start goroutines that expect to
-// be in ns.
-func DoInNetns(ns string, fn func() error) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("open netns %q: %w", ns, err)
-	}
-	defer target.Close()
-
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %q: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime terminates this thread when the goroutine exits.
-			errc <- errors.Join(ferr, fmt.Errorf("return from netns %q: %w", ns, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// DoInNetns runs fn on an OS thread that has joined network namespace ns,
+// so sockets fn creates belong to ns (they keep working after the thread
+// leaves). fn must not start goroutines that expect to be in ns. See
+// innetns.Run.
+func DoInNetns(ns string, fn func() error) error { return innetns.Run(ns, fn) }
 
 // DialInNetns connects from inside network namespace ns.
 func DialInNetns(ns, network, addr string, timeout time.Duration) (net.Conn, error) {
