@@ -26,16 +26,8 @@ const guestParityKubeconfig = "/etc/kproxy/parity.kubeconfig"
 // translates, then boots the VM once with both binaries.
 func TestVMParity(t *testing.T) {
 	prepareVM(t)
-	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 1})
-	cp := testrig.StartControlPlane(t, topo)
-	ctx := context.Background()
-	c := cp.Client
-	if _, err := c.CoreV1().Nodes().Create(ctx, makeNode(e2eNode, e2eGuestIP), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "parity"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cp := startGuestControlPlane(t, "parity")
+	ctx, c := context.Background(), cp.Client
 	for _, s := range parityWorld() {
 		if err := createParityService(ctx, c, s); err != nil {
 			t.Fatalf("%s: %v", s.svc.Name, err)
@@ -63,6 +55,22 @@ func TestVMParity(t *testing.T) {
 	if !strings.Contains(out, "--- PASS: TestGuestParity") {
 		t.Error("TestGuestParity did not pass in the guest")
 	}
+}
+
+// startGuestControlPlane starts a control plane for a VM guest with the
+// guest's Node and the namespace ns.
+func startGuestControlPlane(t *testing.T, ns string) *testrig.ControlPlane {
+	t.Helper()
+	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 1})
+	cp := testrig.StartControlPlane(t, topo)
+	ctx := context.Background()
+	if _, err := cp.Client.CoreV1().Nodes().Create(ctx, makeNode(e2eNode, e2eGuestIP), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // buildStaticKproxy builds the kproxy binary without cgo (the guest has

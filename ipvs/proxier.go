@@ -408,14 +408,14 @@ func cleanupRules(ctx context.Context, k IPTables) error {
 // writeTableCleanup writes the restore lines that empty and delete the
 // cleanup chains present in table t (lines: its iptables-save).
 func writeTableCleanup(b *strings.Builder, t string, lines []string) {
-	writeChainRemoval(b, t, lines, cleanupChains(t), nil)
+	writeChainRemoval(b, t, lines, cleanupChains(t), nil, nil)
 }
 
 // writeChainRemoval writes, for table t (lines: its iptables-save), the
 // restore lines that delete every rule elsewhere jumping to one of the
-// doomed chains present, then those chains, and flush the present chains
-// of flushed.
-func writeChainRemoval(b *strings.Builder, t string, lines, doomed, flushed []string) {
+// doomed chains present, and the rules of deleted, then those chains, and
+// flush the present chains of flushed.
+func writeChainRemoval(b *strings.Builder, t string, lines, doomed, flushed, deleted []string) {
 	present := func(c string) bool { return hasChain(lines, c) }
 	gone := map[string]bool{}
 	for _, c := range doomed {
@@ -424,7 +424,7 @@ func writeChainRemoval(b *strings.Builder, t string, lines, doomed, flushed []st
 	fmt.Fprintf(b, "*%s\n", t)
 	for _, l := range lines {
 		f := strings.Fields(l)
-		if len(f) > 3 && f[0] == "-A" && !gone[f[1]] && f[len(f)-2] == "-j" && gone[f[len(f)-1]] {
+		if len(f) > 3 && f[0] == "-A" && (!gone[f[1]] && f[len(f)-2] == "-j" && gone[f[len(f)-1]] || slices.Contains(deleted, l)) {
 			fmt.Fprintf(b, "-D %s\n", strings.TrimPrefix(l, "-A "))
 		}
 	}

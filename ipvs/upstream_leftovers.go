@@ -75,8 +75,9 @@ var upstreamSetUsers = map[string][]string{"filter": {"KUBE-IPVS-FILTER", "KUBE-
 
 // removeUpstreamLeftovers prepares a take-over from kube-proxy's ipvs
 // mode: when one of its own chains is present, it deletes them (with
-// every jump to them), flushes the chains of kproxy's names that use its
-// sets, and destroys its sets kproxy does not use or types differently.
+// every jump to them) and its jumps to chains of kproxy's names, flushes
+// the chains of kproxy's names that use its sets, and destroys its sets
+// kproxy does not use or types differently.
 // Without kube-proxy's chains it does nothing.
 func removeUpstreamLeftovers(ctx context.Context, k IPTables, destroySet func(string) error, f proxier.Family) error {
 	var b strings.Builder
@@ -88,7 +89,7 @@ func removeUpstreamLeftovers(ctx context.Context, k IPTables, destroySet func(st
 		}
 		lines := strings.Split(string(out), "\n")
 		found = found || slices.ContainsFunc(upstreamOnlyChains[t], func(c string) bool { return hasChain(lines, c) })
-		writeChainRemoval(&b, t, lines, upstreamOnlyChains[t], upstreamSetUsers[t])
+		writeChainRemoval(&b, t, lines, upstreamOnlyChains[t], upstreamSetUsers[t], foreignJumps(t, lines))
 	}
 	if !found {
 		return nil
@@ -102,6 +103,21 @@ func removeUpstreamLeftovers(ctx context.Context, k IPTables, destroySet func(st
 		errs = append(errs, ignoreNotExist(destroySet(upstreamSetName(n, f))))
 	}
 	return errors.Join(errs...)
+}
+
+// foreignJumps are the rules in chains kproxy does not own that jump to
+// one it owns without kproxy's comment: kube-proxy's jumps, which would
+// send packets through kproxy's chains a second time.
+func foreignJumps(t string, saveLines []string) []string {
+	var out []string
+	for _, l := range saveLines {
+		f := strings.Fields(l)
+		if len(f) > 3 && f[0] == "-A" && !slices.Contains(ownedChains[t], f[1]) && f[len(f)-2] == "-j" &&
+			slices.Contains(ownedChains[t], f[len(f)-1]) && !strings.Contains(l, `--comment "`+jumpComment+`"`) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func hasChain(saveLines []string, chain string) bool {

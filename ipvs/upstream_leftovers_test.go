@@ -35,6 +35,7 @@ var upstreamIPVSFilter = `*filter
 :KUBE-IPVS-OUT-FILTER - [0:0]
 -A INPUT -m comment --comment "kubernetes health check rules" -j KUBE-NODE-PORT
 -A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER
+-A INPUT -m comment --comment "kproxy ipvs" -j KUBE-IPVS-FILTER
 -A OUTPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-OUT-FILTER
 -A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port" -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT
 -A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN
@@ -66,7 +67,10 @@ func TestRemoveUpstreamLeftovers(t *testing.T) {
 			t.Errorf("restore lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "-D INPUT -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-FILTER") || strings.Contains(got, "-X KUBE-IPVS-FILTER") {
+	if !strings.Contains(got, "-D INPUT -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-FILTER") {
+		t.Errorf("kube-proxy's jump to a chain of kproxy's names stays:\n%s", got)
+	}
+	if strings.Contains(got, "kproxy ipvs") || strings.Contains(got, "-X KUBE-IPVS-FILTER") {
 		t.Errorf("restore removes a chain of kproxy's names:\n%s", got)
 	}
 	if d := fmt.Sprint(destroyed); !strings.Contains(d, "KUBE-6-HEALTH-CHECK-NODE-PORT") || !strings.Contains(d, "KUBE-6-NODE-PORT-LOCAL-SCTP-HAS ") {
