@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -32,29 +31,35 @@ const (
 	worldChanges  = 10
 )
 
-// TestParityIPTables is the rule-level differential test against upstream
-// kube-proxy v1.37.2 in iptables mode. One control plane serves a pair of
-// proxies per flag variant: upstream in one node namespace, kproxy in the
-// next, both as node "node1" (zone-a) with the same flags. For each seed a random world is
-// created in its own Kubernetes namespace, both proxies settle, and their
-// nat and filter tables are compared for IPv4 and IPv6; then a random batch
-// of changes, and the comparison again; then the world is deleted. Only the
-// deviations in deviations_test.go are tolerated.
-func TestParityIPTables(t *testing.T) {
-	testrig.RequireRoot(t)
-	testrig.CheckRootNetnsUnchanged(t)
-	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2 * len(variants), PodsPerNode: 1, IPv6: true})
-	upstream := filepath.Join(testrig.RequireUpstream(t), testrig.BinKubeProxy)
-	ctx := t.Context()
-	setZone(ctx, t, cp, thisNode, thisZone)
+// mode is what the parity test needs to know about one proxy mode: its
+// flags, the flag variants each seed is compared under, how to read a
+// proxy's rules of one IP family and parse them, how to compare them, and
+// the deviations tolerated.
+type mode struct {
+	name       string   // --proxy-mode
+	flags      []string // beyond commonFlags
+	variants   []variant
+	dump       func(t *testing.T, ns string, family v1.IPFamily) string
+	parse      func(dump string) ruleset
+	layout     layout
+	deviations []deviation
+}
 
-	// The same flags for both. Conntrack sysctls are host-wide (some) and
-	// not what is compared: left alone. NodePorts on every local address
-	// (the default): kube-proxy's other forms name the addresses it finds
-	// on the interfaces, which differ between the two namespaces.
-	flags := []string{
+// variant is one flag set each seed is compared under, by its own pair of
+// proxies (every pair sees the same worlds).
+type variant struct {
+	name  string
+	flags []string
+}
+
+// families are compared one at a time.
+var families = []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}
+
+// commonFlags are the flags of every mode, for both proxies. Conntrack
+// sysctls are host-wide (some) and not what is compared: left alone.
+func commonFlags(cp *testrig.ControlPlane) []string {
+	return []string{
 		"--kubeconfig=" + cp.KubeProxyKubeconfig,
-		"--proxy-mode=iptables",
 		"--hostname-override=" + thisNode,
 		"--cluster-cidr=" + testrig.ClusterCIDR + "," + testrig.ClusterCIDRv6,
 		"--metrics-bind-address=" + testrig.KproxyMetricsAddr,
@@ -62,30 +67,38 @@ func TestParityIPTables(t *testing.T) {
 		"--conntrack-max-per-core=0",
 		"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
 		"--iptables-min-sync-period=100ms",
-		"--iptables-localhost-nodeports=false",
 		"--v=2",
 	}
-	var pairs proxies
-	for i, v := range variants {
+}
+
+// runParity is the differential test of one mode. One control plane
+// serves a pair of proxies per flag variant: upstream in one node
+// namespace, kproxy in the next, both as node "node1" (zone-a) with the
+// same flags. For each seed a random world is created in its own
+// Kubernetes namespace, both proxies settle, and their rules are compared
+// for IPv4 and IPv6; then a random batch of changes, and the comparison
+// again; then the world is deleted. Only the mode's deviations are
+// tolerated.
+func runParity(t *testing.T, m mode) {
+	testrig.RequireRoot(t)
+	testrig.CheckRootNetnsUnchanged(t)
+	topo, cp, bin := testrig.StartCluster(t, testrig.TopologyOptions{Nodes: 2 * len(m.variants), PodsPerNode: 1, IPv6: true})
+	upstream := filepath.Join(testrig.RequireUpstream(t), testrig.BinKubeProxy)
+	ctx := t.Context()
+	setZone(ctx, t, cp, thisNode, thisZone)
+
+	flags := append(commonFlags(cp), "--proxy-mode="+m.name)
+	flags = append(flags, m.flags...)
+	ps := proxies{mode: m}
+	for i, v := range m.variants {
 		args := append(slices.Clone(flags), v.flags...)
-		pairs = append(pairs, pair{
+		ps.pairs = append(ps.pairs, pair{
 			name: v.name,
 			up:   testrig.StartProcess(t, topo.Node(2*i+1).Netns, append([]string{upstream}, args...)...),
 			kp:   testrig.StartProcess(t, topo.Node(2*i+2).Netns, append([]string{bin}, args...)...),
 		})
 	}
-
-	seeds := fixedSeeds
-	switch {
-	case *oneSeed != 0:
-		seeds = []uint64{*oneSeed}
-	case *seedCount > 0:
-		seeds = nil
-		for i := 1; i <= *seedCount; i++ {
-			seeds = append(seeds, uint64(i))
-		}
-	}
-	for _, seed := range seeds {
+	for _, seed := range seeds() {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			w := newWorld(seed, cp.Client)
 			defer func() {
@@ -94,24 +107,28 @@ func TestParityIPTables(t *testing.T) {
 				}
 			}()
 			w.populate(ctx, t, worldServices)
-			pairs.compare(ctx, t, w, "created")
+			ps.compare(ctx, t, w, "created")
 			w.change(ctx, t, worldChanges)
-			pairs.compare(ctx, t, w, "after a batch of changes")
+			ps.compare(ctx, t, w, "after a batch of changes")
 			w.clear(ctx, t)
-			pairs.compare(ctx, t, w, "deleted")
+			ps.compare(ctx, t, w, "deleted")
 		})
 	}
 }
 
-// variants are the flag sets each seed is compared under, each by its own
-// pair of proxies (all four see the same worlds).
-var variants = []struct {
-	name  string
-	flags []string
-}{
-	{"defaults", nil},
-	{"masquerade-all, localhost NodePorts, NodeCIDR", []string{
-		"--masquerade-all", "--iptables-localhost-nodeports=true", "--detect-local-mode=NodeCIDR"}},
+// seeds are the fixed seeds, or those the flags ask for.
+func seeds() []uint64 {
+	switch {
+	case *oneSeed != 0:
+		return []uint64{*oneSeed}
+	case *seedCount > 0:
+		var out []uint64
+		for i := 1; i <= *seedCount; i++ {
+			out = append(out, uint64(i))
+		}
+		return out
+	}
+	return fixedSeeds
 }
 
 // pair is the two proxies under comparison with one variant's flags.
@@ -120,17 +137,11 @@ type pair struct {
 	up, kp *testrig.Process
 }
 
-// families and the iptables-save of each.
-var families = []struct {
-	family v1.IPFamily
-	save   string
-}{
-	{v1.IPv4Protocol, "iptables-save"},
-	{v1.IPv6Protocol, "ip6tables-save"},
+// proxies is every pair under comparison, all in one mode.
+type proxies struct {
+	mode  mode
+	pairs []pair
 }
-
-// proxies is every pair under comparison.
-type proxies []pair
 
 // compare waits until every proxy has settled, then compares each pair's
 // rules in both families. A difference is looked at again after another
@@ -142,12 +153,14 @@ func (ps proxies) compare(ctx context.Context, t *testing.T, w *world, when stri
 	for attempt := 0; attempt < 3; attempt++ {
 		saved := ps.settle(ctx, t)
 		diffs = diffs[:0]
-		for _, p := range ps {
+		for _, p := range ps.pairs {
 			for i, f := range families {
-				u := applyDeviations(parseSave(saved[p.up][i]), w.services(), f.family)
-				k := applyDeviations(parseSave(saved[p.kp][i]), w.services(), f.family)
-				if d := diffRules(u, k); d != "" {
-					diffs = append(diffs, fmt.Sprintf("%s, %s (%s):\n%s", p.name, f.family, f.save, d))
+				u := ps.mode.rules(saved[p.up][i], w.services(), f)
+				k := ps.mode.rules(saved[p.kp][i], w.services(), f)
+				if u.empty() {
+					diffs = append(diffs, fmt.Sprintf("%s, %s: kube-proxy wrote no rules (nothing to compare)", p.name, f))
+				} else if d := diffRules(u, k, ps.mode.layout); d != "" {
+					diffs = append(diffs, fmt.Sprintf("%s, %s:\n%s", p.name, f, d))
 				}
 			}
 		}
@@ -156,7 +169,13 @@ func (ps proxies) compare(ctx context.Context, t *testing.T, w *world, when stri
 		}
 		time.Sleep(time.Second)
 	}
-	t.Errorf("%s: kproxy's rules differ from kube-proxy's:\n%s", when, strings.Join(diffs, "\n"))
+	t.Errorf("%s: kproxy's %s rules differ from kube-proxy's:\n%s", when, ps.mode.name, strings.Join(diffs, "\n"))
+}
+
+// rules parses one family's dump and leaves out what the mode's
+// deviations select.
+func (m mode) rules(dump string, svcs []*v1.Service, family v1.IPFamily) ruleset {
+	return applyDeviations(m.parse(dump), svcs, family, m.deviations, m.layout)
 }
 
 // settle waits until no proxy has a change pending and no proxy's rules
@@ -166,7 +185,7 @@ func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process
 	const quiet = time.Second
 	deadline := time.Now().Add(60 * time.Second)
 	var procs []*testrig.Process
-	for _, p := range ps {
+	for _, p := range ps.pairs {
 		procs = append(procs, p.up, p.kp)
 	}
 	var last string
@@ -182,7 +201,9 @@ func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process
 			if done, err := pr.Exited(); done {
 				t.Fatalf("%s exited: %v\n%s", pr.Name, err, pr.Tail(30))
 			}
-			saved[pr] = dumps(t, pr.Netns)
+			for _, f := range families {
+				saved[pr] = append(saved[pr], ps.mode.dump(t, pr.Netns, f))
+			}
 			all.WriteString(strings.Join(saved[pr], ""))
 			if why := idle(pr.Netns); why != "" {
 				busy = append(busy, pr.Name+" in "+pr.Netns+": "+why)
@@ -200,29 +221,6 @@ func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-// dumps is iptables-save and ip6tables-save of the nat and filter tables
-// in one namespace, without the chain counters (the proxies' own API
-// traffic moves them) and the comment lines (they carry the time).
-func dumps(t *testing.T, ns string) []string {
-	var out []string
-	for _, f := range families {
-		var b strings.Builder
-		for _, table := range comparedTables {
-			for _, line := range strings.Split(testrig.Run(t, ns, f.save, "-t", table), "\n") {
-				if strings.HasPrefix(line, "#") {
-					continue
-				}
-				b.WriteString(counters.ReplaceAllString(line, ""))
-				b.WriteByte('\n')
-			}
-		}
-		out = append(out, b.String())
-	}
-	return out
-}
-
-var counters = regexp.MustCompile(` \[\d+:\d+\]$`)
 
 // idle says why the proxy in ns is not idle yet, or "" when it has synced
 // and has no Service or endpoint change pending (kube-proxy's metrics,
