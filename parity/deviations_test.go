@@ -137,9 +137,22 @@ func TestDeviationsDocumented(t *testing.T) {
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	flat := strings.Join(strings.Fields(section), " ")
-	for _, d := range iptablesDeviations {
+	for _, d := range slices.Concat(iptablesDeviations, nftDeviations) {
 		if !strings.Contains(flat, d.readme) {
 			t.Errorf("deviation %q: README's Differences from kube-proxy has no %q", d.name, d.readme)
 		}
 	}
+}
+
+// nftDeviations is the whole list for nftables mode. Anything else that
+// differs is a bug.
+var nftDeviations = []deviation{
+	{
+		name:   "no drop of unallocated ClusterIPs (kproxy does not watch ServiceCIDRs)",
+		readme: "drop of traffic to unallocated ClusterIPs",
+		rule: func(_, object, rule string) bool {
+			return object == "chain cluster-ips-check" && strings.HasSuffix(rule, `drop comment "Drop traffic to unallocated ClusterIPs"`)
+		},
+	},
+	failClosed,
 }
