@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ type mode struct {
 	name       string   // --proxy-mode
 	flags      []string // beyond commonFlags
 	variants   []variant
-	dump       func(t *testing.T, ns string, family v1.IPFamily) string
+	dump       func(ns string, family v1.IPFamily) (string, error)
 	parse      func(dump string) ruleset
 	layout     layout
 	deviations []deviation
@@ -194,19 +195,19 @@ func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process
 		if ctx.Err() != nil {
 			t.Fatal(ctx.Err())
 		}
+		states := ps.look(procs)
 		saved := map[*testrig.Process][]string{}
 		var all strings.Builder
 		var busy []string
-		for _, pr := range procs {
-			if done, err := pr.Exited(); done {
-				t.Fatalf("%s exited: %v\n%s", pr.Name, err, pr.Tail(30))
+		for i, pr := range procs {
+			st := states[i]
+			if st.err != nil {
+				t.Fatal(st.err)
 			}
-			for _, f := range families {
-				saved[pr] = append(saved[pr], ps.mode.dump(t, pr.Netns, f))
-			}
-			all.WriteString(strings.Join(saved[pr], ""))
-			if why := idle(pr.Netns); why != "" {
-				busy = append(busy, pr.Name+" in "+pr.Netns+": "+why)
+			saved[pr] = st.dumps
+			all.WriteString(strings.Join(st.dumps, ""))
+			if st.busy != "" {
+				busy = append(busy, pr.Name+" in "+pr.Netns+": "+st.busy)
 			}
 		}
 		if all.String() != last || len(busy) > 0 {
@@ -220,6 +221,41 @@ func (ps proxies) settle(ctx context.Context, t *testing.T) map[*testrig.Process
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// procState is one look at a proxy: its dumps per family, why it is not
+// idle ("" when it is), or what went wrong.
+type procState struct {
+	dumps []string
+	busy  string
+	err   error
+}
+
+// look reads every proxy's rules and metrics at once (one goroutine per
+// proxy: each read runs commands in the proxy's namespace, and the poll
+// is only as slow as the slowest proxy).
+func (ps proxies) look(procs []*testrig.Process) []procState {
+	states := make([]procState, len(procs))
+	var wg sync.WaitGroup
+	for i, pr := range procs {
+		wg.Go(func() {
+			if done, err := pr.Exited(); done {
+				states[i].err = fmt.Errorf("%s exited: %v\n%s", pr.Name, err, pr.Tail(30))
+				return
+			}
+			for _, f := range families {
+				d, err := ps.mode.dump(pr.Netns, f)
+				if err != nil {
+					states[i].err = fmt.Errorf("%s: %w", pr.Name, err)
+					return
+				}
+				states[i].dumps = append(states[i].dumps, d)
+			}
+			states[i].busy = idle(pr.Netns)
+		})
+	}
+	wg.Wait()
+	return states
 }
 
 // idle says why the proxy in ns is not idle yet, or "" when it has synced

@@ -38,14 +38,18 @@ var iptablesMode = mode{
 // iptablesDump is iptables-save (or ip6tables-save) of the nat and filter
 // tables in ns, without the chain counters (the proxies' own API traffic
 // moves them) and the comment lines (they carry the time).
-func iptablesDump(t *testing.T, ns string, family v1.IPFamily) string {
+func iptablesDump(ns string, family v1.IPFamily) (string, error) {
 	save := "iptables-save"
 	if family == v1.IPv6Protocol {
 		save = "ip6tables-save"
 	}
 	var b strings.Builder
 	for _, table := range comparedTables {
-		for _, line := range strings.Split(testrig.Run(t, ns, save, "-t", table), "\n") {
+		out, err := testrig.Exec(ns, save, "-t", table)
+		if err != nil {
+			return "", err
+		}
+		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, "#") {
 				continue
 			}
@@ -53,7 +57,7 @@ func iptablesDump(t *testing.T, ns string, family v1.IPFamily) string {
 			b.WriteByte('\n')
 		}
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 var counters = regexp.MustCompile(` \[\d+:\d+\]$`)
