@@ -96,3 +96,23 @@ func TestNFTDeviationService(t *testing.T) {
 		t.Error("another Service's chain went")
 	}
 }
+
+// Two Services on one external IP and port contest it; another port or
+// family does not.
+func TestContestedDestinations(t *testing.T) {
+	svc := func(name, ip string, port int32) *v1.Service {
+		return &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.ServiceSpec{
+			ExternalIPs: []string{ip}, Ports: []v1.ServicePort{{Protocol: v1.ProtocolTCP, Port: port}}}}
+	}
+	lb := svc("c", "2001:db8:2::5", 80)
+	lb.Spec.ExternalIPs = nil
+	lb.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "2001:db8:2:0::5"}}
+	svcs := []*v1.Service{svc("a", "192.0.2.1", 80), svc("b", "192.0.2.1", 80), svc("d", "192.0.2.1", 81),
+		svc("e", "2001:db8:2::5", 80), lb}
+	if got := contestedDestinations(svcs, v1.IPv4Protocol); len(got) != 1 || got[0] != "192.0.2.1 . tcp . 80" {
+		t.Errorf("IPv4: %q", got)
+	}
+	if got := contestedDestinations(svcs, v1.IPv6Protocol); len(got) != 1 || got[0] != "2001:db8:2::5 . tcp . 80" {
+		t.Errorf("IPv6: %q", got)
+	}
+}

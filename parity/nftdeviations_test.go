@@ -1,0 +1,62 @@
+package parity
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// nftDeviations is the whole list for nftables mode. Anything else that
+// differs is a bug.
+var nftDeviations = []deviation{
+	{
+		name:   "no drop of unallocated ClusterIPs (kproxy does not watch ServiceCIDRs)",
+		readme: "drop of traffic to unallocated ClusterIPs",
+		rule: func(_, object, rule string) bool {
+			return object == "chain cluster-ips-check" && strings.HasSuffix(rule, `drop comment "Drop traffic to unallocated ClusterIPs"`)
+		},
+	},
+	failClosed,
+	{
+		name:      "a destination two Services claim goes to the first by name",
+		readme:    "the first Service by name keeps it",
+		contested: contestedDestinations,
+	},
+}
+
+// contestedDestinations are the external and load balancer IP, protocol
+// and port that more than one Service claims in family. kube-proxy's
+// nftables mode writes every claimant's element in turn, in map order, so
+// the last one written wins, anew at every sync.
+func contestedDestinations(svcs []*v1.Service, family v1.IPFamily) []string {
+	claims := map[string]map[string]bool{}
+	for _, s := range svcs {
+		var ips []string
+		ips = append(ips, s.Spec.ExternalIPs...)
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			ips = append(ips, in.IP)
+		}
+		for _, ip := range ips {
+			a, err := netip.ParseAddr(ip)
+			if err != nil || a.Is4() != (family == v1.IPv4Protocol) {
+				continue
+			}
+			for _, p := range s.Spec.Ports {
+				key := fmt.Sprintf("%s . %s . %d", a, strings.ToLower(string(p.Protocol)), p.Port)
+				if claims[key] == nil {
+					claims[key] = map[string]bool{}
+				}
+				claims[key][s.Name] = true
+			}
+		}
+	}
+	var out []string
+	for key, by := range claims {
+		if len(by) > 1 {
+			out = append(out, key)
+		}
+	}
+	return out
+}
