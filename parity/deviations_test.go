@@ -24,9 +24,9 @@ type deviation struct {
 	service func(svc *v1.Service, family v1.IPFamily) bool
 	// normalize rewrites every rule of both dumps.
 	normalize func(rule string) string
-	// contested lists destinations ("addr . proto . port", as nft prints
-	// a map key) whose elements are left out of every set and map.
-	contested func(svcs []*v1.Service, family v1.IPFamily) []string
+	// services selects Services ("ns/name") by the whole world, as
+	// service does one at a time.
+	services func(svcs []*v1.Service, family v1.IPFamily) []string
 }
 
 // iptablesDeviations is the whole list for iptables mode (nftDeviations for
@@ -99,15 +99,13 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily, devs []
 			}
 		}
 	}
-	var keys []string
 	for _, d := range devs {
-		if d.contested != nil {
-			keys = append(keys, d.contested(svcs, family)...)
+		if d.services != nil {
+			names = append(names, d.services(svcs, family)...)
 		}
 	}
 	mentionsLeftOut := func(rule string) bool {
-		return slices.ContainsFunc(names, func(n string) bool { return l.mentionsService(rule, n) }) ||
-			slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(rule, k+" ") })
+		return slices.ContainsFunc(names, func(n string) bool { return l.mentionsService(rule, n) })
 	}
 	rs = rs.without(l,
 		func(table, chain string, rules []string) bool {

@@ -3,6 +3,7 @@ package parity
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -20,17 +21,18 @@ var nftDeviations = []deviation{
 	},
 	failClosed,
 	{
-		name:      "a destination two Services claim goes to the first by name",
-		readme:    "the first Service by name keeps it",
-		contested: contestedDestinations,
+		name:     "a destination two Services claim goes to the first by name",
+		readme:   "the first Service by name keeps it",
+		services: contestingServices,
 	},
 }
 
-// contestedDestinations are the external and load balancer IP, protocol
-// and port that more than one Service claims in family. kube-proxy's
-// nftables mode writes every claimant's element in turn, in map order, so
-// the last one written wins, anew at every sync.
-func contestedDestinations(svcs []*v1.Service, family v1.IPFamily) []string {
+// contestingServices are the Services ("ns/name") that claim an external
+// or load balancer IP, protocol and port of family with another one; they
+// are left out whole (the losers' chains stay, with nothing leading to
+// them). kube-proxy's nftables mode writes every claimant's element in
+// turn, in map order, so the last one written wins, anew at every sync.
+func contestingServices(svcs []*v1.Service, family v1.IPFamily) []string {
 	claims := map[string]map[string]bool{}
 	for _, s := range svcs {
 		var ips []string
@@ -48,15 +50,18 @@ func contestedDestinations(svcs []*v1.Service, family v1.IPFamily) []string {
 				if claims[key] == nil {
 					claims[key] = map[string]bool{}
 				}
-				claims[key][s.Name] = true
+				claims[key][s.Namespace+"/"+s.Name] = true
 			}
 		}
 	}
 	var out []string
-	for key, by := range claims {
+	for _, by := range claims {
 		if len(by) > 1 {
-			out = append(out, key)
+			for name := range by {
+				out = append(out, name)
+			}
 		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }

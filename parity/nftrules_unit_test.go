@@ -99,9 +99,9 @@ func TestNFTDeviationService(t *testing.T) {
 
 // Two Services on one external IP and port contest it; another port or
 // family does not.
-func TestContestedDestinations(t *testing.T) {
+func TestContestingServices(t *testing.T) {
 	svc := func(name, ip string, port int32) *v1.Service {
-		return &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.ServiceSpec{
+		return &v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: v1.ServiceSpec{
 			ExternalIPs: []string{ip}, Ports: []v1.ServicePort{{Protocol: v1.ProtocolTCP, Port: port}}}}
 	}
 	lb := svc("c", "2001:db8:2::5", 80)
@@ -109,10 +109,10 @@ func TestContestedDestinations(t *testing.T) {
 	lb.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "2001:db8:2:0::5"}}
 	svcs := []*v1.Service{svc("a", "192.0.2.1", 80), svc("b", "192.0.2.1", 80), svc("d", "192.0.2.1", 81),
 		svc("e", "2001:db8:2::5", 80), lb}
-	if got := contestedDestinations(svcs, v1.IPv4Protocol); len(got) != 1 || got[0] != "192.0.2.1 . tcp . 80" {
+	if got := strings.Join(contestingServices(svcs, v1.IPv4Protocol), " "); got != "ns/a ns/b" {
 		t.Errorf("IPv4: %q", got)
 	}
-	if got := contestedDestinations(svcs, v1.IPv6Protocol); len(got) != 1 || got[0] != "2001:db8:2::5 . tcp . 80" {
+	if got := strings.Join(contestingServices(svcs, v1.IPv6Protocol), " "); got != "ns/c ns/e" {
 		t.Errorf("IPv6: %q", got)
 	}
 }
