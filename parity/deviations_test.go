@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,10 +24,14 @@ type deviation struct {
 	service func(svc *v1.Service, family v1.IPFamily) bool
 	// normalize rewrites every rule of both dumps.
 	normalize func(rule string) string
+	// services selects Services ("ns/name") by the whole world, as
+	// service does one at a time.
+	services func(svcs []*v1.Service, family v1.IPFamily) []string
 }
 
-// deviations is the whole list. Anything else that differs is a bug.
-var deviations = []deviation{
+// iptablesDeviations is the whole list for iptables mode (nftDeviations for
+// nftables mode). Anything else that differs is a bug.
+var iptablesDeviations = []deviation{
 	{
 		name:   "kubelet's KUBE-FIREWALL chain only when kproxy has a rule for it",
 		readme: "kubelet's `KUBE-FIREWALL` chain",
@@ -49,11 +54,15 @@ var deviations = []deviation{
 			return nfacctMatch.ReplaceAllString(rule, "")
 		},
 	},
-	{
-		name:    "loadBalancerSourceRanges with no range of a family close that family",
-		readme:  "`loadBalancerSourceRanges` fail closed",
-		service: failsClosed,
-	},
+	failClosed,
+}
+
+// failClosed is a deviation of every mode: loadBalancerSourceRanges with
+// no range of a family close that family.
+var failClosed = deviation{
+	name:    "loadBalancerSourceRanges with no range of a family close that family",
+	readme:  "`loadBalancerSourceRanges` fail closed",
+	service: failsClosed,
 }
 
 // nfacctMatch is kube-proxy's "-m nfacct --nfacct-name NAME" (iptables-save
@@ -76,11 +85,11 @@ func failsClosed(svc *v1.Service, family v1.IPFamily) bool {
 	return true
 }
 
-// applyDeviations leaves out of rs what the deviations select for the
-// Services of one family.
-func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily) ruleset {
+// applyDeviations leaves out of rs what the deviations devs select for
+// the Services of one family.
+func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily, devs []deviation, l layout) ruleset {
 	var names []string
-	for _, d := range deviations {
+	for _, d := range devs {
 		if d.service == nil {
 			continue
 		}
@@ -90,42 +99,32 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily) ruleset
 			}
 		}
 	}
-	rs = rs.without(
+	for _, d := range devs {
+		if d.services != nil {
+			names = append(names, d.services(svcs, family)...)
+		}
+	}
+	mentionsLeftOut := func(rule string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return l.mentionsService(rule, n) })
+	}
+	rs = rs.without(l,
 		func(table, chain string, rules []string) bool {
-			for _, d := range deviations {
-				if d.chain != nil && d.chain(table, chain, rules) {
-					return true
-				}
+			if slices.ContainsFunc(devs, func(d deviation) bool { return d.chain != nil && d.chain(table, chain, rules) }) {
+				return true
 			}
 			// A left-out Service's own chains go whole: a chain one side
 			// reaches another way (e.g. an EXT chain behind kproxy's
 			// firewall chain) would otherwise stay on that side.
-			if serviceChain.MatchString(chain) {
-				for _, r := range rules {
-					for _, n := range names {
-						if mentionsService(r, n) {
-							return true
-						}
-					}
-				}
-			}
-			return false
+			return l.serviceChain(chain) && (mentionsLeftOut(chain) || slices.ContainsFunc(rules, mentionsLeftOut))
 		},
 		func(table, chain, rule string) bool {
-			for _, d := range deviations {
-				if d.rule != nil && d.rule(table, chain, rule) {
-					return true
-				}
+			if slices.ContainsFunc(devs, func(d deviation) bool { return d.rule != nil && d.rule(table, chain, rule) }) {
+				return true
 			}
-			for _, n := range names {
-				if mentionsService(rule, n) {
-					return true
-				}
-			}
-			return false
+			return mentionsLeftOut(rule)
 		})
 	// Rewrites come last: the selections above see the rules as written.
-	for _, d := range deviations {
+	for _, d := range devs {
 		if d.normalize != nil {
 			rs = rs.rewrite(d.normalize)
 		}
@@ -146,7 +145,7 @@ func TestDeviationsDocumented(t *testing.T) {
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	flat := strings.Join(strings.Fields(section), " ")
-	for _, d := range deviations {
+	for _, d := range slices.Concat(iptablesDeviations, nftDeviations) {
 		if !strings.Contains(flat, d.readme) {
 			t.Errorf("deviation %q: README's Differences from kube-proxy has no %q", d.name, d.readme)
 		}

@@ -24,25 +24,25 @@ COMMIT
 // elsewhere, chains only one side has.
 func TestDiffRules(t *testing.T) {
 	up := parseSave(upSave)
-	if d := diffRules(up, parseSave(upSave)); d != "" {
+	if d := diffRules(up, parseSave(upSave), iptablesLayout); d != "" {
 		t.Fatalf("identical dumps differ:\n%s", d)
 	}
 	lines := strings.Split(upSave, "\n")
 	lines[6], lines[7] = lines[7], lines[6] // KUBE-SERVICES rules swapped: still equal
-	if d := diffRules(up, parseSave(strings.Join(lines, "\n"))); d != "" {
+	if d := diffRules(up, parseSave(strings.Join(lines, "\n")), iptablesLayout); d != "" {
 		t.Errorf("KUBE-SERVICES is compared as a set:\n%s", d)
 	}
 	lines = strings.Split(upSave, "\n")
 	lines[9], lines[10] = lines[10], lines[9] // KUBE-SVC rules swapped: differ
-	if d := diffRules(up, parseSave(strings.Join(lines, "\n"))); !strings.Contains(d, "nat KUBE-SVC-AAA (in order)") {
+	if d := diffRules(up, parseSave(strings.Join(lines, "\n")), iptablesLayout); !strings.Contains(d, "nat KUBE-SVC-AAA (in order)") {
 		t.Errorf("KUBE-SVC order not checked:\n%s", d)
 	}
 	lines = strings.Split(upSave, "\n")
 	lines[7], lines[8] = lines[8], lines[7] // the nodeports jump not last
-	if d := diffRules(up, parseSave(strings.Join(lines, "\n"))); !strings.Contains(d, "last rule differs") {
+	if d := diffRules(up, parseSave(strings.Join(lines, "\n")), iptablesLayout); !strings.Contains(d, "last rule differs") {
 		t.Errorf("the nodeports jump must be last:\n%s", d)
 	}
-	if d := diffRules(up, parseSave(strings.Replace(upSave, ":KUBE-SEP-CCC - [3:180]\n", "", 1))); !strings.Contains(d, "only upstream has this chain") {
+	if d := diffRules(up, parseSave(strings.Replace(upSave, ":KUBE-SEP-CCC - [3:180]\n", "", 1)), iptablesLayout); !strings.Contains(d, "only upstream has this chain") {
 		t.Errorf("a missing chain is a difference:\n%s", d)
 	}
 }
@@ -50,7 +50,7 @@ func TestDiffRules(t *testing.T) {
 // Leaving a Service out drops its rules and the chains only they reach,
 // and keeps unreferenced chains of others (a stale chain is a finding).
 func TestWithoutService(t *testing.T) {
-	rs := parseSave(upSave).without(
+	rs := parseSave(upSave).without(iptablesLayout,
 		func(string, string, []string) bool { return false },
 		func(_, _, rule string) bool { return mentionsService(rule, "ns/a") })
 	nat := rs["nat"]
