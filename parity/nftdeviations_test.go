@@ -12,13 +12,6 @@ import (
 // nftDeviations is the whole list for nftables mode. Anything else that
 // differs is a bug.
 var nftDeviations = []deviation{
-	{
-		name:   "no drop of unallocated ClusterIPs (kproxy does not watch ServiceCIDRs)",
-		readme: "drop of traffic to unallocated ClusterIPs",
-		rule: func(_, object, rule string) bool {
-			return object == "chain cluster-ips-check" && strings.HasSuffix(rule, `drop comment "Drop traffic to unallocated ClusterIPs"`)
-		},
-	},
 	failClosed,
 	{
 		name:     "a destination two Services claim goes to the first by name",
