@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -65,37 +70,30 @@ func (c RenderCheck) load(render string) error {
 	return err
 }
 
-// DumpObjects writes the Services, EndpointSlices and Nodes now in the
-// apiserver as multi-document YAML, for "kproxy render".
+// DumpObjects writes the Services, EndpointSlices, Nodes and ServiceCIDRs
+// now in the apiserver as multi-document YAML, for "kproxy render".
 func (c RenderCheck) DumpObjects(ctx context.Context) (string, error) {
-	var docs []any
-	svcs, err := c.CP.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	client := c.CP.Client
+	svcs, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", err
 	}
-	for i := range svcs.Items {
-		s := svcs.Items[i]
-		s.APIVersion, s.Kind = "v1", "Service"
-		docs = append(docs, &s)
-	}
-	eps, err := c.CP.Client.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{})
+	eps, err := client.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", err
 	}
-	for i := range eps.Items {
-		s := eps.Items[i]
-		s.APIVersion, s.Kind = "discovery.k8s.io/v1", "EndpointSlice"
-		docs = append(docs, &s)
-	}
-	nodes, err := c.CP.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return "", err
 	}
-	for i := range nodes.Items {
-		n := nodes.Items[i]
-		n.APIVersion, n.Kind = "v1", "Node"
-		docs = append(docs, &n)
+	cidrs, err := client.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
 	}
+	docs := withKind(svcs.Items, corev1.SchemeGroupVersion.WithKind("Service"))
+	docs = append(docs, withKind(eps.Items, discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"))...)
+	docs = append(docs, withKind(nodes.Items, corev1.SchemeGroupVersion.WithKind("Node"))...)
+	docs = append(docs, withKind(cidrs.Items, networkingv1.SchemeGroupVersion.WithKind("ServiceCIDR"))...)
 	var b strings.Builder
 	for _, d := range docs {
 		y, err := yaml.Marshal(d)
@@ -107,6 +105,21 @@ func (c RenderCheck) DumpObjects(ctx context.Context) (string, error) {
 	}
 	path := filepath.Join(c.T.TempDir(), "objects.yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// withKind returns the listed items with their kind set (a list's items
+// come without it, and "kproxy render" decodes by kind).
+func withKind[T any, P interface {
+	*T
+	runtime.Object
+}](items []T, gvk schema.GroupVersionKind) []any {
+	out := make([]any, 0, len(items))
+	for i := range items {
+		p := P(&items[i])
+		p.GetObjectKind().SetGroupVersionKind(gvk)
+		out = append(out, p)
+	}
+	return out
 }
 
 // Expected is "kproxy render" of the objects in the apiserver, restored
