@@ -25,6 +25,7 @@ func TestGuestParity(t *testing.T) {
 		"--cluster-cidr=10.244.0.0/16", "--conntrack-max-per-core=0",
 		"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
 		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256", "--v=2"}
+	waitLinkLocal(t)
 	baseline := guestNodeState(t)
 	cleanup := func(after string) {
 		t.Helper()
@@ -70,6 +71,20 @@ func TestGuestParity(t *testing.T) {
 // has its own layout (its chains and ipsets; README "Differences from
 // kube-proxy"); the virtual servers and kube-ipvs0's addresses must match.
 var ownLayout = regexp.MustCompile(`^(order of the lines in |[-+] )(nat|filter|mangle|raw|ipsets)\b`)
+
+// waitLinkLocal waits (bounded) until eth0's IPv6 link-local address has
+// passed duplicate address detection: it appears some seconds after boot,
+// and a baseline read before would miss it.
+func waitLinkLocal(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		out := testrig.Run(t, "", "ip", "-o", "-6", "addr", "show", "dev", "eth0", "scope", "link")
+		if strings.Contains(out, "inet6 fe80") && !strings.Contains(out, "tentative") {
+			return
+		}
+	}
+	t.Log("eth0 has no settled IPv6 link-local address after 20s; going on")
+}
 
 // settledParityState runs the proxy until its metrics say it synced with
 // nothing pending and the node's state stops changing, then stops it and
