@@ -73,11 +73,14 @@ func (pb *portBuilder) entry(addr netip.Addr, port int32) string {
 	return entryIPPort(addr, pb.proto, uint16(port))
 }
 
-// hairpinEntries lists every reachable endpoint in the loopback set, for
-// the masquerade of pods that reach themselves through the Service.
+// hairpinEntries lists every reachable local endpoint in the loopback set,
+// for the masquerade of pods that reach themselves through the Service
+// (only a pod on this node can; kube-proxy lists the local ones too).
 func (pb *portBuilder) hairpinEntries() {
 	for _, e := range pb.port.Usable.AllReachable {
-		pb.add(setLoopBack, pb.entry(e.IP, e.Port)+","+e.IP.String())
+		if e.Local {
+			pb.add(setLoopBack, pb.entry(e.IP, e.Port)+","+e.IP.String())
+		}
 	}
 }
 

@@ -34,4 +34,10 @@ func TestParityNormalizers(t *testing.T) {
 	if strings.Join(d, ",") != "+ s: z,- s: x" {
 		t.Errorf("lineDiffs = %q", d)
 	}
+	empty := emptyVirtualServers([]string{"- ip_vs: TCP 10.96.210.10:80 rr", "- ip_vs:   -> 10.244.7.20:8080 Masq 1"})
+	if !emptyServiceMember("- ipsets: add KUBE-CLUSTER-IP 10.96.210.10,tcp:80", empty) ||
+		emptyServiceMember("- ipsets: add KUBE-CLUSTER-IP 10.96.210.11,tcp:80", empty) ||
+		emptyServiceMember("+ ipsets: add KUBE-CLUSTER-IP 10.96.210.10,tcp:80", empty) {
+		t.Errorf("emptyServiceMember: only upstream's member of an empty virtual server is the deviation (%v)", empty)
+	}
 }
