@@ -130,16 +130,15 @@ func sections(s string) map[string]string {
 	return out
 }
 
+// lineDiffs is the multiset difference of the two states' lines, each
+// prefixed with its section's name.
 func lineDiffs(upstream, kproxy string) []string {
 	count := func(s string) map[string]int {
 		m := map[string]int{}
-		section := ""
-		for _, l := range strings.Split(s, "\n") {
-			if strings.HasPrefix(l, "--- ") {
-				section = l[4:]
-				continue
+		for name, body := range sections(s) {
+			for _, l := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+				m[name+": "+l]++
 			}
-			m[section+": "+l]++
 		}
 		return m
 	}
