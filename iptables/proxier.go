@@ -75,7 +75,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	}
 	full := req.Full || p.written == nil
 	if p.renderer == nil {
-		p.renderer = newRenderer(p.opts, p.kernel.HasRandomFully())
+		p.renderer = newRenderer(p.opts, p.kernel.HasRandomFully(), p.seed)
 	}
 	if full {
 		cur, saved, err := p.readKernel(ctx)
@@ -100,6 +100,7 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 	res := p.renderer.render(snap)
 	var stale map[string][]string
 	if full {
+		p.renderer.withTextFor(snap, res, cur)
 		stale = fullStale(res, cur)
 	} else {
 		stale = partialStale(res, cur)
@@ -125,6 +126,9 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 	}
 	tx.apply(cur, p.seed)
 	p.written = cur
+	for _, s := range res.services {
+		s.dropText()
+	}
 	klog.V(2).InfoS("Synced iptables rules", "family", p.opts.Family, "full", full, "services", len(snap.Services),
 		"rendered", len(res.changed), "natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter],
 		"chainsWritten", len(tx.write[tableNAT])+len(tx.write[tableFilter]), "chainsDeleted", len(tx.del[tableNAT])+len(tx.del[tableFilter]),

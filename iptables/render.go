@@ -31,6 +31,7 @@ type renderer struct {
 	fullMask    string // the address mask of "recent" matches
 	probs       probabilities
 	bucketMin   int
+	seed        maphash.Seed // of the chain sums, as the Proxier's
 
 	// Settings every cached rendering depends on.
 	node  proxier.NodeInfo
@@ -52,7 +53,7 @@ type rendered struct {
 	noLocal       map[string]int
 }
 
-func newRenderer(opts Options, randomFully bool) *renderer {
+func newRenderer(opts Options, randomFully bool, seed maphash.Seed) *renderer {
 	full := "255.255.255.255"
 	if opts.Family == proxier.IPv6 {
 		full = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
@@ -63,6 +64,7 @@ func newRenderer(opts Options, randomFully bool) *renderer {
 		masqMark:    "0x" + strconv.FormatUint(1<<uint(opts.MasqueradeBit), 16),
 		fullMask:    full,
 		bucketMin:   opts.bucketMin,
+		seed:        seed,
 		cache:       map[types.NamespacedName]*svcRender{},
 	}
 }
@@ -80,9 +82,10 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	if snap == nil || snap.Family != opts.Family {
 		return "", fmt.Errorf("iptables: render: snapshot is not of family %s", opts.Family)
 	}
-	r := newRenderer(opts, true)
+	seed := maphash.MakeSeed()
+	r := newRenderer(opts, true, seed)
 	res := r.render(snap)
-	tx := newTxn(res, true, nil, maphash.MakeSeed(), nil)
+	tx := newTxn(res, true, nil, seed, nil)
 	if err := tx.Err(); err != nil {
 		return "", fmt.Errorf("iptables: render: %w", err)
 	}
@@ -132,6 +135,21 @@ func (r *renderer) render(snap *proxier.Snapshot) *rendered {
 		}
 	}
 	return out
+}
+
+// withTextFor renders again the Services of res whose own chains differ
+// from cur but whose text was dropped once the kernel held it (see
+// svcRender.dropText): a full sync over a kernel that lost or changed
+// them must write them.
+func (r *renderer) withTextFor(snap *proxier.Snapshot, res *rendered, cur chainSums) {
+	for i, s := range res.services {
+		if s.hasText() || s.matches(cur[tableNAT]) {
+			continue
+		}
+		fresh := r.renderService(snap, s.svc)
+		r.cache[s.svc.Name] = fresh
+		res.services[i] = fresh
+	}
 }
 
 // countEndpoints counts the endpoint chains snap needs.

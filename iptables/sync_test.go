@@ -222,6 +222,43 @@ func TestCanaryAndFullResync(t *testing.T) {
 	}
 }
 
+// TestFullSyncRewritesAlteredChain changes one endpoint chain behind the
+// proxier's back: kproxy keeps only sums of the chains it wrote, so the
+// next full sync must notice the difference and render that Service again.
+func TestFullSyncRewritesAlteredChain(t *testing.T) {
+	ctx := context.Background()
+	fake := NewFake()
+	p := newFakeProxier(t, fake, nil)
+	snap := scenarioSnapshot(t)
+	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, fake)
+	sep := ""
+	for _, line := range strings.Split(want, "\n") {
+		if name, ok := strings.CutPrefix(line, ":KUBE-SEP-"); ok {
+			sep = "KUBE-SEP-" + strings.Fields(name)[0]
+			break
+		}
+	}
+	if sep == "" {
+		t.Fatalf("no endpoint chain in:\n%s", want)
+	}
+	altered := "*nat\n:" + sep + " - [0:0]\n-A " + sep + " -j RETURN\nCOMMIT\n"
+	if err := fake.Restore(ctx, []byte(altered), true); err != nil {
+		t.Fatal(err)
+	}
+	if dump(t, fake) == want {
+		t.Fatal("the chain was not altered")
+	}
+	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, fake); got != want {
+		t.Errorf("full sync did not restore %s:\n%s", sep, got)
+	}
+}
+
 // TestJumpRulesNotDuplicated runs several full syncs.
 func TestJumpRulesNotDuplicated(t *testing.T) {
 	ctx := context.Background()

@@ -53,10 +53,15 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 		del:     map[string][]string{},
 		written: map[string]int{tableFilter: 0, tableNAT: 0},
 	}
-	consider := func(table, chain string, b *body) {
+	consider := func(table, chain string, b *body, sum uint64) {
 		tx.check(chain)
-		if old, ok := cur[table][chain]; ok && old == maphash.Bytes(seed, b.text) {
+		if old, ok := cur[table][chain]; ok && old == sum {
 			return
+		}
+		if b.text == nil && b.rules > 0 && tx.err == nil {
+			// Its text was dropped and not rendered again: writing it
+			// would empty the chain.
+			tx.err = fmt.Errorf("chain %s must be written but its rules were not rendered", chain)
 		}
 		tx.bodies[table][chain] = b
 		tx.write[table] = append(tx.write[table], chain)
@@ -64,7 +69,7 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 	}
 	for _, table := range tables {
 		for chain, b := range res.shared[table] {
-			consider(table, chain, b)
+			consider(table, chain, b, maphash.Bytes(seed, b.text))
 		}
 	}
 	own := res.changed
@@ -73,7 +78,7 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 	}
 	for _, s := range own {
 		for _, c := range s.own {
-			consider(tableNAT, c.name, &c.body)
+			consider(tableNAT, c.name, &c.body, c.sum)
 		}
 	}
 	for table, cs := range stale {

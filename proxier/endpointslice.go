@@ -188,6 +188,9 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 	}
 	byAddr := map[netip.AddrPort]seen{}
 	var out []Endpoint
+	if n := countPortEndpoints(slices, port, family); n > 0 {
+		out = make([]Endpoint, 0, n) // kept in the snapshot: no growth slack
+	}
 	for _, n := range names {
 		s := slices[n]
 		if s.Family != family {
@@ -220,4 +223,21 @@ func mergeEndpoints(slices map[string]*Slice, port ServicePortName, family Famil
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
+}
+
+// countPortEndpoints is how many endpoints the slices list for port, an
+// upper bound of what mergeEndpoints returns.
+func countPortEndpoints(slices map[string]*Slice, port ServicePortName, family Family) int {
+	n := 0
+	for _, s := range slices {
+		if s.Family != family {
+			continue
+		}
+		for _, sp := range s.Ports {
+			if sp.Name == port.Port && sp.Protocol == port.Protocol {
+				n += len(s.Endpoints)
+			}
+		}
+	}
+	return n
 }

@@ -43,8 +43,11 @@ type LoopOptions struct {
 	Conntrack      map[Family]StaleFlowCleaner // nil entries: no cleanup
 	Health         HealthRecorder              // may be nil
 	AfterSync      []AfterSync
-	Metrics        *Metrics
-	Clock          clock.WithTicker
+	// AfterFullSync, if set, runs after a round of syncs in which some
+	// family did a successful full sync.
+	AfterFullSync func()
+	Metrics       *Metrics
+	Clock         clock.WithTicker
 }
 
 // MaxCanaryInterval bounds how long someone else's flush of our rules goes
@@ -218,14 +221,20 @@ func (l *Loop) sync() error {
 	l.opts.Metrics.RecordPending(l.tracker.Pending())
 
 	var errs []error
+	anyFull := false
 	for _, f := range l.tracker.Families() {
 		b := l.opts.Backends[f]
 		if b == nil {
 			continue
 		}
-		if err := l.syncFamily(ctx, f, b, &c, checkout); err != nil {
+		full, err := l.syncFamily(ctx, f, b, &c, checkout)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		anyFull = anyFull || full
+	}
+	if anyFull && l.opts.AfterFullSync != nil {
+		l.opts.AfterFullSync()
 	}
 	return errors.Join(errs...)
 }
@@ -247,8 +256,9 @@ func (l *Loop) startSync() context.Context {
 
 // syncFamily syncs family f and records everything it produced; the
 // timings span what kube-proxy's syncProxyRules does, from the checkout
-// (which took checkout) through the conntrack cleanup.
-func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout, checkout time.Duration) error {
+// (which took checkout) through the conntrack cleanup. fullDone tells
+// whether it was a successful full sync.
+func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout, checkout time.Duration) (fullDone bool, err error) {
 	snap := c.Snapshots[f]
 	r := &SyncRecord{Family: f, Mode: l.opts.Mode, Services: len(snap.Services), ChangedServices: len(c.Changed[f]),
 		EndpointChanges: c.EndpointChanges, Triggers: c.TriggerTimes[f]}
@@ -270,9 +280,9 @@ func (l *Loop) syncFamily(ctx context.Context, f Family, b Proxier, c *Checkout,
 	l.opts.Metrics.RecordSync(r, b)
 	r.logSummary()
 	if r.Err != nil {
-		return fmt.Errorf("sync %s: %w", f, r.Err)
+		return false, fmt.Errorf("sync %s: %w", f, r.Err)
 	}
-	return nil
+	return r.Result.Full, nil
 }
 
 // takeFullSyncRequest tells whether f's next sync must be full and clears

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,11 +61,19 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
+	var afterFull atomic.Int32
 	l := NewLoop(tr, LoopOptions{Mode: "test", MinSyncPeriod: 0, SyncPeriod: time.Minute,
-		Backends: map[Family]Proxier{IPv4: be}, Metrics: m, Clock: clk})
+		Backends: map[Family]Proxier{IPv4: be}, Metrics: m, Clock: clk, AfterFullSync: func() { afterFull.Add(1) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
+	fullHooks := func(want int32) {
+		t.Helper()
+		waitFor(t, func() bool { return afterFull.Load() >= want })
+		if got := afterFull.Load(); got != want {
+			t.Fatalf("AfterFullSync ran %d times, want %d", got, want)
+		}
+	}
 
 	l.OnService(nil, svc("ns", "a", "10.96.0.1"))
 	time.Sleep(20 * time.Millisecond)
@@ -76,6 +85,7 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 1 {
 		t.Fatalf("first sync must be full: %+v", r)
 	}
+	fullHooks(1)
 	l.OnService(nil, svc("ns", "b", "10.96.0.2"))
 	waitFor(t, func() bool { return be.count() == 2 })
 	if r := be.last(); r.Full || !r.Changed.Has(key("ns", "b")) || len(r.Changed) != 1 {
@@ -87,11 +97,13 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	be.mu.Unlock()
 	l.OnService(nil, svc("ns", "c", "10.96.0.3"))
 	waitFor(t, func() bool { return be.count() == 3 })
+	fullHooks(1) // neither the partial sync nor the failed one
 	// Step the clock until the retry (due 1s after the failure) has run.
 	waitFor(t, func() bool { clk.Step(100 * time.Millisecond); return be.count() == 4 })
 	if r := be.last(); !r.Full || len(r.Snapshot.Services) != 3 {
 		t.Fatalf("retry must be full: %+v", r)
 	}
+	fullHooks(2)
 	if got := testutil.ToFloat64(m.SyncFailures.WithLabelValues("IPv4", "test")); got != 1 {
 		t.Errorf("sync failures = %v", got)
 	}

@@ -125,7 +125,21 @@ func availableForTopology(e *Endpoint, mode string, node *NodeInfo) bool {
 }
 
 func filterEndpoints(eps []Endpoint, keep func(*Endpoint) bool) []Endpoint {
-	var out []Endpoint
+	n := 0
+	for i := range eps {
+		if keep(&eps[i]) {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case len(eps):
+		// The usual case (every endpoint ready, no hints): share the
+		// snapshot's array instead of keeping a copy of every endpoint.
+		return eps[:n:n]
+	}
+	out := make([]Endpoint, 0, n)
 	for i := range eps {
 		if keep(&eps[i]) {
 			out = append(out, eps[i])

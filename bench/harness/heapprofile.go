@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // profilingFlag makes every proxy serve /debug/pprof/ on its metrics
@@ -28,9 +30,16 @@ func heapProfileFile(proxy string, n, m, repeat int) string {
 }
 
 // saveHeapProfile writes the proxy's live heap profile (taken at steady
-// state, when RSS is read) into the results directory.
+// state, when RSS is read, after a forced collection so that it shows what
+// is live rather than what the last collection saw mid-sync) and its
+// runtime.MemStats (how much of RSS is heap, idle or released) into the
+// results directory.
 func (r *run) saveHeapProfile(ctx context.Context) error {
-	b, err := r.scrape.Fetch(ctx, "/debug/pprof/heap")
+	profile, err := r.scrape.Fetch(ctx, "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	text, err := r.scrape.Fetch(ctx, "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return fmt.Errorf("heap profile: %w", err)
 	}
@@ -38,9 +47,20 @@ func (r *run) saveHeapProfile(ctx context.Context) error {
 		return fmt.Errorf("heap profile: %w", err)
 	}
 	path := filepath.Join(r.cfg.Out, heapProfileFile(r.spec.Name, r.n, r.m, r.repeat))
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := os.WriteFile(path, profile, 0o644); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(path, ".pb.gz")+"-memstats.txt", memStats(text), 0o644); err != nil {
 		return fmt.Errorf("heap profile: %w", err)
 	}
 	r.log.logf("    heap profile: %s", filepath.Base(path))
+	return nil
+}
+
+// memStats is the runtime.MemStats part of a debug=1 heap profile.
+func memStats(text []byte) []byte {
+	if i := bytes.Index(text, []byte("# runtime.MemStats")); i >= 0 {
+		return text[i:]
+	}
 	return nil
 }

@@ -14,6 +14,16 @@ import (
 // otherwise. GOGC and GOMEMLIMIT in the environment still take precedence.
 const defaultGCPercent = 25
 
+// releaseMemory returns the heap a full sync left behind to the kernel.
+// A full sync's transient data (the whole ruleset rendered, the kernel's
+// rules read back, the transaction) is several times a partial sync's;
+// the runtime would keep those pages as headroom for a heap that does not
+// come back until the next full sync, an hour later. It runs in the
+// background: a forced collection must not delay the next sync.
+func releaseMemory() {
+	go debug.FreeOSMemory()
+}
+
 func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(defaultGCPercent)
