@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -87,14 +88,14 @@ func (s *Scraper) Scrape(ctx context.Context) (Sample, error) {
 	return Parse(body)
 }
 
-// Fetch returns the body of path on the metrics server (e.g.
+// Fetch returns the body of path (with an optional query) on the metrics server (e.g.
 // /debug/pprof/heap, served with --profiling).
 func (s *Scraper) Fetch(ctx context.Context, path string) ([]byte, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", path, err)
 	}
-	u.Path, u.RawQuery = path, ""
+	u.Path, u.RawQuery, _ = strings.Cut(path, "?")
 	body, err := s.get(ctx, u.String())
 	if err != nil {
 		return nil, err
