@@ -27,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kproxy/kproxy/conntrack"
+	"github.com/kproxy/kproxy/internal/apiwait"
 	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 	"github.com/kproxy/kproxy/proxier/healthcheck"
@@ -251,7 +252,9 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 
 // restConfig is the API client configuration: the in-cluster config
 // without --kubeconfig and --master, protobuf with a JSON fallback,
-// kube-proxy's QPS and burst.
+// kube-proxy's QPS and burst, and a dialer that waits for an apiserver
+// that is down (so the informers resume as soon as it is back, without
+// client-go's growing backoff).
 func restConfig(c *Config, master string) (*rest.Config, error) {
 	cc := c.ClientConnection
 	var (
@@ -276,6 +279,7 @@ func restConfig(c *Config, master string) (*rest.Config, error) {
 	}
 	rc.QPS, rc.Burst = cc.QPS, int(cc.Burst)
 	rc.UserAgent = "kproxy/" + version()
+	rc.Dial = apiwait.NewDialer().DialContext
 	return rc, nil
 }
 
@@ -283,6 +287,8 @@ func restConfig(c *Config, master string) (*rest.Config, error) {
 // (kubelet may register after kproxy starts). nil when it never appears.
 func waitForNode(ctx context.Context, client kubernetes.Interface, name string) *v1.Node {
 	deadline := time.Now().Add(nodeWait)
+	ctx, cancel := context.WithDeadline(ctx, deadline) // the dialer waits for a down apiserver
+	defer cancel()
 	for {
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err == nil {

@@ -51,6 +51,9 @@ func TestRestConfig(t *testing.T) {
 	if rc.QPS != 50 || rc.Burst != 100 {
 		t.Errorf("QPS %v burst %d, want 50 and 100", rc.QPS, rc.Burst)
 	}
+	if rc.Dial == nil {
+		t.Error("no dialer that waits for a down apiserver")
+	}
 
 	o, err = parseOptions([]string{"--kubeconfig", kc, "--master=https://203.0.113.1:443", "--kube-api-content-type=application/json"}, io.Discard)
 	if err != nil {

@@ -39,8 +39,9 @@ func (r *rig) blockAPIServer(on bool) error {
 // and relist, and only that relist can reveal the delete. The test checks
 // from kproxy's log (client-go logs the expired watch at -v=4) that both
 // informers relisted, that the deleted Service's rules go and the new
-// Service's come, and that nothing was flushed meanwhile: every unchanged
-// Service keeps its rule in every nat sample and answers every probe.
+// Service's come within recoveryBound of the cut's end, and that nothing
+// was flushed meanwhile: every unchanged Service keeps its rule in every
+// nat sample and answers every probe.
 func TestWatchExpiredRelist(t *testing.T) {
 	r := newRig(t)
 	ctx := context.Background()
@@ -131,6 +132,9 @@ func TestWatchExpiredRelist(t *testing.T) {
 	}
 	cut := time.Since(blocked)
 	relisted := r.waitServicesConverged(ctx, 90*time.Second)
+	if relisted > recoveryBound {
+		t.Errorf("converged %.1fs after the cut ended, want <= %v", relisted.Seconds(), recoveryBound)
+	}
 	r.waitAnswer("10.96.22.60", []string{pods[2]}, 10*time.Second)
 	checkNoStaleOrDuplicate(t, save(t, r.node.Netns, "nat"))
 	time.Sleep(time.Second) // a few more probes and samples after the relist
