@@ -25,7 +25,7 @@ type Tracker struct {
 	invalid  func(kind, name string, err error)
 	started  time.Time
 
-	services                          map[types.NamespacedName]map[Family][]ServicePort
+	services                          map[types.NamespacedName]familyPorts
 	slices                            map[types.NamespacedName]map[string]*Slice
 	node                              map[Family]NodeInfo
 	serviceCIDRs                      map[string][]netip.Prefix // by ServiceCIDR name
@@ -44,7 +44,7 @@ type Tracker struct {
 func NewTracker(nodeName string, families []Family, invalid func(kind, name string, err error), now time.Time) *Tracker {
 	t := &Tracker{
 		nodeName: nodeName, families: families, invalid: invalid, started: now,
-		services:     map[types.NamespacedName]map[Family][]ServicePort{},
+		services:     map[types.NamespacedName]familyPorts{},
 		slices:       map[types.NamespacedName]map[string]*Slice{},
 		node:         map[Family]NodeInfo{},
 		dirty:        NameSet{},
@@ -75,29 +75,23 @@ func (t *Tracker) OnService(old, cur *v1.Service) {
 		obj = old
 	}
 	name := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
-	var ports map[Family][]ServicePort
+	var ports familyPorts
 	if cur != nil {
-		ports = map[Family][]ServicePort{}
 		var errs []error
 		for _, f := range t.families {
 			p, e := ServicePortsFromAPI(cur, f)
-			if len(p) > 0 {
-				ports[f] = p
-			}
+			ports.set(f, p)
 			errs = append(errs, e...)
 		}
 		t.report("Service", name.String(), errs)
-		if len(ports) == 0 {
-			ports = nil // skipped or wholly invalid: same as absent
-		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if reflect.DeepEqual(t.services[name], ports) {
 		return
 	}
-	if ports == nil {
-		delete(t.services, name)
+	if ports.empty() {
+		delete(t.services, name) // skipped or wholly invalid: same as absent
 	} else {
 		t.services[name] = ports
 	}
@@ -163,6 +157,30 @@ func (t *Tracker) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	t.dirty[name] = struct{}{}
 	t.pendingEndpoints++
 }
+
+// familyPorts are one Service's ports of each family: a pair rather than
+// a map, which would cost an allocation per Service.
+type familyPorts struct{ v4, v6 []ServicePort }
+
+func (p *familyPorts) set(f Family, ports []ServicePort) {
+	if len(ports) == 0 {
+		ports = nil
+	}
+	if f == IPv6 {
+		p.v6 = ports
+	} else {
+		p.v4 = ports
+	}
+}
+
+func (p familyPorts) of(f Family) []ServicePort {
+	if f == IPv6 {
+		return p.v6
+	}
+	return p.v4
+}
+
+func (p familyPorts) empty() bool { return p.v4 == nil && p.v6 == nil }
 
 func withoutTrigger(s *Slice) Slice {
 	c := *s
@@ -253,7 +271,7 @@ func (t *Tracker) Checkout() Checkout {
 		next := maps.Clone(prev)
 		changed := NameSet{}
 		for n := range dirty {
-			svc := buildService(n, t.services[n][f], t.slices[n], &node, f)
+			svc := buildService(n, t.services[n].of(f), t.slices[n], &node, f)
 			old := prev[n]
 			if svc == nil {
 				if old != nil {

@@ -9,7 +9,7 @@ import (
 
 // StripObject is the informers' cache.TransformFunc: it drops, before an
 // object enters the informer cache, every field the Tracker never reads
-// (managedFields, labels and annotations other than the ones it reads,
+// (managedFields, UIDs, labels and annotations other than the ones it reads,
 // owner references, a Service's selector, endpoint target references and
 // hostnames, a Node's status other than its addresses, a ServiceCIDR's
 // labels and status). The label and annotation keys kept are the package's
@@ -45,9 +45,10 @@ func StripObject(obj any) (any, error) {
 	return obj, nil
 }
 
-// stripMeta drops managedFields, owner references, finalizers and all
-// annotations.
+// stripMeta drops managedFields, owner references, finalizers, all
+// annotations, the UID and the generateName.
 func stripMeta(m *metav1.ObjectMeta) {
+	m.UID, m.GenerateName = "", ""
 	m.ManagedFields = nil
 	m.OwnerReferences = nil
 	m.Finalizers = nil

@@ -15,6 +15,7 @@ func fatMeta(m *metav1.ObjectMeta) {
 	m.OwnerReferences = []metav1.OwnerReference{{Kind: "Service", Name: "x"}}
 	m.Finalizers = []string{"f"}
 	m.ResourceVersion = "7"
+	m.UID, m.GenerateName = "0b4c6a2e-1111-4222-8333-944455556666", "gen-"
 }
 
 // TestStripObjectKeepsWhatTheTrackerReads: the stripped objects convert to
@@ -64,7 +65,8 @@ func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
 			t.Fatalf("pass %d: stripping changed what the tracker sees:\nports %+v\n want %+v\nslice %+v\n want %+v", pass, gotPorts, wantPorts, gotSlice, wantSlice)
 		}
 	}
-	if s.ManagedFields != nil || s.Annotations != nil || s.Spec.Selector != nil || s.OwnerReferences != nil || s.ResourceVersion != "7" {
+	if s.ManagedFields != nil || s.Annotations != nil || s.Spec.Selector != nil || s.OwnerReferences != nil || s.ResourceVersion != "7" ||
+		s.UID != "" || es.UID != "" || es.GenerateName != "" {
 		t.Errorf("service not stripped as expected: %+v", s.ObjectMeta)
 	}
 	if s.Labels != nil {
