@@ -47,11 +47,11 @@ func EndpointSliceListed(es *discovery.EndpointSlice) bool {
 // tells the loop. The ServiceCIDRs, as kube-proxy's, do not hold back the
 // first sync: they reach the rules with the sync after they arrive.
 func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
-	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(l.tracker.Transform),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector, o.FieldSelector = ServiceLabelSelector, ServiceFieldSelector
 		}))
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(l.tracker.Transform),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = EndpointSliceLabelSelector }))
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -60,17 +60,17 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 
 	svcInf := svcFactory.Core().V1().Services().Informer()
 	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { l.OnService(nil, asService(o)) },
-		UpdateFunc: func(o, n any) { l.OnService(asService(o), asService(n)) },
-		DeleteFunc: func(o any) { l.OnService(asService(o), nil) },
+		AddFunc:    func(o any) { l.OnTrackedService(nil, asTracked[*TrackedService](o)) },
+		UpdateFunc: func(o, n any) { l.OnTrackedService(asTracked[*TrackedService](o), asTracked[*TrackedService](n)) },
+		DeleteFunc: func(o any) { l.OnTrackedService(asTracked[*TrackedService](o), nil) },
 	}); err != nil {
 		return fmt.Errorf("service informer: %w", err)
 	}
 	sliceInf := sliceFactory.Discovery().V1().EndpointSlices().Informer()
 	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { l.OnEndpointSlice(nil, asSlice(o)) },
-		UpdateFunc: func(o, n any) { l.OnEndpointSlice(asSlice(o), asSlice(n)) },
-		DeleteFunc: func(o any) { l.OnEndpointSlice(asSlice(o), nil) },
+		AddFunc:    func(o any) { l.OnTrackedSlice(nil, asTracked[*TrackedSlice](o)) },
+		UpdateFunc: func(o, n any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), asTracked[*TrackedSlice](n)) },
+		DeleteFunc: func(o any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), nil) },
 	}); err != nil {
 		return fmt.Errorf("endpointslice informer: %w", err)
 	}
@@ -102,20 +102,12 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 }
 
 // The as* helpers unwrap the tombstones a delete may deliver.
-func asService(o any) *v1.Service {
+func asTracked[T *TrackedService | *TrackedSlice](o any) T {
 	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
 	}
-	s, _ := o.(*v1.Service)
-	return s
-}
-
-func asSlice(o any) *discovery.EndpointSlice {
-	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
-		o = d.Obj
-	}
-	s, _ := o.(*discovery.EndpointSlice)
-	return s
+	t, _ := o.(T)
+	return t
 }
 
 func asNode(o any) *v1.Node {

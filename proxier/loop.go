@@ -103,6 +103,18 @@ func (l *Loop) Tracker() *Tracker { return l.tracker }
 // OnService, OnEndpointSlice and OnNode record a change and queue a sync.
 func (l *Loop) OnService(old, cur *v1.Service) { l.tracker.OnService(old, cur); l.queue() }
 
+// OnTrackedService: see OnService.
+func (l *Loop) OnTrackedService(old, cur *TrackedService) {
+	l.tracker.OnTrackedService(old, cur)
+	l.queue()
+}
+
+// OnTrackedSlice: see OnService.
+func (l *Loop) OnTrackedSlice(old, cur *TrackedSlice) {
+	l.tracker.OnTrackedSlice(old, cur)
+	l.queue()
+}
+
 // OnEndpointSlice: see OnService.
 func (l *Loop) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	l.tracker.OnEndpointSlice(old, cur)

@@ -64,6 +64,11 @@ func (t *Tracker) Families() []Family { return t.families }
 
 // OnService records a Service add (old nil), update, or delete (cur nil).
 func (t *Tracker) OnService(old, cur *v1.Service) {
+	t.OnTrackedService(t.TrackService(old), t.TrackService(cur))
+}
+
+// OnTrackedService is OnService for the informer's tracked form.
+func (t *Tracker) OnTrackedService(old, cur *TrackedService) {
 	if old == nil && cur == nil {
 		return
 	}
@@ -77,13 +82,8 @@ func (t *Tracker) OnService(old, cur *v1.Service) {
 	name := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
 	var ports familyPorts
 	if cur != nil {
-		var errs []error
-		for _, f := range t.families {
-			p, e := ServicePortsFromAPI(cur, f)
-			ports.set(f, p)
-			errs = append(errs, e...)
-		}
-		t.report("Service", name.String(), errs)
+		ports = cur.ports
+		t.report("Service", name.String(), cur.problems)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -102,6 +102,11 @@ func (t *Tracker) OnService(old, cur *v1.Service) {
 // OnEndpointSlice records an EndpointSlice add (old nil), update, or
 // delete (cur nil).
 func (t *Tracker) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
+	t.OnTrackedSlice(TrackSlice(old), TrackSlice(cur))
+}
+
+// OnTrackedSlice is OnEndpointSlice for the informer's tracked form.
+func (t *Tracker) OnTrackedSlice(old, cur *TrackedSlice) {
 	if old == nil && cur == nil {
 		return
 	}
@@ -112,21 +117,19 @@ func (t *Tracker) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	if obj == nil {
 		obj = old
 	}
-	if old != nil && cur != nil && old.Labels[discovery.LabelServiceName] != cur.Labels[discovery.LabelServiceName] {
+	if old != nil && cur != nil && old.service != cur.service {
 		// The slice moved to another Service: remove it from the old one.
-		t.OnEndpointSlice(old, nil)
+		t.OnTrackedSlice(old, nil)
 		old = nil
 	}
-	svcName := obj.Labels[discovery.LabelServiceName]
-	if svcName == "" {
+	if obj.service == "" {
 		return // not owned by a Service
 	}
-	name := types.NamespacedName{Namespace: obj.Namespace, Name: svcName}
+	name := types.NamespacedName{Namespace: obj.Namespace, Name: obj.service}
 	var s *Slice
 	if cur != nil {
-		var errs []error
-		s, errs = SliceFromAPI(cur)
-		t.report("EndpointSlice", obj.Namespace+"/"+obj.Name, errs)
+		s = cur.slice
+		t.report("EndpointSlice", obj.Namespace+"/"+obj.Name, cur.problems)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -3,6 +3,7 @@ package proxier
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -18,15 +19,17 @@ func fatMeta(m *metav1.ObjectMeta) {
 	m.UID, m.GenerateName = "0b4c6a2e-1111-4222-8333-944455556666", "gen-"
 }
 
-// TestStripObjectKeepsWhatTheTrackerReads: the stripped objects convert to
-// exactly what the originals convert to, and the stripped fields are gone.
-func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
+// TestTransformTracksServicesAndSlices: the informer keeps the tracked form
+// of Services and EndpointSlices, holding only their identity besides what
+// the tracker reads, and a tracker fed with it sees what one fed with the
+// API objects sees.
+func TestTransformTracksServicesAndSlices(t *testing.T) {
 	s := svc("ns", "a", "10.96.0.10", func(s *v1.Service) {
 		s.Spec.Type = v1.ServiceTypeLoadBalancer
 		s.Spec.Selector = map[string]string{"app": "a"}
 		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyLocal
 		s.Spec.HealthCheckNodePort = 30100
-		s.Spec.ExternalIPs = []string{"198.51.100.200"}
+		s.Spec.ExternalIPs = []string{"198.51.100.200", "not-an-ip"}
 		s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"}
 		s.Status.LoadBalancer.Ingress = []v1.LoadBalancerIngress{{IP: "198.51.100.201"}}
 		s.Labels = map[string]string{"app": "a"}
@@ -40,6 +43,48 @@ func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
 	es.Endpoints[0].Hints = &discovery.EndpointHints{ForZones: []discovery.ForZone{{Name: "z1"}}}
 	es.Annotations = map[string]string{AnnotationTriggerTime: "2026-01-02T03:04:05Z", "other": "x"}
 	fatMeta(&es.ObjectMeta)
+
+	var reported []string
+	report := func(kind, name string, _ error) { reported = append(reported, kind+" "+name) }
+	fromAPI := NewTracker("n1", []Family{IPv4}, nil, time.Time{})
+	fromAPI.OnService(nil, s)
+	fromAPI.OnEndpointSlice(nil, es)
+	tracked := NewTracker("n1", []Family{IPv4}, report, time.Time{})
+	ts, err := tracked.Transform(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tes, err := tracked.Transform(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []any{ts, tes} {
+		if again, err := tracked.Transform(o); err != nil || again != o {
+			t.Errorf("Transform(%T) is not idempotent: %v, %v", o, again, err)
+		}
+	}
+	trackedSvc, trackedSlice := ts.(*TrackedService), tes.(*TrackedSlice)
+	wantMeta := metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: "7"}
+	if !reflect.DeepEqual(trackedSvc.ObjectMeta, wantMeta) {
+		t.Errorf("tracked Service keeps %+v, want only %+v", trackedSvc.ObjectMeta, wantMeta)
+	}
+	wantMeta.Name = es.Name
+	if !reflect.DeepEqual(trackedSlice.ObjectMeta, wantMeta) || trackedSlice.service != "a" {
+		t.Errorf("tracked slice keeps %+v (service %q), want only %+v", trackedSlice.ObjectMeta, trackedSlice.service, wantMeta)
+	}
+	tracked.OnTrackedService(nil, trackedSvc)
+	tracked.OnTrackedSlice(nil, trackedSlice)
+	if len(reported) != 1 || reported[0] != "Service ns/a" {
+		t.Errorf("reported %v, want the Service's bad externalIP once", reported)
+	}
+	if want, got := fromAPI.Checkout(), tracked.Checkout(); !reflect.DeepEqual(want.Snapshots, got.Snapshots) {
+		t.Errorf("tracked objects give\n%+v\nwant\n%+v", got.Snapshots[IPv4].Services, want.Snapshots[IPv4].Services)
+	}
+}
+
+// TestStripObjectKeepsWhatTheTrackerReads: a stripped Node converts to
+// exactly what the original converts to, and the stripped fields are gone.
+func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
 	n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{LabelZone: "z1"}, Annotations: map[string]string{"a": "b"}},
 		Spec: v1.NodeSpec{PodCIDRs: []string{"10.244.1.0/24"}, Taints: []v1.Taint{{Key: TaintToBeDeletedByCA}}},
 		Status: v1.NodeStatus{
@@ -47,35 +92,16 @@ func TestStripObjectKeepsWhatTheTrackerReads(t *testing.T) {
 			Images:    []v1.ContainerImage{{Names: []string{"registry/big:1"}, SizeBytes: 1 << 30}},
 		}}
 	fatMeta(&n.ObjectMeta)
-
-	wantPorts, _ := ServicePortsFromAPI(s, IPv4)
-	wantSlice, _ := SliceFromAPI(es)
 	wantNode := NodeInfoFromAPI(n, "n1", IPv4)
-
 	for pass := 0; pass < 2; pass++ { // idempotent
-		for _, o := range []any{s, es, n} {
-			if got, err := StripObject(o); err != nil || got != o {
-				t.Fatalf("StripObject(%T) = %v, %v", o, got, err)
-			}
+		if got, err := StripObject(n); err != nil || got != n {
+			t.Fatalf("StripObject(%T) = %v, %v", n, got, err)
 		}
-		gotPorts, _ := ServicePortsFromAPI(s, IPv4)
-		gotSlice, _ := SliceFromAPI(es)
-		if !reflect.DeepEqual(gotPorts, wantPorts) || !reflect.DeepEqual(gotSlice, wantSlice) ||
-			!reflect.DeepEqual(NodeInfoFromAPI(n, "n1", IPv4), wantNode) {
-			t.Fatalf("pass %d: stripping changed what the tracker sees:\nports %+v\n want %+v\nslice %+v\n want %+v", pass, gotPorts, wantPorts, gotSlice, wantSlice)
+		if got := NodeInfoFromAPI(n, "n1", IPv4); !reflect.DeepEqual(got, wantNode) {
+			t.Fatalf("pass %d: stripping changed what the tracker sees: %+v, want %+v", pass, got, wantNode)
 		}
 	}
-	if s.ManagedFields != nil || s.Annotations != nil || s.Spec.Selector != nil || s.OwnerReferences != nil || s.ResourceVersion != "7" ||
-		s.UID != "" || es.UID != "" || es.GenerateName != "" {
-		t.Errorf("service not stripped as expected: %+v", s.ObjectMeta)
-	}
-	if s.Labels != nil {
-		t.Errorf("service labels not read by the tracker kept: %v", s.Labels)
-	}
-	if len(es.Labels) != 1 || len(es.Annotations) != 1 || es.Annotations[AnnotationTriggerTime] == "" || es.ManagedFields != nil || es.Endpoints[0].TargetRef != nil {
-		t.Errorf("slice not stripped as expected: %+v", es)
-	}
-	if n.Status.Images != nil || n.Annotations != nil || len(n.Status.Addresses) != 1 {
+	if n.Status.Images != nil || n.Annotations != nil || len(n.Status.Addresses) != 1 || n.UID != "" || n.ManagedFields != nil {
 		t.Errorf("node not stripped as expected: %+v", n)
 	}
 	if got, _ := StripObject("other"); got != "other" {
