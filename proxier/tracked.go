@@ -13,8 +13,7 @@ import (
 // the two copies were about a third of kproxy's live heap at 10,000
 // Services.
 type TrackedService struct {
-	// ObjectMeta holds only the name, namespace and resourceVersion.
-	metav1.ObjectMeta
+	objectID
 	ports familyPorts
 	// problems are the invalid parts found while reading the Service,
 	// reported each time it changes.
@@ -24,8 +23,7 @@ type TrackedService struct {
 // TrackedSlice is what the EndpointSlice informer keeps of a slice (see
 // TrackedService).
 type TrackedSlice struct {
-	// ObjectMeta holds only the name, namespace and resourceVersion.
-	metav1.ObjectMeta
+	objectID
 	// service is the slice's Service (its service-name label).
 	service string
 	// slice is nil when no part of the slice can be used.
@@ -38,7 +36,7 @@ func (t *Tracker) TrackService(svc *v1.Service) *TrackedService {
 	if svc == nil {
 		return nil
 	}
-	ts := &TrackedService{ObjectMeta: identity(&svc.ObjectMeta)}
+	ts := &TrackedService{objectID: identity(&svc.ObjectMeta)}
 	for _, f := range t.families {
 		p, errs := ServicePortsFromAPI(svc, f)
 		ts.ports.set(f, p)
@@ -52,15 +50,25 @@ func TrackSlice(es *discovery.EndpointSlice) *TrackedSlice {
 	if es == nil {
 		return nil
 	}
-	ts := &TrackedSlice{ObjectMeta: identity(&es.ObjectMeta), service: es.Labels[discovery.LabelServiceName]}
+	ts := &TrackedSlice{objectID: identity(&es.ObjectMeta), service: es.Labels[discovery.LabelServiceName]}
 	ts.slice, ts.problems = SliceFromAPI(es)
 	return ts
 }
 
-// identity is the part of an object's metadata the informer and the
+// objectID is the part of an object's metadata the informer and the
 // tracker need.
-func identity(m *metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion}
+type objectID struct{ Namespace, Name, ResourceVersion string }
+
+func identity(m *metav1.ObjectMeta) objectID {
+	return objectID{Namespace: m.Namespace, Name: m.Name, ResourceVersion: m.ResourceVersion}
+}
+
+// GetObjectMeta makes the tracked forms metav1.ObjectMetaAccessors, all
+// client-go's informers need of a cached object (its key and its
+// resourceVersion, through meta.Accessor). A whole ObjectMeta in each
+// would be about half of its size.
+func (id *objectID) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name, ResourceVersion: id.ResourceVersion}
 }
 
 // Transform is the Service and EndpointSlice informers' cache.TransformFunc:

@@ -7,7 +7,9 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -64,13 +66,16 @@ func TestTransformTracksServicesAndSlices(t *testing.T) {
 		}
 	}
 	trackedSvc, trackedSlice := ts.(*TrackedService), tes.(*TrackedSlice)
-	wantMeta := metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: "7"}
-	if !reflect.DeepEqual(trackedSvc.ObjectMeta, wantMeta) {
-		t.Errorf("tracked Service keeps %+v, want only %+v", trackedSvc.ObjectMeta, wantMeta)
+	for _, o := range []any{ts, tes} {
+		// What client-go's informers read of a cached object.
+		key, err := cache.MetaNamespaceKeyFunc(o)
+		m, merr := meta.Accessor(o)
+		if err != nil || merr != nil || key != "ns/"+m.GetName() || m.GetResourceVersion() != "7" {
+			t.Errorf("%T: key %q (%v), accessor %v", o, key, err, merr)
+		}
 	}
-	wantMeta.Name = es.Name
-	if !reflect.DeepEqual(trackedSlice.ObjectMeta, wantMeta) || trackedSlice.service != "a" {
-		t.Errorf("tracked slice keeps %+v (service %q), want only %+v", trackedSlice.ObjectMeta, trackedSlice.service, wantMeta)
+	if trackedSvc.Name != "a" || trackedSlice.Name != "a-1" || trackedSlice.service != "a" {
+		t.Errorf("tracked identities: %+v, %+v (service %q)", trackedSvc.objectID, trackedSlice.objectID, trackedSlice.service)
 	}
 	tracked.OnTrackedService(nil, trackedSvc)
 	tracked.OnTrackedSlice(nil, trackedSlice)
