@@ -36,10 +36,8 @@ func (c config) check() error {
 }
 
 // The soak's own Services take fixed ClusterIPs in the first /24 of the
-// Service CIDR. With a background the apiserver's allocator does hand out
-// that band too (the 10k soak saw "provided IP is already allocated" for
-// churned Services): a churned Service deleted and recreated can lose its
-// address; those writes are counted as refused.
+// Service CIDR; the churned ones and the marker are held while the
+// background is created (reserve.go).
 func stableName(i int) string { return fmt.Sprintf("stable-%d", i) }
 func stableIP(i int) string   { return fmt.Sprintf("10.96.0.%d", 20+i) }
 func churnName(i int) string  { return fmt.Sprintf("churn-%d", i) }

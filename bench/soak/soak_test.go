@@ -29,7 +29,15 @@ func TestVerdicts(t *testing.T) {
 	if v := r.verdicts(c); len(v) != 0 {
 		t.Errorf("flat run: verdicts %q", v)
 	}
-	r.end = sample{rss: 111, goroutines: 46}
+	r.end = sample{rss: 111, goroutines: 44}
+	if v := r.verdicts(c); len(v) != 1 {
+		t.Errorf("RSS 1.11× without an outage: verdicts %q, want the growth", v)
+	}
+	r.outage = outageFigures{ran: true, convergedOK: true, converged: time.Second, rssSteady: 100, rssAfter: 115}
+	if v := r.verdicts(c); len(v) != 0 {
+		t.Errorf("RSS 1.11× after a relist: verdicts %q, want none (bound 1.2×)", v)
+	}
+	r.end = sample{rss: 121, goroutines: 46}
 	r.rules.add(11, 2*time.Second)
 	r.stableFailures.Add(1)
 	r.outage = outageFigures{ran: true, convergedOK: true, converged: 3 * time.Second, rssSteady: 100, rssAfter: 121}
