@@ -102,13 +102,7 @@ func setup(ctx context.Context, s *testrig.MainScope, c config) (*env, error) {
 			return nil, err
 		}
 	}
-	if err := e.reserveChurnIPs(ctx, c); err != nil {
-		return nil, err
-	}
 	if err := e.createBackground(ctx, c); err != nil {
-		return nil, err
-	}
-	if err := e.releaseChurnIPs(ctx, c); err != nil {
 		return nil, err
 	}
 	node := topo.Node(1)
