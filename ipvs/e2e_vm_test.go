@@ -107,14 +107,7 @@ func TestVMEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("created %d Services with 2 endpoints each in %v", n, time.Since(start).Round(time.Millisecond))
-	kubeconfig, err := os.ReadFile(cp.KubeProxyKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := os.ReadFile(cp.AdminKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig, admin := readKubeconfigs(t, cp)
 	var upstream string
 	if compareUpstream() {
 		upstream = bootUpstreamVM(t, cp.Netns, n, kubeconfig, admin)
@@ -136,6 +129,21 @@ func TestVMEndToEnd(t *testing.T) {
 	if upstream != "" {
 		logRatios(t, upstream, out)
 	}
+}
+
+// readKubeconfigs returns cp's kube-proxy and admin kubeconfigs, for a
+// guest that runs a proxy and changes API objects itself.
+func readKubeconfigs(t *testing.T, cp *testrig.ControlPlane) (kubeconfig, admin []byte) {
+	t.Helper()
+	kubeconfig, err := os.ReadFile(cp.KubeProxyKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err = os.ReadFile(cp.AdminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig, admin
 }
 
 // timedProxier records every Sync of the wrapped Proxier.

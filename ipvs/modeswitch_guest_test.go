@@ -105,6 +105,18 @@ func kproxySynced() bool {
 		regexp.MustCompile(`(?m)^kubeproxy_sync_proxy_rules_endpoint_changes_pending 0$`).MatchString(m)
 }
 
+// guestKproxyArgs is the command line of the guest's kproxy in mode: the
+// VM is node e2eNode, pods are in testrig.ClusterCIDR, conntrack sysctls
+// are left alone, metrics and health checks on testrig's addresses.
+// Extra flags come last, so they override these.
+func guestKproxyArgs(mode, kubeconfig string, extra ...string) []string {
+	return append([]string{guestKproxy, "--proxy-mode=" + mode,
+		"--kubeconfig=" + kubeconfig, "--hostname-override=" + e2eNode,
+		"--cluster-cidr=" + testrig.ClusterCIDR, "--conntrack-max-per-core=0",
+		"--metrics-bind-address=" + testrig.KproxyMetricsAddr, "--healthz-bind-address=" + testrig.KproxyHealthzAddr,
+		"--iptables-min-sync-period=100ms", "--v=2"}, extra...)
+}
+
 func TestGuestModeSwitch(t *testing.T) {
 	requireVM(t)
 	if _, err := os.Stat(guestSwitchKubeconfig); err != nil {
@@ -123,11 +135,7 @@ func TestGuestModeSwitch(t *testing.T) {
 	phase := func(mode string) string {
 		t.Helper()
 		start := time.Now()
-		kp := testrig.StartProcess(t, "", guestKproxy, "--proxy-mode="+mode,
-			"--kubeconfig="+guestSwitchKubeconfig, "--hostname-override="+e2eNode,
-			"--cluster-cidr=10.244.0.0/16", "--conntrack-max-per-core=0",
-			"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256",
-			"--iptables-min-sync-period=100ms", "--v=2")
+		kp := testrig.StartProcess(t, "", guestKproxyArgs(mode, guestSwitchKubeconfig)...)
 		// Traffic counts once this process has synced: until then the
 		// previous mode's leftovers may still be what answers.
 		var last error

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,15 +64,15 @@ func MarkConntrack(ns string, e ConntrackEntry, mark uint32, timeout time.Durati
 	})
 }
 
-// withConntrack runs fn with a netfilter netlink handle in ns.
+// withConntrack runs fn with a netfilter netlink handle in ns (a name or
+// a path, such as /proc/1/ns/net for a VM's own namespace): the socket is
+// opened inside ns, so it stays there.
 func withConntrack(ns string, fn func(*netlink.Handle) error) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("open netns %q: %w", ns, err)
-	}
-	defer target.Close()
-	h, err := netlink.NewHandleAt(target, unix.NETLINK_NETFILTER)
-	if err != nil {
+	var h *netlink.Handle
+	if err := DoInNetns(ns, func() (err error) {
+		h, err = netlink.NewHandle(unix.NETLINK_NETFILTER)
+		return err
+	}); err != nil {
 		return fmt.Errorf("netlink in %s: %w", ns, err)
 	}
 	defer h.Close()

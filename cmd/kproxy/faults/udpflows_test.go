@@ -2,11 +2,8 @@ package faults
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,16 +42,13 @@ func testUDPFlowsAcrossRestart(t *testing.T, m udpMode) {
 	r.start(nil, m.args...)
 	r.waitSynced(0)
 
-	flows := r.openUDPFlows(t, func(by map[string]int) bool {
+	svc := r.udp()
+	flows := svc.OpenFlows(t, func(by map[string]int) bool {
 		return by[stay[0]] >= 4 && by[stay[1]] >= 4 && by[leave] >= 2
 	})
-	before := r.markFlows(t, m, flows)
+	before := svc.MarkFlows(t, flows, udpMark, !m.listener)
 	r.syncUnrelatedChange(ctx)
-	for _, f := range flows {
-		if e, ok := r.flowEntry(t, f.flow); !ok || e.Mark != udpMark {
-			t.Errorf("flow from port %d (on %s): a sync of an unrelated change deleted its conntrack entry (now %v)", f.flow.LocalPort(), f.endpoint, e)
-		}
-	}
+	svc.CheckMarked(t, flows, udpMark, "a sync of an unrelated change")
 	if err := r.kp.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +56,16 @@ func testUDPFlowsAcrossRestart(t *testing.T, m udpMode) {
 	r.start(nil, m.args...)
 	r.waitSynced(0)
 
-	kept := r.checkEntriesAfterRestart(t, m, flows, before, leave)
-	r.checkFlowsAfterRestart(t, m, flows, leave)
+	// Before any flow sends again: in the kernel modes the entries of
+	// flows to remaining endpoints are kept; in the userspace mode all of
+	// them, or none when the listener's port changed.
+	kept := svc.CheckEntriesKept(t, flows, before, udpMark, func(f testrig.EndpointFlow) bool {
+		if m.listener {
+			return !m.newPorts
+		}
+		return f.Endpoint != leave
+	})
+	svc.CheckAnswers(t, flows, leave, !m.listener)
 	if t.Failed() {
 		return
 	}
@@ -72,52 +74,6 @@ func testUDPFlowsAcrossRestart(t *testing.T, m udpMode) {
 		moved = "every flow answered at once, by a remaining endpoint"
 	}
 	t.Logf("FIGURE udp-restart %s: %d UDP flows across a restart: %d conntrack entries kept, %d deleted; %s", m.name, len(flows), kept, len(flows)-kept, moved)
-}
-
-// checkEntriesAfterRestart checks the flows' conntrack entries after the
-// first sync of the restarted kproxy, before any flow sent again: the
-// entries of flows to remaining endpoints (in userspace mode: all, or none
-// when the listener's port changed) are the very ones marked before (same
-// reply source), the others are gone. It returns how many were kept.
-func (r *rig) checkEntriesAfterRestart(t *testing.T, m udpMode, flows []udpFlow, before map[int]testrig.ConntrackEntry, leave string) (kept int) {
-	t.Helper()
-	for _, f := range flows {
-		e, ok := r.flowEntry(t, f.flow)
-		wantKept := f.endpoint != leave
-		if m.listener {
-			wantKept = !m.newPorts
-		}
-		switch {
-		case wantKept && (!ok || e.Mark != udpMark):
-			t.Errorf("flow from port %d (on %s): conntrack entry %v flushed by the restart (now %v, present %v)", f.flow.LocalPort(), f.endpoint, before[f.flow.LocalPort()], e, ok)
-		case wantKept && e.ReplySrc != before[f.flow.LocalPort()].ReplySrc:
-			t.Errorf("flow from port %d: reply source %s, was %s", f.flow.LocalPort(), e.ReplySrc, before[f.flow.LocalPort()].ReplySrc)
-		case !wantKept && ok:
-			t.Errorf("flow from port %d (on %s) keeps its conntrack entry %v: its endpoint (or listener port) is gone", f.flow.LocalPort(), f.endpoint, e)
-		}
-		if ok {
-			kept++
-		}
-	}
-	return kept
-}
-
-// checkFlowsAfterRestart asks every flow again: each is answered, never by
-// the endpoint that left; in the kernel modes the flows of remaining
-// endpoints are answered by the same endpoint as before.
-func (r *rig) checkFlowsAfterRestart(t *testing.T, m udpMode, flows []udpFlow, leave string) {
-	t.Helper()
-	for _, f := range flows {
-		got, err := f.flow.Ask(2 * time.Second)
-		switch {
-		case err != nil:
-			t.Errorf("flow from port %d (was on %s): %v", f.flow.LocalPort(), f.endpoint, err)
-		case got == leave:
-			t.Errorf("flow from port %d reaches %s, which left the Service while kproxy was down", f.flow.LocalPort(), leave)
-		case !m.listener && f.endpoint != leave && got != f.endpoint:
-			t.Errorf("flow from port %d moved from %s to %s: its conntrack entry was flushed by the restart", f.flow.LocalPort(), f.endpoint, got)
-		}
-	}
 }
 
 // TestUDPScaleToZeroAndBack: a UDP client that keeps one socket while its
@@ -136,7 +92,8 @@ func testUDPScaleToZeroAndBack(t *testing.T, m udpMode) {
 	r.udpService(ctx, "dns", pods[1])
 	r.start(nil, m.args...)
 	r.waitSynced(0)
-	flow, err := testrig.OpenUDPFlow(r.client(), udpAddr.String())
+	svc := r.udp()
+	flow, err := testrig.OpenUDPFlow(svc.Client, udpAddr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,38 +103,13 @@ func testUDPScaleToZeroAndBack(t *testing.T, m udpMode) {
 	}
 	r.checkFlowEntry(t, m, flow, pods[1])
 
+	tail := func() string { return r.kp.Tail(20) }
 	r.udpEndpoints(ctx, "dns")
-	if err := eventually(10*time.Second, func() error {
-		if e, ok := r.flowEntry(t, flow); ok {
-			return fmt.Errorf("conntrack entry %v kept", e)
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("after scaling to zero: %v\n%s", err, r.kp.Tail(20))
-	}
 	// The client keeps sending on the same socket: every datagram is
 	// refused, and none leaves an entry behind.
-	for i := range 5 {
-		if got, err := flow.Ask(time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Fatalf("datagram %d with no endpoints: answer %q, error %v; want refused", i+1, got, err)
-		}
-	}
-	if e, ok := r.flowEntry(t, flow); ok {
-		t.Fatalf("a rejected datagram left conntrack entry %v", e)
-	}
-
+	svc.CheckScaledToZero(t, flow, 5, tail)
 	r.udpEndpoints(ctx, "dns", pods[2])
-	start := time.Now()
-	if err := eventually(10*time.Second, func() error {
-		got, err := flow.Ask(300 * time.Millisecond)
-		if err == nil && got != pods[2] {
-			err = fmt.Errorf("answered by %s, want %s", got, pods[2])
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("the same socket after scaling back: %v\n%s", err, r.kp.Tail(20))
-	}
-	took := time.Since(start)
+	took := testrig.WaitAnsweredBy(t, flow, pods[2], tail)
 	r.checkFlowEntry(t, m, flow, pods[2])
 	t.Logf("FIGURE udp-zero-and-back %s: refused with no endpoint (entry deleted), the same UDP socket answered %.1fs after an endpoint came back", m.name, took.Seconds())
 }
@@ -187,7 +119,7 @@ func testUDPScaleToZeroAndBack(t *testing.T, m udpMode) {
 // (userspace mode).
 func (r *rig) checkFlowEntry(t *testing.T, m udpMode, flow *testrig.UDPFlow, pod string) {
 	t.Helper()
-	e, ok := r.flowEntry(t, flow)
+	e, ok := r.udp().Entry(t, flow)
 	if !ok {
 		t.Fatalf("flow from port %d has no conntrack entry", flow.LocalPort())
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 // udpMode is one proxy mode the UDP conntrack tests run in. ipvs is not
-// among them: this machine's kernel has no IP_VS, it runs only in the qemu
-// VM, which these control-plane tests do not use.
+// among them: this machine's kernel has no IP_VS; ipvs's TestVMUDPConntrack
+// runs the same scenarios in its qemu VM, with the same testrig checks.
 type udpMode struct {
 	name string
 	args []string
@@ -63,49 +63,10 @@ func forEachUDPMode(t *testing.T, test func(*testing.T, udpMode)) {
 // nothing in the rig or in kproxy sets conntrack marks.
 const udpMark = 0x5d
 
-// markFlows marks the conntrack entry of every flow (see
-// testrig.MarkConntrack) and returns the entries by the flow's port.
-func (r *rig) markFlows(t *testing.T, m udpMode, flows []udpFlow) map[int]testrig.ConntrackEntry {
-	t.Helper()
-	out := map[int]testrig.ConntrackEntry{}
-	for _, f := range flows {
-		e, ok := r.flowEntry(t, f.flow)
-		if !ok {
-			t.Fatalf("flow from port %d (on %s) has no conntrack entry", f.flow.LocalPort(), f.endpoint)
-		}
-		if !m.listener && e.ReplySrc.Addr().String() != f.endpoint {
-			t.Fatalf("flow on %s: conntrack entry %v", f.endpoint, e)
-		}
-		if err := testrig.MarkConntrack(r.node.Netns, e, udpMark, 10*time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		e.Mark = udpMark
-		out[f.flow.LocalPort()] = e
-	}
-	return out
-}
-
-// flowEntry is the node's conntrack entry of flow, if there is one (a
-// second one fails the test).
-func (r *rig) flowEntry(t *testing.T, flow *testrig.UDPFlow) (testrig.ConntrackEntry, bool) {
-	t.Helper()
-	entries, err := testrig.UDPConntrack(r.node.Netns, udpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found []testrig.ConntrackEntry
-	for _, e := range entries {
-		if int(e.Src.Port()) == flow.LocalPort() {
-			found = append(found, e)
-		}
-	}
-	if len(found) > 1 {
-		t.Fatalf("flow from port %d has %d conntrack entries: %v", flow.LocalPort(), len(found), found)
-	}
-	if len(found) == 0 {
-		return testrig.ConntrackEntry{}, false
-	}
-	return found[0], true
+// udp is the UDP Service of these tests as seen from the client pod,
+// with its conntrack entries in node1.
+func (r *rig) udp() testrig.UDPService {
+	return testrig.UDPService{Addr: udpAddr, Client: r.client(), Node: r.node.Netns}
 }
 
 // syncUnrelatedChange creates a TCP Service and waits for the sync that
@@ -123,37 +84,6 @@ func (r *rig) syncUnrelatedChange(ctx context.Context) {
 	}
 	r.waitAnswer("10.96.77.1", pods[:1], 10*time.Second)
 	r.waitSynced(syncs)
-}
-
-// udpFlow is an open flow and the endpoint it reached first.
-type udpFlow struct {
-	flow     *testrig.UDPFlow
-	endpoint string
-}
-
-// openUDPFlows opens flows to the UDP Service from the client pod until
-// enough (by endpoint reached) holds; they are closed when the test ends.
-func (r *rig) openUDPFlows(t *testing.T, enough func(map[string]int) bool) []udpFlow {
-	t.Helper()
-	var flows []udpFlow
-	by := map[string]int{}
-	for len(flows) < 80 && !enough(by) {
-		f, err := testrig.OpenUDPFlow(r.client(), udpAddr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		name, err := f.Ask(2 * time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flows = append(flows, udpFlow{f, name})
-		by[name]++
-	}
-	if !enough(by) {
-		t.Fatalf("80 flows did not spread enough over the endpoints: %v", by)
-	}
-	return flows
 }
 
 // udpService creates the Service dns (udpIP:53/UDP → 8080) with the given
@@ -185,16 +115,4 @@ func (r *rig) waitSynced(after float64) {
 	r.t.Helper()
 	r.waitMetric(`kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"}`, func(v float64) bool { return v > after }, 30*time.Second)
 	r.waitMetric(`kubeproxy_sync_proxy_rules_service_changes_pending`, func(v float64) bool { return v == 0 }, 10*time.Second)
-}
-
-// eventually retries f every 100ms until it succeeds or within passes.
-func eventually(within time.Duration, f func() error) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
