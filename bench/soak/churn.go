@@ -19,9 +19,7 @@ import (
 
 // apply creates or updates a Service and its EndpointSlice with one pod.
 func (e *env) apply(ctx context.Context, name, ip, pod string) error {
-	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: v1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}}}}
-	if _, err := e.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := e.ensureService(ctx, name, ip); err != nil {
 		return err
 	}
 	node := "node1"
@@ -35,6 +33,23 @@ func (e *env) apply(ctx context.Context, name, ip, pod string) error {
 		Endpoints:   []discovery.Endpoint{{Addresses: []string{pod}, NodeName: &node, Conditions: discovery.EndpointConditions{Ready: ptr.To(true)}}},
 	}
 	return testrig.ApplyEndpointSlice(ctx, e.client, es)
+}
+
+// ensureService creates the Service unless it exists. A Create of an
+// existing Service with a fixed ClusterIP does not fail with AlreadyExists:
+// the apiserver allocates the address first and refuses it as "already
+// allocated" (by that very Service), so the Service is looked up first.
+func (e *env) ensureService(ctx context.Context, name, ip string) error {
+	services := e.client.CoreV1().Services("default")
+	if _, err := services.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	svc := &v1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: v1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: []v1.ServicePort{{Name: "http", Port: 80, Protocol: v1.ProtocolTCP}}}}
+	if _, err := services.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
 }
 
 func (e *env) remove(ctx context.Context, name string) error {

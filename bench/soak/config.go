@@ -36,10 +36,7 @@ func (c config) check() error {
 }
 
 // The soak's own Services take fixed ClusterIPs in the first /24 of the
-// Service CIDR. At 10k the apiserver refuses most recreations of a churned
-// Service ("provided IP is already allocated"), even with the addresses
-// held by placeholder Services while the background was created (tried
-// 2026-12-06): those writes are counted as refused.
+// Service CIDR, the band the apiserver keeps for static addresses.
 func stableName(i int) string { return fmt.Sprintf("stable-%d", i) }
 func stableIP(i int) string   { return fmt.Sprintf("10.96.0.%d", 20+i) }
 func churnName(i int) string  { return fmt.Sprintf("churn-%d", i) }

@@ -35,31 +35,42 @@ func (o *outage) active() bool {
 	return !o.killedAt.IsZero() && o.converge.IsZero()
 }
 
-// excluded: a change at last may not have reached kproxy before the kill
-// (it settles within settle), or was made before kproxy converged again.
+// excluded: until kproxy converged again, a change made from settle
+// before the kill on may not have reached it. Once converged every change
+// counts again: convergence means all of them are programmed.
 func (o *outage) excluded(last time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return !o.killedAt.IsZero() && last.After(o.killedAt.Add(-settle)) && (o.converge.IsZero() || last.Before(o.converge))
+	return !o.killedAt.IsZero() && o.converge.IsZero() && last.After(o.killedAt.Add(-settle))
 }
 
 // outageFigures is what the outage measured.
 type outageFigures struct {
-	ran                          bool
-	pid                          int
-	backAfter                    time.Duration // kill → /readyz answers again
-	created, answered, converged time.Duration // after the apiserver answers
-	convergedOK                  bool
+	ran                bool
+	pid                int
+	backAfter          time.Duration // kill → /readyz answers again
+	created, converged time.Duration // after the apiserver answers
+	convergedOK        bool
+	// noPending: first scrape with both pending-change gauges at 0, after
+	// the apiserver answers; steadyNoPending: the same wait from moments of
+	// steady churn before the kill (churn keeps the gauges busy).
+	noPending                    time.Duration
+	steadyNoPending              []time.Duration
 	rssSteady, rssDown, rssAfter float64
 }
 
 // killAPIServer SIGKILLs the rig's kube-apiserver after c.killAfter,
 // restarts it after c.down, and times kproxy's recovery.
 func (e *env) killAPIServer(ctx context.Context, c config, res *result) {
-	if !sleepCtx(ctx, c.killAfter) {
+	killAt := time.Now().Add(c.killAfter)
+	if !sleepCtx(ctx, c.killAfter-baselineLead) {
 		return
 	}
 	f := &res.outage
+	f.steadyNoPending = e.steadyPendingWaits(ctx, 5)
+	if !sleepCtx(ctx, time.Until(killAt)) {
+		return
+	}
 	f.ran, f.pid = true, e.cp.APIServerPID()
 	f.rssSteady, _ = e.rss()
 	if err := e.cp.KillAPIServer(); err != nil {
@@ -87,8 +98,11 @@ func (e *env) killAPIServer(ctx context.Context, c config, res *result) {
 }
 
 // timeRecovery creates the marker Service right after the apiserver
-// answers and times until its ClusterIP answers and kproxy's metrics show
-// no pending change.
+// answers and times until its ClusterIP answers: kproxy has converged then.
+// The marker's Service and slice are written after every change made
+// before the return, each watch delivers its events in order and a sync
+// takes every change received, so the sync that programs the marker
+// programs all of those too (the churn probes check it from then on).
 func (e *env) timeRecovery(ctx context.Context, f *outageFigures) {
 	back, deadline := e.out.backAt, e.out.backAt.Add(3*time.Minute)
 	for err := e.apply(ctx, markerName, markerIP, e.pods[0]); err != nil; err = e.apply(ctx, markerName, markerIP, e.pods[0]) {
@@ -98,24 +112,54 @@ func (e *env) timeRecovery(ctx context.Context, f *outageFigures) {
 	}
 	f.created = time.Since(back)
 	ns := e.topo.Node(1).Pods[0].Netns
-	for f.answered == 0 {
+	for {
 		if r, err := testrig.ProbeTCP(ns, markerIP+":80", 250*time.Millisecond); err == nil && r.Name == e.pods[0] {
-			f.answered = time.Since(back)
-		} else if time.Now().After(deadline) || !sleepCtx(ctx, 50*time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) || !sleepCtx(ctx, 50*time.Millisecond) {
 			return
 		}
 	}
+	f.converged, f.convergedOK = time.Since(back), true
+	e.out.mark(&e.out.converge)
+	logf("kproxy converged %v after the apiserver answered (marker created %v)",
+		f.converged.Round(10*time.Millisecond), f.created.Round(10*time.Millisecond))
+	if d, ok := e.waitNoPending(ctx, deadline); ok {
+		f.noPending = d + f.converged
+		logf("pending-change gauges first read 0 at %v", f.noPending.Round(10*time.Millisecond))
+	}
+}
+
+// baselineLead: the steady-churn baseline starts this long before the kill.
+const baselineLead = 20 * time.Second
+
+// steadyPendingWaits measures, n times 2 s apart during steady churn, how
+// long a scrape loop waits for both pending-change gauges to read 0: the
+// baseline for the same figure after the outage.
+func (e *env) steadyPendingWaits(ctx context.Context, n int) []time.Duration {
+	var waits []time.Duration
+	for range n {
+		if d, ok := e.waitNoPending(ctx, time.Now().Add(10*time.Second)); ok {
+			waits = append(waits, d)
+		}
+		if !sleepCtx(ctx, 2*time.Second) {
+			break
+		}
+	}
+	return waits
+}
+
+// waitNoPending scrapes kproxy every 100 ms until both of its
+// pending-change gauges read 0 and returns how long that took.
+func (e *env) waitNoPending(ctx context.Context, deadline time.Time) (time.Duration, bool) {
+	start := time.Now()
 	for {
 		if m, err := scrape(e.topo.Node(1).Netns); err == nil &&
 			m["kubeproxy_sync_proxy_rules_service_changes_pending"] == 0 && m["kubeproxy_sync_proxy_rules_endpoint_changes_pending"] == 0 {
-			f.converged, f.convergedOK = time.Since(back), true
-			e.out.mark(&e.out.converge)
-			logf("kproxy converged %v after the apiserver answered (marker created %v, answered %v)",
-				f.converged.Round(10*time.Millisecond), f.created.Round(10*time.Millisecond), f.answered.Round(10*time.Millisecond))
-			return
+			return time.Since(start), true
 		}
 		if time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
-			return
+			return 0, false
 		}
 	}
 }

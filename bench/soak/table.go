@@ -67,8 +67,28 @@ func (r *result) outageRows(b *strings.Builder, c config) {
 	if f.convergedOK {
 		conv = fmt.Sprintf("%.2f s", f.converged.Seconds())
 	}
-	fmt.Fprintf(b, "| after it answered: marker Service created / its ClusterIP answered / kproxy converged (marker answered, no pending change in its metrics) | %.2f s / %.2f s / **%s** |\n",
-		f.created.Seconds(), f.answered.Seconds(), conv)
+	fmt.Fprintf(b, "| after it answered: marker Service created / kproxy converged (the marker's ClusterIP answered: every change made before it is programmed) | %.2f s / **%s** |\n",
+		f.created.Seconds(), conv)
+	fmt.Fprintf(b, "| kproxy's pending-change gauges first read 0 (churn continuing), after it answered / from moments of steady churn before the kill | %s / %s |\n",
+		pendingFigure(f.noPending), pendingFigures(f.steadyNoPending))
 	fmt.Fprintf(b, "| kproxy RSS steady (just before the kill) / max while down / max from the restart to 60 s after convergence | %.1f / %.1f / %.1f MiB (max %.2f× steady) |\n",
 		f.rssSteady, f.rssDown, f.rssAfter, f.rssRatio())
+}
+
+func pendingFigure(d time.Duration) string {
+	if d == 0 {
+		return "never within 3 min"
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func pendingFigures(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "never within 10 s"
+	}
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(s, ", ") + " s"
 }
