@@ -133,15 +133,20 @@ func (e *env) timeRecovery(ctx context.Context, f *outageFigures) {
 // baselineLead: the steady-churn baseline starts this long before the kill.
 const baselineLead = 20 * time.Second
 
+// steadyWaitLimit bounds each wait of the steady-churn baseline.
+const steadyWaitLimit = 10 * time.Second
+
 // steadyPendingWaits measures, n times 2 s apart during steady churn, how
 // long a scrape loop waits for both pending-change gauges to read 0: the
 // baseline for the same figure after the outage.
 func (e *env) steadyPendingWaits(ctx context.Context, n int) []time.Duration {
 	var waits []time.Duration
 	for range n {
-		if d, ok := e.waitNoPending(ctx, time.Now().Add(10*time.Second)); ok {
-			waits = append(waits, d)
+		d, ok := e.waitNoPending(ctx, time.Now().Add(steadyWaitLimit))
+		if !ok {
+			d = -1 // not within the limit
 		}
+		waits = append(waits, d)
 		if !sleepCtx(ctx, 2*time.Second) {
 			break
 		}

@@ -84,11 +84,14 @@ func pendingFigure(d time.Duration) string {
 
 func pendingFigures(ds []time.Duration) string {
 	if len(ds) == 0 {
-		return "never within 10 s"
+		return "not measured"
 	}
 	s := make([]string, len(ds))
 	for i, d := range ds {
 		s[i] = fmt.Sprintf("%.2f", d.Seconds())
+		if d < 0 {
+			s[i] = fmt.Sprintf("> %.0f", steadyWaitLimit.Seconds())
+		}
 	}
 	return strings.Join(s, ", ") + " s"
 }
