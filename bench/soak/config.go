@@ -15,6 +15,8 @@ type config struct {
 	killAfter, down       time.Duration
 	rulesEvery            time.Duration
 	mode, kproxy, command string
+	kproxyV               int    // kproxy's -v
+	keepLog               string // copy kproxy's log here at the end
 }
 
 func (c config) check() error {

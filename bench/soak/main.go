@@ -41,6 +41,8 @@ func main() {
 	flag.DurationVar(&c.rulesEvery, "rules-every", 5*time.Second, "period of the nat rule count (1 s during an outage)")
 	flag.StringVar(&c.mode, "mode", "iptables", "kproxy --proxy-mode")
 	flag.StringVar(&c.kproxy, "kproxy", "", "kproxy binary (default: go build ./cmd/kproxy)")
+	flag.IntVar(&c.kproxyV, "kproxy-v", 0, "kproxy's -v (log verbosity)")
+	flag.StringVar(&c.keepLog, "keep-log", "", "copy kproxy's log to this file at the end")
 	flag.Parse()
 	if err := c.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)

@@ -89,7 +89,8 @@ func (e *env) killAPIServer(ctx context.Context, c config, res *result) {
 	e.out.mark(&e.out.backAt)
 	f.rssDown = memDown()
 	f.backAfter = e.out.backAt.Sub(e.out.killedAt)
-	logf("kube-apiserver answers again (pid %d), %v after the kill", e.cp.APIServerPID(), f.backAfter.Round(100*time.Millisecond))
+	logf("kube-apiserver answers again (pid %d) at %s, %v after the kill",
+		e.cp.APIServerPID(), e.out.backAt.UTC().Format("15:04:05.000"), f.backAfter.Round(100*time.Millisecond))
 	memAfter := e.watchRSS(ctx)
 	e.timeRecovery(ctx, f)
 	sleepCtx(ctx, time.Minute)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -60,7 +61,18 @@ func run(ctx context.Context, s *testrig.MainScope, c config) (*result, error) {
 	time.Sleep(5 * time.Second) // let the last syncs finish
 	smp, err := e.sample(time.Since(res.started))
 	res.end = smp
+	if c.keepLog != "" {
+		err = errors.Join(err, copyFile(e.kp.LogPath, c.keepLog))
+	}
 	return res, err
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
 }
 
 // setup builds the rig, the stable Services and the background, and starts
@@ -108,7 +120,8 @@ func setup(ctx context.Context, s *testrig.MainScope, c config) (*env, error) {
 	node := topo.Node(1)
 	e.kp, err = testrig.StartProcessIn(s, node.Netns, bin, "--kubeconfig="+cp.KubeProxyKubeconfig,
 		"--hostname-override="+node.Name, "--cluster-cidr="+testrig.ClusterCIDR, "--conntrack-max-per-core=0",
-		"--proxy-mode="+c.mode, "--metrics-bind-address="+metricsAddr, "--healthz-bind-address=127.0.0.1:10256")
+		"--proxy-mode="+c.mode, "--metrics-bind-address="+metricsAddr, "--healthz-bind-address=127.0.0.1:10256",
+		fmt.Sprintf("-v=%d", c.kproxyV))
 	if err != nil {
 		return nil, err
 	}
