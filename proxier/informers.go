@@ -46,34 +46,18 @@ func EndpointSliceListed(es *discovery.EndpointSlice) bool {
 // informers that feed the loop, waits until the first three have synced and
 // tells the loop. The ServiceCIDRs, as kube-proxy's, do not hold back the
 // first sync: they reach the rules with the sync after they arrive.
+// Services and EndpointSlices come from Reflectors of kproxy's own (see
+// relistBackoff), the Node and ServiceCIDRs from shared informers.
 func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
-	svcFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(l.tracker.Transform),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector, o.FieldSelector = ServiceLabelSelector, ServiceFieldSelector
-		}))
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(l.tracker.Transform),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = EndpointSliceLabelSelector }))
+	serviceStore := runReflector(ctx, serviceListWatch(client), &v1.Service{}, "services", resync, l.tracker.Transform,
+		func(o, n any) { l.OnTrackedService(asTracked[*TrackedService](o), asTracked[*TrackedService](n)) })
+	sliceStore := runReflector(ctx, sliceListWatch(client), &discovery.EndpointSlice{}, "endpointslices", resync, l.tracker.Transform,
+		func(o, n any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), asTracked[*TrackedSlice](n)) })
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
 		}))
 
-	svcInf := svcFactory.Core().V1().Services().Informer()
-	if _, err := svcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { l.OnTrackedService(nil, asTracked[*TrackedService](o)) },
-		UpdateFunc: func(o, n any) { l.OnTrackedService(asTracked[*TrackedService](o), asTracked[*TrackedService](n)) },
-		DeleteFunc: func(o any) { l.OnTrackedService(asTracked[*TrackedService](o), nil) },
-	}); err != nil {
-		return fmt.Errorf("service informer: %w", err)
-	}
-	sliceInf := sliceFactory.Discovery().V1().EndpointSlices().Informer()
-	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { l.OnTrackedSlice(nil, asTracked[*TrackedSlice](o)) },
-		UpdateFunc: func(o, n any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), asTracked[*TrackedSlice](n)) },
-		DeleteFunc: func(o any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), nil) },
-	}); err != nil {
-		return fmt.Errorf("endpointslice informer: %w", err)
-	}
 	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
 	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { l.OnNode(asNode(o)) },
@@ -91,10 +75,8 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 		return fmt.Errorf("servicecidr informer: %w", err)
 	}
 	cidrFactory.Start(ctx.Done())
-	svcFactory.Start(ctx.Done())
-	sliceFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, sliceInf.HasSynced, nodeInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), serviceStore.HasSynced, sliceStore.HasSynced, nodeInf.HasSynced) {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
 	}
 	l.OnSynced()
