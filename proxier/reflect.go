@@ -14,11 +14,11 @@ import (
 )
 
 // relistBackoff paces a Reflector's retries after a failed list or watch.
-// client-go's default starts at 0.8 s (jitter up to 2×): after an
-// apiserver restart, whose new watch cache refuses kproxy's old
-// resourceVersion as expired, that first wait alone was most of the
-// recovery at 10,000 Services. This one starts at 0.2 s and doubles to the
-// same 30 s cap, so an apiserver that keeps failing still sees the
+// After an apiserver restart kproxy's resumed watches are refused (403
+// while its authorizer starts, or an expired resourceVersion), and
+// client-go's default first wait, 0.8-1.6 s, sat inside a recovery at
+// 10,000 Services that missed 2 s. This one starts at 0.2 s and doubles
+// to the same 30 s cap, so an apiserver that keeps failing still sees the
 // reflector back off within a few attempts.
 var relistBackoff = wait.Backoff{
 	Duration: 200 * time.Millisecond,
