@@ -27,54 +27,54 @@ type restoreRun struct {
 
 // floor measures a bare iptables-restore of dump: into an empty namespace
 // (the floor of a full sync on a fresh node), --noflush over the identical
-// loaded ruleset (the floor of a restart's full sync) and --noflush of only
-// the nat KUBE-SERVICES chain (the floor of a partial sync).
+// loaded ruleset (the floor of a restart's full sync), --noflush of one
+// Service's endpoint moving (the floor of a partial sync, see
+// measure.IptablesEndpointSwap) and of only the nat KUBE-SERVICES chain
+// (what upstream's partial sync writes at least).
 func (h *harness) floor(n, m int, dump string) report.Row {
 	row := report.NewRow("floor", report.KindFloor, report.FloorIptables, n, m)
 	fresh := measure.ForFreshRestore(dump)
-	kube := measure.KubeOnly(fresh)
-	partial := measure.KubeServicesOnly(fresh)
 	rules := measure.CountRules(fresh)
 	row.Rules, row.Chains, row.Bytes = rules.Rules, rules.Chains, rules.Bytes
 	err := func() error {
-		var full, over, part []restoreRun
-		var ns string
-		for i := 0; i < floorReps; i++ {
-			if ns != "" {
-				if err := testrig.DeleteNetns(ns); err != nil {
-					return err
-				}
-			}
-			ns = testrig.UniqueName("floor")
-			if err := testrig.CreateNetns(h.s, ns); err != nil {
-				return err
-			}
-			r, err := timedRestore(ns, fresh)
-			if err != nil {
-				return fmt.Errorf("restore into empty netns: %w", err)
-			}
-			full = append(full, r)
+		fwd, back, err := measure.IptablesEndpointSwap(fresh)
+		if err != nil {
+			return err
+		}
+		full, ns, err := h.freshLoads("floor", fresh, restoreArgv)
+		if err != nil {
+			return err
 		}
 		defer testrig.DeleteNetns(ns)
-		for i := 0; i < floorReps; i++ {
-			r, err := timedRestore(ns, kube, "--noflush")
-			if err != nil {
-				return fmt.Errorf("--noflush restore over the same rules: %w", err)
-			}
-			over = append(over, r)
-			if partial == "" {
-				continue
-			}
-			if r, err = timedRestore(ns, partial, "--noflush"); err != nil {
-				return fmt.Errorf("--noflush restore of KUBE-SERVICES: %w", err)
-			}
-			part = append(part, r)
-		}
 		setFresh(&row, full)
+		noflush := []string{"iptables-restore", "-w", "--noflush"}
+		kube, kubeServices := measure.KubeOnly(fresh), measure.KubeServicesOnly(fresh)
+		var over, part, services []restoreRun
+		for range floorReps {
+			for _, load := range []struct {
+				what    string
+				payload string
+				runs    *[]restoreRun
+			}{
+				{"over the same rules", kube, &over},
+				{"of one Service's delta", fwd, &part}, {"of one Service's delta back", back, &part},
+				{"of KUBE-SERVICES alone", kubeServices, &services},
+			} {
+				if load.payload == "" {
+					continue // no KUBE-SERVICES rules in this ruleset
+				}
+				r, err := timedLoad(ns, load.payload, noflush)
+				if err != nil {
+					return fmt.Errorf("--noflush restore %s: %w", load.what, err)
+				}
+				*load.runs = append(*load.runs, r)
+			}
+		}
 		row.RestartSyncWall, row.RestartSyncMetric = medianOf(over, wallOf), medianOf(over, wallOf)
 		row.PartialWall, row.PartialMetric = medianOf(part, wallOf), medianOf(part, wallOf)
-		h.log.logf("    floor: restore into empty netns %.3fs, --noflush over same %.3fs, KUBE-SERVICES only %.3fs",
-			float64(row.FirstSyncWall), float64(row.RestartSyncWall), float64(row.PartialWall))
+		row.KubeServicesWall = medianOf(services, wallOf)
+		h.log.logf("    floor: restore into empty netns %.3fs, --noflush over same %.3fs, one Service's delta %.3fs, KUBE-SERVICES alone %.3fs",
+			float64(row.FirstSyncWall), float64(row.RestartSyncWall), float64(row.PartialWall), float64(row.KubeServicesWall))
 		return nil
 	}()
 	if err != nil {
@@ -82,6 +82,32 @@ func (h *harness) floor(n, m int, dump string) report.Row {
 	}
 	row.LoadAvg = report.LoadAvg1()
 	return row
+}
+
+var restoreArgv = []string{"iptables-restore", "-w"}
+
+// freshLoads loads payload with argv floorReps times, each into a new
+// namespace, and returns the timings and the last namespace, still loaded
+// (the caller deletes it).
+func (h *harness) freshLoads(prefix, payload string, argv []string) (runs []restoreRun, ns string, err error) {
+	for range floorReps {
+		if ns != "" {
+			if err := testrig.DeleteNetns(ns); err != nil {
+				return nil, "", err
+			}
+		}
+		ns = testrig.UniqueName(prefix)
+		if err := testrig.CreateNetns(h.s, ns); err != nil {
+			return nil, "", err
+		}
+		r, err := timedLoad(ns, payload, argv)
+		if err != nil {
+			testrig.DeleteNetns(ns)
+			return nil, "", fmt.Errorf("%s into an empty netns: %w", argv[0], err)
+		}
+		runs = append(runs, r)
+	}
+	return runs, ns, nil
 }
 
 func wallOf(r restoreRun) float64 { return r.wall }
@@ -102,12 +128,6 @@ func setFresh(row *report.Row, runs []restoreRun) {
 	row.CPU = medianOf(runs, func(r restoreRun) float64 { return r.cpu })
 	row.RSSMB = medianOf(runs, func(r restoreRun) float64 { return r.maxRSS })
 	row.HWMMB = row.RSSMB
-}
-
-// timedRestore runs iptables-restore with payload in ns and returns its
-// wall time and resource usage.
-func timedRestore(ns, payload string, args ...string) (restoreRun, error) {
-	return timedLoad(ns, payload, append([]string{"iptables-restore", "-w"}, args...))
 }
 
 // timedLoad runs argv in ns with payload on stdin and returns its wall time

@@ -8,40 +8,56 @@ import (
 	"github.com/kproxy/kproxy/internal/testrig"
 )
 
-// nftFloor measures the floor of an nftables proxy's first sync: `nft -f`
-// of the table dump (as `nft list table` printed it) into an empty
-// namespace, floorReps times, each into a new namespace.
+var nftLoadArgv = []string{"nft", "-f", "-"}
+
+// nftFloor measures the floors of an nftables proxy: `nft -f` of the table
+// dump (as `nft list table` printed it) into an empty namespace, floorReps
+// times, each into a new namespace (the first sync's floor); then, over the
+// last one, `nft -f` of one Service's endpoint moving and back (the partial
+// sync's floor, see measure.NftEndpointSwap).
 func (h *harness) nftFloor(n, m int, dump string) report.Row {
 	row := report.NewRow("nft-floor", report.KindFloor, report.FloorNft, n, m)
 	rules := measure.CountNftRules(dump)
 	row.Rules, row.Chains, row.Bytes = rules.Rules, rules.Chains, rules.Bytes
-	var runs []restoreRun
-	for range floorReps {
-		r, err := h.nftLoad(dump)
+	err := func() error {
+		runs, ns, err := h.freshLoads("nftfloor", dump, nftLoadArgv)
 		if err != nil {
-			row.Status, row.Error = "failed", err.Error()
-			break
+			return err
 		}
-		runs = append(runs, r)
-	}
-	if len(runs) > 0 {
+		defer testrig.DeleteNetns(ns)
 		setFresh(&row, runs)
 		h.log.logf("    nft floor: nft -f into empty netns %.3fs", float64(row.FirstSyncWall))
+		part, err := nftDeltaLoads(ns, dump)
+		if err != nil {
+			return err
+		}
+		row.PartialWall, row.PartialMetric = medianOf(part, wallOf), medianOf(part, wallOf)
+		h.log.logf("    nft floor: one Service's endpoint moved, nft -f into the loaded table %.3fs", float64(row.PartialWall))
+		return nil
+	}()
+	if err != nil {
+		row.Status, row.Error = "failed", err.Error()
 	}
 	row.LoadAvg = report.LoadAvg1()
 	return row
 }
 
-// nftLoad times one `nft -f` of dump into a namespace of its own.
-func (h *harness) nftLoad(dump string) (restoreRun, error) {
-	ns := testrig.UniqueName("nftfloor")
-	if err := testrig.CreateNetns(h.s, ns); err != nil {
-		return restoreRun{}, err
-	}
-	defer testrig.DeleteNetns(ns)
-	r, err := timedLoad(ns, dump, []string{"nft", "-f", "-"})
+// nftDeltaLoads times floorReps round trips of one Service's endpoint
+// moving away and back in ns, which holds dump.
+func nftDeltaLoads(ns, dump string) ([]restoreRun, error) {
+	fwd, back, err := measure.NftEndpointSwap(dump)
 	if err != nil {
-		return r, fmt.Errorf("nft -f into empty netns: %w", err)
+		return nil, err
 	}
-	return r, nil
+	var runs []restoreRun
+	for range floorReps {
+		for _, delta := range []string{fwd, back} {
+			r, err := timedLoad(ns, delta, nftLoadArgv)
+			if err != nil {
+				return nil, fmt.Errorf("nft -f of one Service's delta: %w", err)
+			}
+			runs = append(runs, r)
+		}
+	}
+	return runs, nil
 }

@@ -50,18 +50,7 @@ func ForFreshRestore(dump string) string {
 // nat KUBE-SERVICES chain of dump: what every kube-proxy partial sync writes
 // at least. It returns "" if the dump has no such chain.
 func KubeServicesOnly(dump string) string {
-	var rules []string
-	inNat := false
-	for _, line := range strings.Split(dump, "\n") {
-		switch {
-		case line == "*nat":
-			inNat = true
-		case line == "COMMIT":
-			inNat = false
-		case inNat && strings.HasPrefix(line, "-A KUBE-SERVICES "):
-			rules = append(rules, line)
-		}
-	}
+	rules := natChains(dump).chains["KUBE-SERVICES"]
 	if len(rules) == 0 {
 		return ""
 	}

@@ -37,6 +37,7 @@ var metrics = []metric{
 	{"full sync on restart: duration, metric (s)", func(r Row) F { return r.RestartSyncMetric }, 3, false},
 	{"partial sync, 1 Service changed: duration, metric (s) ³", func(r Row) F { return r.PartialMetric }, 3, false},
 	{"partial sync: API update → sync done, wall (s)", func(r Row) F { return r.PartialWall }, 3, false},
+	{"floor: iptables-restore --noflush of KUBE-SERVICES alone (s) ⁸", func(r Row) F { return r.KubeServicesWall }, 3, true},
 	{"network programming p50: create → connection answered (s)", func(r Row) F { return r.ProgP50 }, 3, false},
 	{"network programming p90 (s)", func(r Row) F { return r.ProgP90 }, 3, false},
 	{"network programming p99 (s)", func(r Row) F { return r.ProgP99 }, 3, false},
@@ -68,11 +69,12 @@ func firstPacketOverDirect(r Row) F {
 const Footnotes = `Each cell is the median over the repeats, with the min–max in brackets when they differ; ratios are of medians.
 ¹ Floor: iptables-restore of the upstream ruleset into an empty namespace; nft-floor: nft -f of the upstream nftables table into an empty namespace.
 ² Floor: iptables-restore --noflush of the same ruleset over the identical loaded ruleset.
-³ Floor: iptables-restore --noflush of only the nat KUBE-SERVICES chain (what every partial sync writes at least).
+³ Floors: one Service's endpoint moving to another address, into the loaded ruleset (iptables-restore --noflush / nft -f): its service chain rewritten, a new endpoint chain for the new address, the old one deleted — what a partial sync writes after one endpoint changed (kproxy's nftables layout has no endpoint chain without affinity: its service chain alone).
 ⁴ Floor: peak RSS of iptables-restore.
 ⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
 ⁷ The rig's floor for a first packet: connects to the pod interleaved with those via a ClusterIP, from the same client. It is not free of rules: a packet to the pod still walks the proxy's nat chains (all of upstream iptables' KUBE-SERVICES).
+⁸ What upstream's iptables partial sync writes at least: its whole KUBE-SERVICES chain (kproxy writes one bucket chain).
 `
 
 func (f F) format(prec int) string {

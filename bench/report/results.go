@@ -42,6 +42,10 @@ type Row struct {
 	RestartSyncMetric F       `json:"restart_sync_metric_s"` // that full sync's duration (histogram)
 	PartialMetric     F       `json:"partial_sync_metric_s"` // median partial sync (histogram) after one Service changed
 	PartialWall       F       `json:"partial_sync_wall_s"`   // median API update → sync done (includes min-sync-period waits)
+	// KubeServicesWall (iptables floor only) is a --noflush restore of the
+	// nat KUBE-SERVICES chain alone: what upstream's partial sync writes at
+	// least.
+	KubeServicesWall F `json:"kube_services_restore_s"`
 
 	ProgP50        F   `json:"programming_p50_s"` // create Service+slice → connection through it answered
 	ProgP90        F   `json:"programming_p90_s"`
@@ -106,7 +110,7 @@ func NewRow(proxy string, kind Kind, mode string, n, m int) Row {
 	return Row{
 		Proxy: proxy, Kind: kind, Mode: mode, N: n, M: m, Status: "ok",
 		FirstSyncWall: nan, FirstSyncMetric: nan, RestartSyncWall: nan, RestartSyncMetric: nan,
-		PartialMetric: nan, PartialWall: nan, ProgP50: nan, ProgP90: nan, ProgP99: nan, ProgMetricMean: nan,
+		PartialMetric: nan, PartialWall: nan, KubeServicesWall: nan, ProgP50: nan, ProgP90: nan, ProgP99: nan, ProgMetricMean: nan,
 		FirstPacketP50: nan, FirstPacketP99: nan, DirectP50: nan, DirectP99: nan,
 		RSSMB: nan, HWMMB: nan, CPU: nan, LoadAvg: nan,
 	}
@@ -152,6 +156,11 @@ func Read(path string) (*Results, error) {
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("read results %s: %w", path, err)
+	}
+	for i := range r.Rows {
+		if r.Rows[i].KubeServicesWall == 0 { // not in runs before 2026-12-07
+			r.Rows[i].KubeServicesWall = NaN
+		}
 	}
 	return &r, nil
 }
