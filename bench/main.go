@@ -40,7 +40,7 @@ func run() int {
 	if err != nil {
 		return fail(err)
 	}
-	readme := filepath.Join(root, "bench", "README.md")
+	readme := readmes{bench: filepath.Join(root, "bench", "README.md"), top: filepath.Join(root, "README.md")}
 	if f.render != "" {
 		return rerender(f.render, readme, f.updateReadme)
 	}
@@ -68,7 +68,7 @@ func parseFlags(cfg *harness.Config) *benchFlags {
 	flag.StringVar(&f.workloads, "workloads", "", "workloads NxM, comma separated, instead of -n × -m (\"issue\": "+harness.IssueWorkloads+")")
 	flag.StringVar(&f.proxies, "proxies", "", "proxies to run, comma separated (default all: upstream-iptables, upstream-nftables, kproxy-iptables, kproxy-ipvs, kproxy-userspace)")
 	flag.StringVar(&f.out, "out", "", "results directory (default bench/results/<date>)")
-	flag.BoolVar(&f.updateReadme, "update-readme", false, "put the results table and plots into bench/README.md")
+	flag.BoolVar(&f.updateReadme, "update-readme", false, "put the results tables and plots into bench/README.md, the summary and the goals into README.md")
 	flag.StringVar(&f.render, "render", "", "only re-render results.md, machine.md and the plots of earlier runs from <dir>/results.json (comma-separated dirs; with -update-readme all of them go into the README)")
 	flag.IntVar(&cfg.Repeats, "repeats", 3, "times every proxy is measured per workload (order alternated; tables show median and min–max)")
 	flag.IntVar(&cfg.Probes, "probes", 20, "network programming probes per proxy and workload")
@@ -109,7 +109,7 @@ func (f *benchFlags) apply(cfg *harness.Config) error {
 
 // measure runs the benchmark and prints (and with updateReadme, puts into
 // readme) what it measured, also when it fails part way.
-func measure(cfg harness.Config, readme string, updateReadme bool) int {
+func measure(cfg harness.Config, readme readmes, updateReadme bool) int {
 	// The scope owns every namespace and process; it is closed on return
 	// and on SIGINT/SIGTERM, so nothing is left behind.
 	s := &testrig.MainScope{}
@@ -120,7 +120,7 @@ func measure(cfg harness.Config, readme string, updateReadme bool) int {
 	if res != nil && len(res.Rows) > 0 {
 		fmt.Println(res.Markdown())
 		if updateReadme {
-			if rerr := harness.UpdateReadme(readme, harness.RunDir{Results: res, Dir: cfg.Out}); rerr != nil {
+			if rerr := readme.update(harness.RunDir{Results: res, Dir: cfg.Out}); rerr != nil {
 				fmt.Fprintln(os.Stderr, rerr)
 			}
 		}
@@ -133,7 +133,7 @@ func measure(cfg harness.Config, readme string, updateReadme bool) int {
 }
 
 // rerender rewrites earlier runs' reports from their results.json.
-func rerender(dirs, readme string, updateReadme bool) int {
+func rerender(dirs string, readme readmes, updateReadme bool) int {
 	var runs []harness.RunDir
 	for _, dir := range strings.Split(dirs, ",") {
 		res, err := report.Read(filepath.Join(dir, "results.json"))
@@ -146,11 +146,22 @@ func rerender(dirs, readme string, updateReadme bool) int {
 		runs = append(runs, harness.RunDir{Results: res, Dir: dir})
 	}
 	if updateReadme {
-		if err := harness.UpdateReadme(readme, runs...); err != nil {
+		if err := readme.update(runs...); err != nil {
 			return fail(err)
 		}
 	}
 	return 0
+}
+
+// readmes are the files -update-readme writes: every table into bench's
+// README, the summary and the goals into the repository's.
+type readmes struct{ bench, top string }
+
+func (r readmes) update(runs ...harness.RunDir) error {
+	if err := harness.UpdateReadme(r.bench, runs...); err != nil {
+		return err
+	}
+	return harness.UpdateTopReadme(r.top, runs...)
 }
 
 func ints(s string) ([]int, error) {

@@ -1,0 +1,96 @@
+package report
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every goal names a metric the tables have: a renamed label must not
+// silently turn a goal into "not measured".
+func TestGoalsNameTableMetrics(t *testing.T) {
+	for _, g := range Goals {
+		if _, ok := metricByLabel(g.Stat); !ok {
+			t.Errorf("goal %q (%s): no metric labelled %q…", g.Text, g.Proxy, g.Stat)
+		}
+	}
+	for _, label := range headlineStats {
+		if _, ok := metricByLabel(label); !ok {
+			t.Errorf("headline: no metric labelled %q…", label)
+		}
+	}
+}
+
+func nftRuns() []*Results {
+	up := NewRow("upstream-nftables", KindUpstream, "nftables", 10000, 2)
+	up.FirstSyncMetric, up.PartialMetric, up.RSSMB, up.ProgP50 = 10, 0.2, 200, 1.5
+	kp := NewRow("kproxy-nftables", KindKproxy, "nftables", 10000, 2)
+	kp.FirstSyncMetric, kp.PartialMetric, kp.RSSMB, kp.ProgP50 = 1, 0.05, 80, 1.05
+	kp2 := kp
+	kp2.Repeat, kp2.RSSMB = 1, 120
+	fl := NewRow("nft-floor", KindFloor, FloorNft, 10000, 2)
+	fl.FirstSyncMetric, fl.PartialMetric = 0.8, 0.01
+	return []*Results{{Rows: []Row{up, kp, kp2, fl}}}
+}
+
+func findGoal(t *testing.T, fs []GoalFinding, proxy, text string) GoalFinding {
+	t.Helper()
+	for _, f := range fs {
+		if f.Goal.Proxy == proxy && f.Goal.Text == text {
+			return f
+		}
+	}
+	t.Fatalf("no finding for %s %q in %+v", proxy, text, fs)
+	return GoalFinding{}
+}
+
+func TestCheckGoals(t *testing.T) {
+	fs := CheckGoals(Goals, nftRuns())
+	for _, c := range []struct{ text, measured, met string }{
+		{"first full sync ≤ 1.5× the floor", "1.25× (1.000 / 0.800)", "yes"},
+		{"one changed Service ≤ 0.1× upstream's partial sync", "0.25× (0.050 / 0.200)", "no"},
+		{"one changed Service within 2× of a bare nft -f of the delta", "5.00× (0.050 / 0.010)", "no"},
+		{"RSS ≤ 0.5× upstream", "0.50× (100.0 / 200.0)", "yes"}, // median of 80 and 120
+		{"network programming p50 ≤ min-sync-period + 100 ms", "1.050", "yes"},
+		{"cold start to first sync done ≤ 0.1× upstream", "–", "not measured"},
+	} {
+		f := findGoal(t, fs, "kproxy-nftables", c.text)
+		if f.Measured != c.measured || f.Met != c.met {
+			t.Errorf("%s: got %q %q, want %q %q", c.text, f.Measured, f.Met, c.measured, c.met)
+		}
+	}
+	// 5k × 50 was not run: its goal has no line.
+	for _, f := range fs {
+		if f.Workload != (Workload{10000, 2}) {
+			t.Errorf("finding for a workload not run: %+v", f)
+		}
+	}
+}
+
+// Upstream over its time limit bounds the ratio from above.
+func TestCheckGoalsUpstreamOverLimit(t *testing.T) {
+	up := NewRow("upstream-nftables", KindUpstream, "nftables", 5000, 50)
+	up.FirstSyncOver = 600
+	kp := NewRow("kproxy-nftables", KindKproxy, "nftables", 5000, 50)
+	kp.FirstSyncWall = 3
+	g := Goal{"cold start", "kproxy-nftables", "upstream-nftables", "first sync, fresh node", 0.05, every}
+	f := CheckGoals([]Goal{g}, []*Results{{Rows: []Row{up, kp}}})[0]
+	if f.Measured != "< 0.01× (3.000 / > 600)" || f.Met != "yes" {
+		t.Errorf("got %q %q", f.Measured, f.Met)
+	}
+}
+
+func TestHeadline(t *testing.T) {
+	runs := nftRuns()
+	w, ok := HeadlineWorkload(runs)
+	if !ok || w != (Workload{10000, 2}) {
+		t.Fatalf("HeadlineWorkload = %v %v", w, ok)
+	}
+	tab := Headline(runs, w)
+	tableHas(t, tab,
+		"| metric | upstream iptables | kproxy iptables | ratio | upstream nftables | kproxy nftables | ratio |",
+		"| first sync: full sync duration, metric (s) | – | – | – | 10.000 | 1.000 | **0.10×** |",
+		"| RSS at steady state (MB) | – | – | – | 200.0 | 100.0 (80.0–120.0) | **0.50×** |")
+	if strings.Contains(tab, "⁴") {
+		t.Errorf("footnote marks left in the headline:\n%s", tab)
+	}
+}
