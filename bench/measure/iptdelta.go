@@ -22,8 +22,8 @@ func IptablesEndpointSwap(dump string) (forward, back string, err error) {
 			continue
 		}
 		sep, old := firstEndpoint(nat, svc)
-		if old == "" {
-			continue
+		if old == "" || nat.jumpedFromElsewhere(sep, svc) {
+			continue // deleting sep would fail while another chain jumps to it
 		}
 		alt, err := unusedAddr(dump)
 		if err != nil {
@@ -33,8 +33,8 @@ func IptablesEndpointSwap(dump string) (forward, back string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		movedSvc := renamed(nat.chains[svc], sep, moved, "", "")
-		movedSep := renamed(nat.chains[sep], sep, moved, old, alt)
+		movedSvc := rewritten(nat.chains[svc], sep, moved, "", "")
+		movedSep := rewritten(nat.chains[sep], sep, moved, old, alt)
 		forward = sepSwap(svc, movedSvc, moved, movedSep, sep)
 		back = sepSwap(svc, nat.chains[svc], sep, nat.chains[sep], moved)
 		return forward, back, nil
@@ -69,6 +69,22 @@ func natChains(dump string) chainRules {
 	return c
 }
 
+// jumpedFromElsewhere reports whether a chain other than from jumps to c
+// (a KUBE-SVL or KUBE-EXT chain of a Service with a Local traffic policy).
+func (n chainRules) jumpedFromElsewhere(c, from string) bool {
+	for _, name := range n.order {
+		if name == from {
+			continue
+		}
+		for _, r := range n.chains[name] {
+			if strings.HasSuffix(r, " -j "+c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // firstEndpoint is the first KUBE-SEP chain svc jumps to and the address
 // it DNATs to ("" if none).
 func firstEndpoint(nat chainRules, svc string) (sep, addr string) {
@@ -87,9 +103,9 @@ func firstEndpoint(nat chainRules, svc string) (sep, addr string) {
 	return "", ""
 }
 
-// renamed is rules with chain from renamed to and address old replaced by
+// rewritten is rules with chain from renamed to and address old replaced by
 // alt (none if old is "").
-func renamed(rules []string, from, to, old, alt string) []string {
+func rewritten(rules []string, from, to, old, alt string) []string {
 	out := make([]string, len(rules))
 	for i, r := range rules {
 		r = strings.ReplaceAll(r, from, to)

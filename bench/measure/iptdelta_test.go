@@ -1,6 +1,9 @@
 package measure
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 const iptablesDump = `*filter
 :KUBE-SERVICES - [0:0]
@@ -58,5 +61,15 @@ COMMIT
 func TestIptablesEndpointSwapNeedsAService(t *testing.T) {
 	if _, _, err := IptablesEndpointSwap("*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n"); err == nil {
 		t.Error("no error for a nat table without Service chains")
+	}
+}
+
+// A KUBE-SEP chain another chain also jumps to (Local traffic policy) is
+// not chosen: deleting it would fail.
+func TestIptablesEndpointSwapSkipsSharedEndpoints(t *testing.T) {
+	dump := strings.Replace(iptablesDump, "-A KUBE-SEP-BBBB -s", "-A KUBE-SVL-DDDD -j KUBE-SEP-BBBB\n-A KUBE-SEP-BBBB -s", 1)
+	dump = strings.Replace(dump, ":KUBE-SEP-BBBB - [0:0]", ":KUBE-SEP-BBBB - [0:0]\n:KUBE-SVL-DDDD - [0:0]", 1)
+	if _, _, err := IptablesEndpointSwap(dump); err == nil {
+		t.Error("chose KUBE-SEP-BBBB, which KUBE-SVL-DDDD jumps to too")
 	}
 }

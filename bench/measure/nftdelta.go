@@ -196,5 +196,5 @@ func unusedAddr(dump string) (string, error) {
 			return a, nil
 		}
 	}
-	return "", errors.New("nft delta: no unused address in 10.255.254.0/24")
+	return "", errors.New("delta: no unused address in 10.255.254.0/24")
 }

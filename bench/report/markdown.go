@@ -69,7 +69,7 @@ func firstPacketOverDirect(r Row) F {
 const Footnotes = `Each cell is the median over the repeats, with the min–max in brackets when they differ; ratios are of medians.
 ¹ Floor: iptables-restore of the upstream ruleset into an empty namespace; nft-floor: nft -f of the upstream nftables table into an empty namespace.
 ² Floor: iptables-restore --noflush of the same ruleset over the identical loaded ruleset.
-³ Floors: one Service's endpoint moving to another address, into the loaded ruleset (iptables-restore --noflush / nft -f): its service chain rewritten, a new endpoint chain for the new address, the old one deleted — what a partial sync writes after one endpoint changed (kproxy's nftables layout has no endpoint chain without affinity: its service chain alone).
+³ Floors: one Service's endpoint moving to an unused address and back, into the loaded ruleset (iptables-restore --noflush / nft -f): iptables, its KUBE-SVC chain rewritten, a new KUBE-SEP chain, the old one deleted; nftables (kube-proxy v1.37's layout has no endpoint chains without affinity), its service chain flushed and refilled. A bare delta of upstream's ruleset, not kproxy's own writes (kproxy's iptables partial sync also rewrites one bucket chain).
 ⁴ Floor: peak RSS of iptables-restore.
 ⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.

@@ -161,6 +161,9 @@ func Read(path string) (*Results, error) {
 		if r.Rows[i].KubeServicesWall == 0 { // not in runs before 2026-12-07
 			r.Rows[i].KubeServicesWall = NaN
 		}
+		if r.Rows[i].Kind == KindFloor { // no API update to time from; runs before 2026-12-08 copied the load time here
+			r.Rows[i].PartialWall = NaN
+		}
 	}
 	return &r, nil
 }
