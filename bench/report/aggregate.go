@@ -72,19 +72,22 @@ func (s Stat) Cell(prec int) string {
 	return fmt.Sprintf("%s (%s–%s)", med, lo, hi)
 }
 
-// Ratio renders a's median over b's. A median over its limit makes the
-// ratio a bound: "< x×" when b is over (b is larger than its limit), "> x×"
-// when a is.
-func Ratio(a, b Stat) string {
+// Ratio renders a's median over b's with two decimals. A median over its
+// limit makes the ratio a bound: "< x×" when b is over (b is larger than
+// its limit), "> x×" when a is.
+func Ratio(a, b Stat) string { return RatioIn("%.2f×", a, b) }
+
+// RatioIn is Ratio with the number in format.
+func RatioIn(format string, a, b Stat) string {
 	switch {
 	case over(a.Median) && over(b.Median):
 		return "–"
 	case over(b.Median):
-		return "< " + ratio(a.Median, F(b.Over))
+		return "< " + ratio(format, a.Median, F(b.Over))
 	case over(a.Median):
-		return "> " + ratio(F(a.Over), b.Median)
+		return "> " + ratio(format, F(a.Over), b.Median)
 	}
-	return ratio(a.Median, b.Median)
+	return ratio(format, a.Median, b.Median)
 }
 
 // Group is one proxy's rows (one per repeat) on one workload.

@@ -110,7 +110,7 @@ func checkGoal(g Goal, w Workload, runs []*Results) GoalFinding {
 	if !ok {
 		return f
 	}
-	f.Measured = fmt.Sprintf("%s (%s / %s)", goalRatio(a, b), a.value(a.Median, m.prec), b.value(b.Median, m.prec))
+	f.Measured = fmt.Sprintf("%s (%s / %s)", RatioIn(goalRatioFormat, a, b), a.value(a.Median, m.prec), b.value(b.Median, m.prec))
 	f.Met = ratioVerdict(a, b, g.Max)
 	return f
 }
@@ -149,15 +149,9 @@ func ratioVerdict(a, b Stat, max float64) string {
 	return boundVerdict(a.Median/b.Median, max)
 }
 
-// goalRatio is Ratio with three significant digits, so that the figure
-// shown agrees with the verdict next to it.
-func goalRatio(a, b Stat) string {
-	r := Ratio(a, b)
-	if over(a.Median) || over(b.Median) || !a.Median.Valid() || !b.Median.Valid() || b.Median == 0 {
-		return r
-	}
-	return fmt.Sprintf("%.3g×", float64(a.Median/b.Median))
-}
+// goalRatioFormat gives a goal's ratio three significant digits, so that
+// the figure shown agrees with the verdict next to it.
+const goalRatioFormat = "%.3g×"
 
 // lastStat is proxy's figure on w from the last run that measured it.
 func lastStat(runs []*Results, w Workload, proxy string, m metric) (Stat, bool) {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -34,23 +35,30 @@ func Headline(runs []*Results, w Workload) string {
 		}
 		cells := []string{strings.TrimRight(m.label, " ¹²³⁴⁵⁶⁷")}
 		for _, mode := range headlineModes {
-			up, upOK := lastStat(runs, w, "upstream-"+mode, m)
-			kp, kpOK := lastStat(runs, w, "kproxy-"+mode, m)
-			cells = append(cells, cellOr(up, upOK, m.prec), cellOr(kp, kpOK, m.prec), "–")
-			if upOK && kpOK {
-				cells[len(cells)-1] = "**" + Ratio(kp, up) + "**"
-			}
+			cells = append(cells, headlineCells(runs, w, mode, m)...)
 		}
 		b.WriteString(tableLine(cells))
 	}
 	return b.String()
 }
 
-func cellOr(st Stat, ok bool, prec int) string {
+// headlineCells are upstream's and kproxy's figures in mode and their
+// ratio, both from the last run that measured both, so that a ratio never
+// mixes runs; either alone when only one was measured.
+func headlineCells(runs []*Results, w Workload, mode string, m metric) []string {
+	up, kp := "upstream-"+mode, "kproxy-"+mode
+	if u, k, ok := lastPair(runs, w, up, w, kp, m); ok {
+		return []string{u.Cell(m.prec), k.Cell(m.prec), "**" + Ratio(k, u) + "**"}
+	}
+	return []string{cellOr(runs, w, up, m), cellOr(runs, w, kp, m), "–"}
+}
+
+func cellOr(runs []*Results, w Workload, proxy string, m metric) string {
+	st, ok := lastStat(runs, w, proxy, m)
 	if !ok {
 		return "–"
 	}
-	return st.Cell(prec)
+	return st.Cell(m.prec)
 }
 
 // HeadlineWorkload is the largest N measured with the fewest endpoints per
@@ -75,16 +83,9 @@ func RunLine(r *Results, dir string) string {
 	if len(commit) > 12 {
 		commit = commit[:12]
 	}
-	s := fmt.Sprintf("[%s](%s/results.md) (%s, commit %s", pathBase(dir), dir, r.Started.Format("2006-01-02"), commit)
+	s := fmt.Sprintf("[%s](%s/results.md) (%s, commit %s", filepath.Base(dir), dir, r.Started.Format("2006-01-02"), commit)
 	if r.Machine.Source.Uncommitted() {
 		s += ", **uncommitted**"
 	}
 	return s + ")"
-}
-
-func pathBase(p string) string {
-	if i := strings.LastIndex(strings.TrimSuffix(p, "/"), "/"); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }

@@ -84,11 +84,11 @@ func (f F) format(prec int) string {
 	return fmt.Sprintf("%.*f", prec, float64(f))
 }
 
-func ratio(a, b F) string {
+func ratio(format string, a, b F) string {
 	if !a.Valid() || !b.Valid() || b == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+	return fmt.Sprintf(format, float64(a)/float64(b))
 }
 
 // Workload is one (N, M) pair.
