@@ -96,31 +96,40 @@ func (r *renderer) writeFirewallChain(plan *portPlan) {
 		r.ipX, "saddr != {", strings.Join(srcs, " , "), "} drop")})
 }
 
-// writeEndpointChoice writes a policy chain's endpoint choice: a DNAT to
-// the only endpoint, a "numgen random mod N" map of endpoints, or with
-// affinity the affinity matches and a numgen vmap of endpoint chains.
+// writeEndpointChoice writes a policy chain's endpoint choice: with
+// affinity the affinity matches first, then one rule per endpoint, each
+// taking its share of the connections still unclaimed ("numgen random mod
+// K 0" for K = N, N-1, … 2; the last rule takes the rest), as iptables'
+// statistic rules do. kube-proxy writes one "numgen random mod N" map
+// instead: an anonymous set per service port, and the kernel allocates an
+// anonymous set's name by scanning every set of the table and binds it by
+// walking the whole transaction, so a full sync costs O(Services²) in the
+// kernel (README, "Differences from kube-proxy").
 func (r *renderer) writeEndpointChoice(p *proxier.Port, plan *portPlan, chain string, eps []proxier.Endpoint) {
 	if plan.affinity {
-		elems := make([]string, len(eps))
-		for i, ep := range eps {
+		for _, ep := range eps {
 			epChain, set := endpointNames(p.Name, plan.chains.protocol, ep)
 			r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(r.ipX, "saddr", "@", set, "goto", epChain)})
-			elems[i] = strconv.Itoa(i) + " : goto " + epChain
 		}
-		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
-			"numgen random mod", len(eps), "vmap {", strings.Join(elems, " , "), "}")})
-		return
 	}
-	if len(eps) == 1 {
-		r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat("meta l4proto", plan.chains.protocol, "dnat to", eps[0].String())})
-		return
-	}
-	elems := make([]string, len(eps))
 	for i, ep := range eps {
-		elems[i] = strconv.Itoa(i) + " : " + ep.IP.String() + " . " + strconv.Itoa(int(ep.Port))
+		share := shareOf(len(eps) - i)
+		rule := "meta l4proto " + plan.chains.protocol + " " + share + "dnat to " + ep.String()
+		if plan.affinity {
+			epChain, _ := endpointNames(p.Name, plan.chains.protocol, ep)
+			rule = share + "goto " + epChain
+		}
+		r.tx.Add(&knftables.Rule{Chain: chain, Rule: rule})
 	}
-	r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
-		"meta l4proto", plan.chains.protocol, "dnat", r.ipX, "addr . port to numgen random mod", len(eps), "map {", strings.Join(elems, " , "), "}")})
+}
+
+// shareOf matches one in left of the packets that reach it ("" for the
+// last endpoint, which takes all).
+func shareOf(left int) string {
+	if left <= 1 {
+		return ""
+	}
+	return "numgen random mod " + strconv.Itoa(left) + " 0 "
 }
 
 // ensureAffinitySet adds an endpoint's set of recent clients once; its

@@ -24,6 +24,8 @@ type deviation struct {
 	service func(svc *v1.Service, family v1.IPFamily) bool
 	// normalize rewrites every rule of both dumps.
 	normalize func(rule string) string
+	// normalizeChain rewrites every chain's rules of both dumps.
+	normalizeChain func(rules []string) []string
 	// services selects Services ("ns/name") by the whole world, as
 	// service does one at a time.
 	services func(svcs []*v1.Service, family v1.IPFamily) []string
@@ -127,6 +129,9 @@ func applyDeviations(rs ruleset, svcs []*v1.Service, family v1.IPFamily, devs []
 	for _, d := range devs {
 		if d.normalize != nil {
 			rs = rs.rewrite(d.normalize)
+		}
+		if d.normalizeChain != nil {
+			rs = rs.rewriteChains(d.normalizeChain)
 		}
 	}
 	return rs

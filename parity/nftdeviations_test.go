@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/kproxy/kproxy/internal/testrig"
 )
 
 // nftDeviations is the whole list for nftables mode. Anything else that
@@ -17,6 +19,11 @@ var nftDeviations = []deviation{
 		name:     "a destination two Services claim goes to the first by name",
 		readme:   "the first Service by name keeps it",
 		services: contestingServices,
+	},
+	{
+		name:           "one numgen rule per endpoint instead of an inline numgen map",
+		readme:         "one `numgen random mod K 0` rule per endpoint",
+		normalizeChain: testrig.NeutralEndpointChoice,
 	},
 }
 

@@ -174,14 +174,23 @@ func referenced(l layout, chains map[string][]string, target string) bool {
 
 // rewrite returns a copy of rs with every rule passed through f.
 func (rs ruleset) rewrite(f func(string) string) ruleset {
+	return rs.rewriteChains(func(rules []string) []string {
+		out := make([]string, len(rules))
+		for i, r := range rules {
+			out[i] = f(r)
+		}
+		return out
+	})
+}
+
+// rewriteChains returns a copy of rs with every chain's rules passed
+// through f.
+func (rs ruleset) rewriteChains(f func([]string) []string) ruleset {
 	out := ruleset{}
 	for table, chains := range rs {
 		out[table] = map[string][]string{}
 		for chain, rules := range chains {
-			out[table][chain] = nil
-			for _, r := range rules {
-				out[table][chain] = append(out[table][chain], f(r))
-			}
+			out[table][chain] = f(rules)
 		}
 	}
 	return out
