@@ -87,7 +87,7 @@ func (c Config) Settings() string {
 	return fmt.Sprintf("Every proxy measured %d times per workload, the order of the proxies reversed on every other repeat. "+
 		"Per proxy, workload and repeat: %d partial syncs (median), %d network-programming probes, "+
 		"%d first-packet connect pairs (after %d warm-up), %v idle before each probe. "+
-		"Proxies run with default sync periods (--iptables-min-sync-period=1s) in a fresh node namespace; "+
+		"Proxies run with default sync periods (--iptables-min-sync-period=1s) in a fresh node namespace, started once the kernel has freed the previous one (system CPU time under 10%% of a CPU for 1.5 s, at most 3 min); "+
 		"probes come from a pod-like client (inside --cluster-cidr, so no masquerade) on the same node.",
 		c.Repeats, c.PartialReps, c.Probes, c.FirstPacketRounds, c.FirstPacketWarmup, c.ProbeGap)
 }

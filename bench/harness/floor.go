@@ -95,6 +95,7 @@ func (h *harness) freshLoads(prefix, payload string, argv []string) (runs []rest
 			if err := testrig.DeleteNetns(ns); err != nil {
 				return nil, "", err
 			}
+			h.waitKernelQuiet(context.Background())
 		}
 		ns = testrig.UniqueName(prefix)
 		if err := testrig.CreateNetns(h.s, ns); err != nil {

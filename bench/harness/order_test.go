@@ -21,9 +21,9 @@ func TestRepeatOrder(t *testing.T) {
 	}
 }
 
-// TestFloorDumps checks which rulesets the floors load: upstream's of each
-// family when upstream ran, else kproxy's; never an nft table for
-// iptables-restore.
+// TestFloorDumps checks which rulesets the floors load: upstream's
+// iptables rules when upstream ran, kproxy's nftables table when kproxy
+// ran, else the other's; never an nft table for iptables-restore.
 func TestFloorDumps(t *testing.T) {
 	kp := Spec{Kind: report.KindKproxy, Mode: "iptables"}
 	kpNft := Spec{Kind: report.KindKproxy, Mode: "nftables"}
@@ -40,7 +40,13 @@ func TestFloorDumps(t *testing.T) {
 	f.offer(up, "")
 	f.offer(up, "up")
 	f.offer(kp, "kp3")
-	if f.iptables.dump != "up" || f.nft.dump != "upnft" {
+	if f.iptables.dump != "up" || f.nft.dump != "kpnft" {
 		t.Errorf("with upstream: %+v", f)
+	}
+	var g floorDumps
+	g.offer(upNft, "upnft")
+	g.offer(kpNft, "kpnft")
+	if g.nft.dump != "kpnft" {
+		t.Errorf("kproxy's nft table after upstream's: %+v", g)
 	}
 }

@@ -67,6 +67,7 @@ func (r *run) measure(ctx context.Context) (string, error) {
 	if err := r.node.Reset(r.s); err != nil {
 		return "", err
 	}
+	r.waitKernelQuiet(ctx)
 	var err error
 	if r.echo, err = testrig.StartEchoServersIn(r.s, r.backend.Netns, r.backend.Name, r.backend.IP, []int{EchoPort}, testrig.TCP); err != nil {
 		return "", err

@@ -71,7 +71,8 @@ func TestNftEndpointSwapRoundTrip(t *testing.T) {
 	}
 }
 
-// kproxy's layout: the Service chain does the dnat through a map.
+// kube-proxy's layout without affinity: the Service chain does the dnat
+// through a map.
 func TestNftEndpointSwapDnatMapLayout(t *testing.T) {
 	dump := `table ip kube-proxy {
 	chain service-SUSTUHLJ-default/web/tcp/http {
@@ -85,6 +86,28 @@ func TestNftEndpointSwapDnatMapLayout(t *testing.T) {
 	}
 	want := `flush chain ip kube-proxy service-SUSTUHLJ-default/web/tcp/http
 add rule ip kube-proxy service-SUSTUHLJ-default/web/tcp/http meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.255.254.1 . 8080, 1 : 10.244.2.10 . 8080 }
+`
+	if fwd != want {
+		t.Errorf("forward:\n%s\nwant:\n%s", fwd, want)
+	}
+}
+
+// kproxy's layout: one numgen rule per endpoint.
+func TestNftEndpointSwapRulePerEndpoint(t *testing.T) {
+	dump := `table ip kube-proxy {
+	chain service-SUSTUHLJ-default/web/tcp/http {
+		meta l4proto tcp numgen random mod 2 0 dnat to 10.244.1.10:8080
+		meta l4proto tcp dnat to 10.244.2.10:8080
+	}
+}
+`
+	fwd, _, err := NftEndpointSwap(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `flush chain ip kube-proxy service-SUSTUHLJ-default/web/tcp/http
+add rule ip kube-proxy service-SUSTUHLJ-default/web/tcp/http meta l4proto tcp numgen random mod 2 0 dnat to 10.255.254.1:8080
+add rule ip kube-proxy service-SUSTUHLJ-default/web/tcp/http meta l4proto tcp dnat to 10.244.2.10:8080
 `
 	if fwd != want {
 		t.Errorf("forward:\n%s\nwant:\n%s", fwd, want)

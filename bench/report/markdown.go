@@ -67,9 +67,9 @@ func firstPacketOverDirect(r Row) F {
 
 // Footnotes explains the table rows; the README repeats them.
 const Footnotes = `Each cell is the median over the repeats, with the min–max in brackets when they differ; ratios are of medians.
-¹ Floor: iptables-restore of the upstream ruleset into an empty namespace; nft-floor: nft -f of the upstream nftables table into an empty namespace.
+¹ Floor: iptables-restore of the upstream ruleset into an empty namespace; nft-floor: nft -f of kproxy's nftables table into an empty namespace (upstream's when kproxy did not run, and in runs before 2026-12-07's second: until then the two tables were identical; now kproxy's endpoint choice differs, see the README's "Differences from kube-proxy").
 ² Floor: iptables-restore --noflush of the same ruleset over the identical loaded ruleset.
-³ Floors: one Service's endpoint moving to an unused address and back, into the loaded ruleset (iptables-restore --noflush / nft -f): iptables, its KUBE-SVC chain rewritten, a new KUBE-SEP chain, the old one deleted; nftables (kube-proxy v1.37's layout has no endpoint chains without affinity), its service chain flushed and refilled. A bare delta of upstream's ruleset, not kproxy's own writes (kproxy's iptables partial sync also rewrites one bucket chain).
+³ Floors: one Service's endpoint moving to an unused address and back, into the loaded ruleset (iptables-restore --noflush / nft -f): iptables, its KUBE-SVC chain rewritten, a new KUBE-SEP chain, the old one deleted; nftables (neither layout has endpoint chains without affinity), its service chain flushed and refilled. A bare delta of the floor's ruleset (¹), not kproxy's own writes (kproxy's iptables partial sync also rewrites one bucket chain).
 ⁴ Floor: peak RSS of iptables-restore.
 ⁵ Proxies: over the whole scripted workload (first sync, partial syncs, programming probes, first-packet probes), excluding the restart. Floor: the fresh restore.
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
