@@ -34,7 +34,9 @@ func cleanup(ctx context.Context, nft knftables.Interface) error {
 	return nil
 }
 
-// HasLeftovers reports whether the table exists.
+// HasLeftovers reports whether the table exists with any chain in it
+// (netlink lists a family's chains and cannot tell an empty table from a
+// missing one; kproxy's and kube-proxy's tables always have chains).
 func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 	opts, err := opts.normalized()
 	if err != nil {
@@ -44,12 +46,12 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = nft.List(ctx, "chains")
+	chains, err := nft.List(ctx, "chains")
 	switch {
 	case knftables.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("nftables: list table %s: %w", tableName, err)
 	}
-	return true, nil
+	return len(chains) > 0, nil
 }

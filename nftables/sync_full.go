@@ -2,7 +2,9 @@ package nftables
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -64,13 +66,16 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	if err != nil {
 		return k, fmt.Errorf("list chains: %w", err)
 	}
+	if len(chains) == 0 {
+		return k, nil // no table (netlink lists a family's chains)
+	}
 	for _, c := range chains {
 		if isServiceChain(c) {
 			k.chains[c] = true
 		}
 	}
 	sets, err := p.nft.List(ctx, "sets")
-	if err != nil && !knftables.IsNotFound(err) {
+	if err != nil && !knftables.IsNotFound(err) && !errors.Is(err, syscall.ENOENT) {
 		return k, fmt.Errorf("list sets: %w", err)
 	}
 	for _, s := range sets {
