@@ -34,7 +34,7 @@ func newNetnsNFT(t *testing.T, family proxier.Family, ns string) *netnsNFT {
 	}
 	n := &netnsNFT{ns: ns, family: family}
 	if err := testrig.DoInNetns(ns, func() (err error) {
-		n.Interface, err = knftables.New(fam, tableName, nftOptions...)
+		n.Interface, err = newRealNFT(fam)
 		return err
 	}); err != nil {
 		testrig.SkipOrFail(t, "nftables unusable in a test namespace: "+err.Error())

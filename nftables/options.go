@@ -65,13 +65,14 @@ func nftFamily(f proxier.Family) (knftables.Family, error) {
 // nftOptions are the real knftables interface's: netlink listing, see nft.
 var nftOptions = []knftables.Option{knftables.UseNetlink}
 
-// nft returns the configured seam, or the real nft binary with knftables'
-// netlink listing: List through `nft --json --terse list table` prints and
-// parses every rule of the table, seconds at 50,000 rules, where kproxy
-// only wants the chains' and sets' names (a first sync over an existing
-// table, a restart, lists both). kube-proxy has the same option behind its
-// NFTablesNetlink feature gate. Netlink lists a family's chains without
-// telling a missing table from an empty one (see listKernel).
+// nft returns the configured seam, or the real nft (newRealNFT: element
+// adds merged per set, listing with knftables' netlink option). Listing
+// through `nft --json --terse list table` prints and parses every rule of
+// the table, seconds at 50,000 rules, where kproxy only wants the chains'
+// and sets' names (a first sync over an existing table, a restart, lists
+// both). kube-proxy has the same option behind its NFTablesNetlink feature
+// gate. Netlink lists a family's chains without telling a missing table
+// from an empty one (see listKernel).
 func (o Options) nft() (knftables.Interface, error) {
 	if o.NFT != nil {
 		return o.NFT, nil
@@ -80,7 +81,7 @@ func (o Options) nft() (knftables.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	nft, err := knftables.New(fam, tableName, nftOptions...)
+	nft, err := newRealNFT(fam)
 	if err != nil {
 		return nil, fmt.Errorf("nftables %s: %w", o.Family, err)
 	}

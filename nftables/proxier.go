@@ -185,7 +185,7 @@ func logConflicts(conflicts []string, family proxier.Family) {
 // logRunFailure logs a rejected transaction with the lines nft names in
 // its error (the whole transaction only at verbosity 4).
 func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) {
-	text := tx.String()
+	text := sentText(err, tx)
 	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", tx.NumOperations(),
 		"offendingLines", offendingLines(err, text))
 	klog.V(4).InfoS("Failed nftables transaction", "family", family, "transaction", text)

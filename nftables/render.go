@@ -2,7 +2,9 @@ package nftables
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/knftables"
@@ -38,8 +40,10 @@ type renderer struct {
 	cur *serviceObjects
 	old kernelObjects
 	// direct, on a full render, are the elements written so far: a
-	// claimed element goes into the transaction at once if its key is new.
-	direct map[elemKey]*knftables.Element
+	// claimed element goes into the transaction if its key is new, after
+	// every chain, grouped by set and map (see mergingNFT).
+	direct   map[elemKey]*knftables.Element
+	directBy map[string][]*knftables.Element // by set or map
 	// conflicts are the elements left out because an earlier Service (in
 	// name order), or an earlier port of the same Service, has the key:
 	// nft rejects a second value for a key.
@@ -88,7 +92,7 @@ func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[ty
 	names := snap.SortedNames()
 	byService := make(map[types.NamespacedName]*serviceObjects, len(names))
 	elems := newElementTable()
-	r.direct = elems.written
+	r.direct, r.directBy = elems.written, map[string][]*knftables.Element{}
 	var keys []elemKey
 	for _, name := range names {
 		rendered := r.renderService(snap.Services[name])
@@ -98,7 +102,8 @@ func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[ty
 			keys = append(keys, keyOf(element))
 		}
 	}
-	r.direct = nil
+	r.writeDirect()
+	r.direct, r.directBy = nil, nil
 	r.conflicts = append(r.conflicts, elems.conflicts(uniqueKeys(keys))...)
 	return byService, elems
 }
@@ -130,23 +135,37 @@ func (r *renderer) element(e *knftables.Element) {
 	r.cur.elements = append(r.cur.elements, e)
 	if _, ok := r.direct[k]; r.direct != nil && !ok {
 		r.direct[k] = e
-		r.tx.Add(e)
+		r.directBy[k.container] = append(r.directBy[k.container], e)
 	}
 }
 
-// ensureChain adds and flushes a per-service chain once, and records it
-// as the current Service's.
+// writeDirect adds a full render's elements, set by set in name order.
+// They come after every chain, which their verdicts may name.
+func (r *renderer) writeDirect() {
+	for _, container := range slices.Sorted(maps.Keys(r.directBy)) {
+		for _, e := range r.directBy[container] {
+			r.tx.Add(e)
+		}
+	}
+}
+
+// ensureChain adds a per-service chain once, and records it as the
+// current Service's. It flushes the chain only if the table may hold it
+// (old): on a fresh table the flushes would be a third of the commands.
+// A chain kproxy flushed as stale and has not deleted yet is empty.
 func (r *renderer) ensureChain(name string) {
 	if r.cur.chains[name] {
 		return
 	}
 	r.cur.chains[name] = true
 	r.tx.Add(&knftables.Chain{Name: name})
-	r.tx.Flush(&knftables.Chain{Name: name})
+	if r.old.chains[name] {
+		r.tx.Flush(&knftables.Chain{Name: name})
+	}
 }
 
-// Render returns the transaction a first full sync of snap sends, as
-// `nft -f` input. It does no I/O.
+// Render returns the transaction a first full sync of snap sends into an
+// empty table, as the `nft -f` input mergingNFT sends. It does no I/O.
 func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	opts, err := opts.normalized()
 	if err != nil {
@@ -158,7 +177,7 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	fam, _ := nftFamily(opts.Family)
 	tx := knftables.NewFake(fam, tableName).NewTransaction()
 	newRenderer(opts, tx, snap).renderFull(snap, true)
-	return tx.String(), nil
+	return mergeElementAdds(tx.String()), nil
 }
 
 // prefixString is a CIDR as nft prints it: a host prefix as the address.

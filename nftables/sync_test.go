@@ -345,3 +345,55 @@ func TestOffendingLines(t *testing.T) {
 		t.Errorf("offendingLines = %q, want %q", got, want)
 	}
 }
+
+// TestFreshTableSkipsChainFlushes: a first sync into an empty table adds
+// the service chains without flushing them and adds the elements after
+// every chain, grouped by set and map; a first sync over a table that
+// holds the chains (a restart) flushes each of them.
+func TestFreshTableSkipsChainFlushes(t *testing.T) {
+	snap := flowtest.Scenarios()[0].Snapshot()
+	fake := knftables.NewFake(knftables.IPv4Family, tableName)
+	newFakeRig(t, fake).mustSync(t, snap)
+	fresh := fake.LastTransaction.String()
+	if n := countChainOps(fresh, "flush"); n != 0 {
+		t.Errorf("fresh table: %d service chain flushes, want none", n)
+	}
+	lines := strings.Split(fresh, "\n")
+	lastChain, firstElem := 0, len(lines)
+	var order []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "add chain ") || strings.HasPrefix(l, "add rule ") {
+			lastChain = i
+		}
+		if f := strings.Fields(l); len(f) > 4 && f[0] == "add" && f[1] == "element" {
+			firstElem = min(firstElem, i)
+			if len(order) == 0 || order[len(order)-1] != f[4] {
+				order = append(order, f[4])
+			}
+		}
+	}
+	if firstElem < lastChain {
+		t.Errorf("element at line %d before the last chain or rule at line %d", firstElem+1, lastChain+1)
+	}
+	if !slices.IsSorted(order) || len(slices.Compact(slices.Clone(order))) != len(order) {
+		t.Errorf("elements not grouped by set in name order: %q", order)
+	}
+
+	newFakeRig(t, fake).mustSync(t, snap)
+	restart := fake.LastTransaction.String()
+	if a, f := countChainOps(restart, "add"), countChainOps(restart, "flush"); a == 0 || f != a {
+		t.Errorf("restart over the table: %d service chains added, %d flushed; want all flushed", a, f)
+	}
+}
+
+// countChainOps counts the transaction's "VERB chain" lines of service
+// chains.
+func countChainOps(text, verb string) int {
+	n := 0
+	for l := range strings.Lines(text) {
+		if f := strings.Fields(l); len(f) > 4 && f[0] == verb && f[1] == "chain" && isServiceChain(f[4]) {
+			n++
+		}
+	}
+	return n
+}

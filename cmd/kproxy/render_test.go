@@ -116,7 +116,7 @@ func TestRenderOtherModes(t *testing.T) {
 		{[]string{"--mode=userspace"}, []string{"# kproxy render: mode userspace, family IPv4, node node1", "10.96.0.10/32", "*nat"}},
 		// --masquerade-all reaches the nftables section, as in kube-proxy.
 		{[]string{"--proxy-mode=nftables", "--masquerade-all"}, []string{"# kproxy render: mode nftables, family IPv4, node node1",
-			"add element ip kube-proxy service-ips { 10.96.0.10 . tcp . 80 : goto service-", `comment "masquerade all clusterIP traffic"`}},
+			"10.96.0.10 . tcp . 80 : goto service-", `comment "masquerade all clusterIP traffic"`}},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"render", "-f", "testdata/cluster.yaml", "--hostname-override=node1", "--cluster-cidr=10.244.0.0/16"}, tc.args...)
