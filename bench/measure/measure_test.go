@@ -6,7 +6,11 @@ import (
 	"testing"
 )
 
-const metricsText = `# TYPE kubeproxy_sync_full_proxy_rules_duration_seconds histogram
+const metricsText = `# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
+kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="+Inf"} 2
+kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family="IPv4"} 1.5
+kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} 2
+# TYPE kubeproxy_sync_full_proxy_rules_duration_seconds histogram
 kubeproxy_sync_full_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="+Inf"} 2
 kubeproxy_sync_full_proxy_rules_duration_seconds_sum{ip_family="IPv4"} 1.5
 kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family="IPv4"} 2
@@ -44,6 +48,10 @@ func TestParse(t *testing.T) {
 	s.Pending = 0
 	if !s.Converged() {
 		t.Error("not converged with nothing pending and last >= queued")
+	}
+	s.Sync = Hist{}
+	if s.Synced() || s.Converged() {
+		t.Error("synced with the last-sync timestamp set but no sync duration recorded yet")
 	}
 	if got := (Hist{Sum: 4, Count: 4}).MeanSince(Hist{Sum: 1, Count: 1}); got != 1 {
 		t.Errorf("MeanSince = %v, want 1", got)

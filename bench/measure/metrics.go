@@ -56,8 +56,11 @@ type Sample struct {
 	NatRules    float64 // kubeproxy_sync_proxy_rules_iptables_total{table="nat"}, NaN if absent
 }
 
-// Synced reports whether at least one sync succeeded.
-func (s Sample) Synced() bool { return s.LastSync > 0 }
+// Synced reports whether at least one sync succeeded and its duration is
+// recorded: kube-proxy sets the last-sync timestamp before its conntrack
+// cleanup and records the duration when the sync returns, so a scrape in
+// between (seconds at 250,000 endpoints) would read no duration.
+func (s Sample) Synced() bool { return s.LastSync > 0 && s.Sync.Count > 0 }
 
 // Converged reports whether the proxy has nothing left to do: no pending
 // changes and the last sync ended after the last one was queued.
