@@ -66,7 +66,8 @@ func (r *SyncRecord) outcome() string {
 
 // logSummary writes the one line per sync and family at the default
 // level. A success reads "SyncProxyRules complete", the message (and the
-// elapsed key) kube-proxy logs per sync at -v=2, which its users grep for.
+// elapsed key) kube-proxy logs per sync at -v=2, which its users grep for;
+// checkout, program and cleanup split elapsed into its phases.
 func (r *SyncRecord) logSummary() {
 	kind := "partial"
 	if r.Result.Full {
@@ -76,7 +77,9 @@ func (r *SyncRecord) logSummary() {
 	for _, n := range r.Result.Written {
 		written += n
 	}
-	kv := []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", r.Timings.Total(),
+	t := r.Timings
+	kv := []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", t.Total(),
+		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed),
 		"services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,
 		"written", written, "result", r.outcome()}
 	if r.Err != nil {
