@@ -30,11 +30,15 @@ func (e elementAdd) key() string {
 	return k
 }
 
+// maxMergedElements bounds a merged command, and so the line nft echoes
+// in its error when it refuses one of its elements.
+const maxMergedElements = 500
+
 // mergeElementAdds rewrites `nft -f` input so that consecutive element
-// adds to one set or map are one command: the same elements added in the
-// same order, in one netlink message per batch instead of one each. A
-// key seen twice starts a new command, so that nft judges a repeated key
-// exactly as in separate commands.
+// adds to one set or map are one command (of at most maxMergedElements):
+// the same elements added in the same order, in few netlink messages
+// instead of one each. A key seen twice starts a new command, so that nft
+// judges a repeated key exactly as in separate commands.
 func mergeElementAdds(text string) string {
 	var out strings.Builder
 	out.Grow(len(text))
@@ -55,7 +59,7 @@ func mergeElementAdds(text string) string {
 			out.WriteString(line)
 			continue
 		}
-		if add.target != target || keys[add.key()] {
+		if add.target != target || keys[add.key()] || len(group) == maxMergedElements {
 			flush()
 			target = add.target
 		}

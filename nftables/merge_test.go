@@ -1,6 +1,9 @@
 package nftables
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,5 +62,53 @@ func TestParseElementAdd(t *testing.T) {
 		if _, got := parseElementAdd(line); got != ok {
 			t.Errorf("parseElementAdd(%q) ok = %v, want %v", line, got, ok)
 		}
+	}
+}
+
+// TestMergeElementAddsBounded: a run longer than maxMergedElements is cut
+// into commands of at most that many elements.
+func TestMergeElementAddsBounded(t *testing.T) {
+	var in strings.Builder
+	n := 2*maxMergedElements + 1
+	for i := range n {
+		fmt.Fprintf(&in, "add element ip kube-proxy s { 10.0.%d.%d }\n", i/250, i%250)
+	}
+	var sizes []int
+	for line := range strings.Lines(mergeElementAdds(in.String())) {
+		sizes = append(sizes, strings.Count(line, ",")+1)
+	}
+	if want := []int{maxMergedElements, maxMergedElements, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("commands of %v elements, want %v", sizes, want)
+	}
+}
+
+// TestErrorLines: of nft's stderr only the error messages are kept, not
+// the input lines and markers it echoes.
+func TestErrorLines(t *testing.T) {
+	stderr := "/dev/stdin:6:41-63: Error: Could not process rule: No such file or directory\n" +
+		"add element ip kube-proxy m { 10.0.0.1 . tcp . 80 : goto x }\n" +
+		"                                        ^^^^^^^^^^^^^^^^^^^^^^^\n"
+	want := "/dev/stdin:6:41-63: Error: Could not process rule: No such file or directory"
+	if got := errorLines(stderr, errors.New("exit status 1")); got != want {
+		t.Errorf("errorLines = %q, want %q", got, want)
+	}
+	if got := errorLines("", errors.New("exit status 1")); got != "exit status 1" {
+		t.Errorf("errorLines of no stderr = %q", got)
+	}
+}
+
+// TestExcerpt: a long line is cut around the columns nft names; a short
+// one, or one without columns, is kept whole.
+func TestExcerpt(t *testing.T) {
+	long := strings.Repeat("a", 500) + "BAD" + strings.Repeat("b", 500)
+	got := excerpt(long, 501, 503)
+	if !strings.Contains(got, "BAD") || len(got) > 3*excerptContext || !strings.HasPrefix(got, "…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("excerpt = %q", got)
+	}
+	if got := excerpt(long, 0, 0); got != long {
+		t.Errorf("excerpt without columns cut the line")
+	}
+	if got := excerpt("add chain x", 1, 3); got != "add chain x" {
+		t.Errorf("excerpt of a short line = %q", got)
 	}
 }

@@ -168,8 +168,9 @@ func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	}
 }
 
-// stdinLine finds the line numbers in nft's errors ("/dev/stdin:106:41-63:").
-var stdinLine = regexp.MustCompile(`/dev/stdin:(\d+):`)
+// stdinLine finds the line numbers and columns in nft's errors
+// ("/dev/stdin:106:41-63:").
+var stdinLine = regexp.MustCompile(`/dev/stdin:(\d+):(?:(\d+)-(\d+):)?`)
 
 // logConflicts logs the destinations two Services claim: one line, and
 // all of them at verbosity 4.
@@ -192,16 +193,40 @@ func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) 
 }
 
 // offendingLines returns the transaction's lines nft's error names, each
-// prefixed with its number.
+// prefixed with its number; of a long line (merged elements) only the
+// part around the columns nft names.
 func offendingLines(err error, text string) []string {
 	lines := strings.Split(text, "\n")
 	var bad []string
 	for _, m := range stdinLine.FindAllStringSubmatch(err.Error(), 10) {
 		if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(lines) {
-			bad = append(bad, m[1]+": "+lines[n-1])
+			from, _ := strconv.Atoi(m[2])
+			to, _ := strconv.Atoi(m[3])
+			bad = append(bad, m[1]+": "+excerpt(lines[n-1], from, to))
 		}
 	}
 	return bad
+}
+
+// excerptContext is how much of a long line is kept on each side of the
+// columns nft names.
+const excerptContext = 80
+
+// excerpt is line, or, when it is long and nft named columns from..to
+// (1-based), the part around them.
+func excerpt(line string, from, to int) string {
+	if len(line) <= 4*excerptContext || from < 1 || to < from || to > len(line) {
+		return line
+	}
+	start, end := max(0, from-1-excerptContext), min(len(line), to+excerptContext)
+	out := line[start:end]
+	if start > 0 {
+		out = "…" + out
+	}
+	if end < len(line) {
+		out += "…"
+	}
+	return out
 }
 
 // Cleanup implements proxier.Proxier.

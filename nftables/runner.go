@@ -50,13 +50,27 @@ func (n *mergingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return &sentError{msg: msg, sent: text}
+		return &sentError{msg: errorLines(stderr.String(), err), sent: text}
 	}
 	return nil
+}
+
+// errorLines are nft's error messages without the input lines and the
+// markers it echoes under each (logRunFailure logs those lines).
+func errorLines(stderr string, err error) string {
+	var msgs []string
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, "Error: ") {
+			msgs = append(msgs, strings.TrimSpace(line))
+		}
+	}
+	if len(msgs) == 0 {
+		if s := strings.TrimSpace(stderr); s != "" {
+			return s
+		}
+		return err.Error()
+	}
+	return strings.Join(msgs, "\n")
 }
 
 // txErrorMark starts the comment knftables' Transaction.String ends with

@@ -46,15 +46,18 @@ func TestKernelMergedElementAdds(t *testing.T) {
 		}
 	}
 
-	bad := elementsTx(nft, 3)
+	bad := elementsTx(nft, 600)
 	bad.Add(&knftables.Element{Map: "dests", Key: []string{"10.0.0.9", "tcp", "80"}, Value: []string{"goto no/such-chain"}})
 	err := nft.Run(ctx, bad)
 	if err == nil {
 		t.Fatal("an element naming a missing chain was accepted")
 	}
 	lines := offendingLines(err, sentText(err, bad))
-	if len(lines) == 0 || !strings.Contains(strings.Join(lines, "\n"), "no/such-chain") {
-		t.Errorf("offending lines %q do not name the bad element (error %v)", lines, err)
+	if len(lines) != 1 || !strings.Contains(lines[0], "no/such-chain") || len(lines[0]) > 400 {
+		t.Errorf("offending lines %q: want one short excerpt naming the bad element (error %v)", lines, err)
+	}
+	if strings.Contains(err.Error(), "goto a/b") || len(err.Error()) > 400 {
+		t.Errorf("the error echoes the sent text: %.500s", err)
 	}
 
 	sticky := nft.NewTransaction()
