@@ -167,6 +167,26 @@ func TestKernelFlowTable(t *testing.T) {
 	})
 }
 
+// TestKernelFlowTableInlineMaps is TestKernelFlowTable with every port of
+// two or more endpoints choosing them with an inline map, as ports of many
+// endpoints do.
+func TestKernelFlowTableInlineMaps(t *testing.T) {
+	inline := func(o *Options) { o.inlineMapAbove = 1 }
+	t.Run("IPv4", func(t *testing.T) {
+		r := newKernelRigWith(t, proxier.IPv4, inline)
+		r.probe.RunScenarios(t, func(t *testing.T, sc *flowtest.Scenario) { r.sync(t, sc.Snapshot()) })
+		r.sync(t, flowtest.Scenarios()[0].Snapshot())
+		out, err := testrig.Exec(r.topo.Node(1).Netns, "nft", "list", "table", "ip", tableName)
+		if err != nil || !strings.Contains(out, "dnat ip to numgen random mod 3 map {") {
+			t.Errorf("no inline map in the table (%v):\n%s", err, out)
+		}
+	})
+	t.Run("IPv6", func(t *testing.T) {
+		r := newKernelRigWith(t, proxier.IPv6, inline)
+		r.probe.RunScenariosIPv6(t, func(t *testing.T, sc *flowtest.Scenario) { r.sync(t, sc.SnapshotIPv6()) })
+	})
+}
+
 // probeScenario probes each of sc's cases three times (IPv4).
 func (r *kernelRig) probeScenario(t *testing.T, sc *flowtest.Scenario) {
 	t.Helper()
@@ -273,7 +293,13 @@ func TestKernelResyncAndCleanup(t *testing.T) {
 // TestKernelBalancingAndAffinity: every endpoint of a Service is reached
 // (numgen); a ClientIP-affinity Service keeps a client on one endpoint.
 func TestKernelBalancingAndAffinity(t *testing.T) {
-	r := newKernelRig(t, proxier.IPv4)
+	t.Run("rules", func(t *testing.T) { checkBalancingAndAffinity(t, newKernelRig(t, proxier.IPv4)) })
+	t.Run("inline-maps", func(t *testing.T) {
+		checkBalancingAndAffinity(t, newKernelRigWith(t, proxier.IPv4, func(o *Options) { o.inlineMapAbove = 1 }))
+	})
+}
+
+func checkBalancingAndAffinity(t *testing.T, r *kernelRig) {
 	sc := flowtest.Scenarios()[0]
 	r.sync(t, sc.Snapshot())
 	for _, c := range sc.Cases {

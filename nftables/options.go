@@ -33,7 +33,19 @@ type Options struct {
 	// family. Nil means the nft binary of the process's network namespace;
 	// tests pass a knftables.Fake.
 	NFT knftables.Interface
+	// inlineMapAbove: a Service port with more endpoints (and no
+	// affinity) chooses them with one inline map; 0 means
+	// defaultInlineMapAbove. Tests lower it to run every flow through
+	// the map form.
+	inlineMapAbove int
 }
+
+// defaultInlineMapAbove is where one rule per endpoint starts to cost
+// more than an inline map: at 5,000 Services a bare nft -f of 50 rules
+// per Service took 7.8 s against 4.7 s with maps, of 10 rules 1.35 s
+// against 2.1 s (the maps' cost grows with their number, see
+// writeEndpointChoice).
+const defaultInlineMapAbove = 16
 
 // normalized validates the options and fills in defaults.
 func (o Options) normalized() (Options, error) {
@@ -45,6 +57,9 @@ func (o Options) normalized() (Options, error) {
 		return o, fmt.Errorf("nftables: %w", err)
 	}
 	o.LocalDetector = o.LocalDetector.ForFamily(o.Family)
+	if o.inlineMapAbove == 0 {
+		o.inlineMapAbove = defaultInlineMapAbove
+	}
 	if err := proxier.ValidateNodePortAddresses(o.NodePortAddresses); err != nil {
 		return o, fmt.Errorf("nftables: %w", err)
 	}

@@ -104,8 +104,14 @@ func (r *renderer) writeFirewallChain(plan *portPlan) {
 // instead: an anonymous set per service port, and the kernel allocates an
 // anonymous set's name by scanning every set of the table and binds it by
 // walking the whole transaction, so a full sync costs O(Services²) in the
-// kernel (README, "Differences from kube-proxy").
+// kernel (README, "Differences from kube-proxy"). Above inlineMapAbove
+// endpoints kproxy writes kube-proxy's map too: there the rules' cost (and
+// the packet's walk through them) outweighs the maps'.
 func (r *renderer) writeEndpointChoice(p *proxier.Port, plan *portPlan, chain string, eps []proxier.Endpoint) {
+	if !plan.affinity && len(eps) > r.opts.inlineMapAbove {
+		r.writeInlineMapChoice(plan, chain, eps)
+		return
+	}
 	if plan.affinity {
 		for _, ep := range eps {
 			epChain, set := endpointNames(p.Name, plan.chains.protocol, ep)
@@ -121,6 +127,18 @@ func (r *renderer) writeEndpointChoice(p *proxier.Port, plan *portPlan, chain st
 		}
 		r.tx.Add(&knftables.Rule{Chain: chain, Rule: rule})
 	}
+}
+
+// writeInlineMapChoice writes kube-proxy's choice: one rule that DNATs
+// to "numgen random mod N map { 0 : A . p, … }".
+func (r *renderer) writeInlineMapChoice(plan *portPlan, chain string, eps []proxier.Endpoint) {
+	elements := make([]string, len(eps))
+	for i, ep := range eps {
+		elements[i] = strconv.Itoa(i) + " : " + ep.IP.String() + " . " + strconv.Itoa(int(ep.Port))
+	}
+	r.tx.Add(&knftables.Rule{Chain: chain, Rule: knftables.Concat(
+		"meta l4proto", plan.chains.protocol, "dnat", r.ipX, "addr . port to numgen random mod", len(eps),
+		"map {", strings.Join(elements, ", "), "}")})
 }
 
 // shareOf matches one in left of the packets that reach it ("" for the
