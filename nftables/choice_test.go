@@ -35,12 +35,9 @@ func TestEndpointChoiceForm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rules []string
-		for l := range strings.Lines(text) {
-			if strings.HasPrefix(l, "add rule ip kube-proxy service-") && strings.Contains(l, "default/many/") {
-				rules = append(rules, strings.TrimSpace(l))
-			}
-		}
+		rules := chainRules(text, func(chain string) bool {
+			return strings.HasPrefix(chain, "service-") && strings.Contains(chain, "default/many/")
+		})
 		if n <= defaultInlineMapAbove {
 			if len(rules) != n || strings.Contains(text, " map {") {
 				t.Errorf("%d endpoints: %d rules, want one per endpoint:\n%s", n, len(rules), strings.Join(rules, "\n"))

@@ -128,18 +128,34 @@ func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) error {
 // whose rules the flushes remove in the same transaction. A wanted chain
 // waiting for deletion is kept.
 func (p *Proxier) dropStale(tx *knftables.Transaction, known, wanted kernelObjects, now time.Time) {
+	for _, c := range p.markStale(known, wanted, now) {
+		tx.Flush(&knftables.Chain{Name: c})
+	}
+	deleteStaleSets(tx, known, wanted)
+}
+
+// markStale records the known service chains the Services do not want for
+// deletion (the caller flushes them) and returns them; a wanted chain
+// waiting for deletion is kept.
+func (p *Proxier) markStale(known, wanted kernelObjects, now time.Time) []string {
 	for c := range wanted.chains {
 		delete(p.stale, c)
 	}
+	var unwanted []string
 	for c := range known.chains {
 		if wanted.chains[c] {
 			continue
 		}
-		tx.Flush(&knftables.Chain{Name: c})
+		unwanted = append(unwanted, c)
 		if _, ok := p.stale[c]; !ok {
 			p.stale[c] = now
 		}
 	}
+	return unwanted
+}
+
+// deleteStaleSets deletes the known affinity sets not wanted.
+func deleteStaleSets(tx *knftables.Transaction, known, wanted kernelObjects) {
 	for s := range known.affinitySets {
 		if _, ok := wanted.affinitySets[s]; !ok {
 			tx.Delete(&knftables.Set{Name: s})
@@ -193,8 +209,9 @@ func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) 
 }
 
 // offendingLines returns the transaction's lines nft's error names, each
-// prefixed with its number; of a long line (merged elements) only the
-// part around the columns nft names.
+// prefixed with its number (and, for a rule in a chain block, the chain);
+// of a long line (merged elements) only the part around the columns nft
+// names.
 func offendingLines(err error, text string) []string {
 	lines := strings.Split(text, "\n")
 	var bad []string
@@ -202,7 +219,11 @@ func offendingLines(err error, text string) []string {
 		if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(lines) {
 			from, _ := strconv.Atoi(m[2])
 			to, _ := strconv.Atoi(m[3])
-			bad = append(bad, m[1]+": "+excerpt(lines[n-1], from, to))
+			line := strings.TrimSpace(excerpt(lines[n-1], from, to))
+			if chain := blockChain(lines, n); chain != "" {
+				line = "chain " + chain + ": " + line
+			}
+			bad = append(bad, m[1]+": "+line)
 		}
 	}
 	return bad

@@ -151,8 +151,9 @@ func (r *renderer) writeDirect() {
 
 // ensureChain adds a per-service chain once, and records it as the
 // current Service's. It flushes the chain only if the table may hold it
-// (old): on a fresh table the flushes would be a third of the commands.
-// A chain kproxy flushed as stale and has not deleted yet is empty.
+// (old, which a full sync leaves without chains: it flushes them all
+// first). A chain kproxy flushed as stale and has not deleted yet is
+// empty.
 func (r *renderer) ensureChain(name string) {
 	if r.cur.chains[name] {
 		return
@@ -177,7 +178,7 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	fam, _ := nftFamily(opts.Family)
 	tx := knftables.NewFake(fam, tableName).NewTransaction()
 	newRenderer(opts, tx, snap).renderFull(snap, true)
-	return mergeElementAdds(tx.String()), nil
+	return compactText(tx.String(), minBlockLines), nil
 }
 
 // prefixString is a CIDR as nft prints it: a host prefix as the address.

@@ -8,6 +8,8 @@ import (
 
 	"sigs.k8s.io/knftables"
 
+	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/internal/testrig"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -69,4 +71,70 @@ func TestKernelMergedElementAdds(t *testing.T) {
 	if chains, err := nft.List(ctx, "chains"); err != nil || strings.Contains(strings.Join(chains, " "), "c/d") {
 		t.Errorf("chains after the refused transaction: %q (%v)", chains, err)
 	}
+}
+
+// rawTwinNFT runs every transaction twice: compacted, through the real
+// nft seam in one namespace, and as knftables' own text, through a bare
+// `nft -f`, in another. Both must accept or refuse it alike.
+type rawTwinNFT struct {
+	*netnsNFT
+	t     *testing.T
+	rawNS string
+}
+
+func (n *rawTwinNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+	err := n.netnsNFT.Run(ctx, tx)
+	_, rawErr := testrig.ExecInput(n.rawNS, tx.String(), "nft", "-f", "-")
+	if (err == nil) != (rawErr == nil) {
+		n.t.Errorf("compacted transaction: %v; as knftables wrote it: %v", err, rawErr)
+	}
+	return err
+}
+
+// TestKernelCompactTextLoadsTheSame: every scenario of the flow table,
+// synced one after another (first syncs, then full syncs that flush and
+// delete the previous scenario's chains), leaves the same table whether
+// nft is sent the compact text (with table blocks for runs of any length,
+// or only for long ones) or knftables' one command per line.
+func TestKernelCompactTextLoadsTheSame(t *testing.T) {
+	for _, fam := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
+		for _, minRun := range []int{1, minBlockLines} {
+			t.Run(fmt.Sprintf("%s/min-run-%d", fam, minRun), func(t *testing.T) {
+				compact, raw := newTestNetns(t, "nftcompact"), newTestNetns(t, "nftraw")
+				opts := flowOptions()
+				if fam == proxier.IPv6 {
+					opts = flowOptionsIPv6()
+				}
+				nft := newNetnsNFT(t, fam, compact)
+				nft.Interface.(*mergingNFT).minBlockLines = minRun
+				opts.NFT = &rawTwinNFT{netnsNFT: nft, t: t, rawNS: raw}
+				p, err := New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, sc := range flowtest.Scenarios() {
+					snap := sc.Snapshot()
+					if fam == proxier.IPv6 {
+						snap = sc.SnapshotIPv6()
+					}
+					if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
+						t.Fatalf("%s: %v", sc.Name, err)
+					}
+					if got, want := rulesetIn(t, compact), rulesetIn(t, raw); got != want {
+						t.Fatalf("%s: tables differ:\n%s", sc.Name, lineDiff(got, want))
+					}
+				}
+			})
+		}
+	}
+}
+
+// rulesetIn is ns's whole ruleset, canonically ordered.
+func rulesetIn(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := testrig.Exec(ns, "nft", "list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testrig.CanonicalNFT(out)
 }
