@@ -39,19 +39,7 @@ type Proxier struct {
 	// stale are flushed service chains waiting for deletion, by the time
 	// they were flushed.
 	stale map[string]time.Time
-	// renewNFT makes a new knftables interface (nil when Options.NFT was
-	// given), after a transaction of largeTx operations or more: see
-	// largeTransaction.
-	renewNFT func() (knftables.Interface, error)
-	largeTx  int
 }
-
-// largeTransaction is the number of operations from which kproxy starts a
-// new knftables interface after running a transaction: knftables keeps the
-// text of the largest transaction it ran in a buffer for the life of the
-// interface, about 8 MB at 10,000 Services, while such transactions (full
-// syncs) come once an hour. A new interface costs two short nft runs.
-const largeTransaction = 10000
 
 var (
 	_ proxier.Proxier = (*Proxier)(nil)
@@ -69,11 +57,7 @@ func New(opts Options) (*Proxier, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxier{opts: opts, nft: nft, rules: ruleCounterFor(opts, nft), now: time.Now, stale: map[string]time.Time{}, largeTx: largeTransaction}
-	if opts.NFT == nil {
-		p.renewNFT = opts.nft
-	}
-	return p, nil
+	return &Proxier{opts: opts, nft: nft, rules: ruleCounterFor(opts, nft), now: time.Now, stale: map[string]time.Time{}}, nil
 }
 
 // Sync implements proxier.Proxier. It first deletes the chains flushed
@@ -112,13 +96,6 @@ func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) error {
 		p.opts.Metrics.syncFailed(p.opts.Family)
 		logRunFailure(err, tx, p.opts.Family)
 		return fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
-	}
-	if tx.NumOperations() >= p.largeTx && p.renewNFT != nil {
-		if nft, err := p.renewNFT(); err == nil {
-			p.nft = nft
-		} else {
-			klog.ErrorS(err, "Cannot renew the nft interface; keeping the old one", "family", p.opts.Family)
-		}
 	}
 	return nil
 }

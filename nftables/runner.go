@@ -16,7 +16,9 @@ import (
 // prints (compactText). knftables writes one `add element` command per
 // element, which nft turns into a netlink message each, and repeats the
 // table and chain on every rule; a first sync at 10,000 Services × 2
-// spends much of its `nft -f` time on that.
+// spends much of its `nft -f` time on that. (knftables' own Run keeps the
+// largest transaction's text in a buffer for the interface's life; this
+// Run keeps nothing.)
 type mergingNFT struct {
 	knftables.Interface
 	path string // the nft binary

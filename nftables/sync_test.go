@@ -164,29 +164,6 @@ func TestSyncReplacesPreviousState(t *testing.T) {
 	}
 }
 
-// TestLargeTransactionRenewsInterface: after a transaction of largeTx
-// operations or more, and only then, the Proxier runs the next ones
-// through a new knftables interface (which drops the old one's buffer).
-func TestLargeTransactionRenewsInterface(t *testing.T) {
-	r := newFakeRig(t, nil)
-	renewed := 0
-	r.p.renewNFT = func() (knftables.Interface, error) { renewed++; return r.nft, nil }
-	snap := flowtest.Scenarios()[0].Snapshot()
-	r.p.largeTx = 1 << 30
-	r.mustSync(t, snap)
-	if renewed != 0 {
-		t.Fatalf("renewed after a small transaction")
-	}
-	r.p.largeTx = 1
-	r.mustSync(t, snap)
-	if renewed != 1 {
-		t.Fatalf("renewed %d times after a large transaction, want 1", renewed)
-	}
-	if got, want := r.fake.Dump(), fakeSync(t, flowOptions(), snap); got != want {
-		t.Errorf("table differs from a fresh sync:\n%s", lineDiff(got, want))
-	}
-}
-
 // checkStaleFlushed checks that every chain waiting for deletion is in
 // the table and empty.
 func checkStaleFlushed(t *testing.T, fake *knftables.Fake, stale map[string]time.Time) {
