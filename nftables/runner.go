@@ -43,12 +43,22 @@ func newRealNFT(fam knftables.Family) (*mergingNFT, error) {
 
 // Run sends tx in one `nft -f -`, all or nothing.
 func (n *mergingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+	return n.send(ctx, tx)
+}
+
+// Check has nft check tx, in the form Run sends it, without applying it.
+func (n *mergingNFT) Check(ctx context.Context, tx *knftables.Transaction) error {
+	return n.send(ctx, tx, "--check")
+}
+
+// send runs `nft [flags] -f -` with tx's compact text.
+func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags ...string) error {
 	text, err := transactionText(tx)
 	if err != nil {
 		return err
 	}
 	text = compactText(text, n.minBlockLines)
-	cmd := exec.CommandContext(ctx, n.path, "-f", "-")
+	cmd := exec.CommandContext(ctx, n.path, append(flags, "-f", "-")...)
 	cmd.Stdin = strings.NewReader(text)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -33,7 +33,8 @@ func elementsTx(nft knftables.Interface, n int) *knftables.Transaction {
 
 // TestKernelMergedElementAdds: element adds sent merged all reach the
 // kernel; when nft refuses one, the line logged is the refused element's
-// line of the text sent; a transaction with a sticky error is not sent.
+// line of the text sent; a transaction with a sticky error is not sent;
+// Check judges the text Run would send and applies nothing.
 func TestKernelMergedElementAdds(t *testing.T) {
 	ns := newTestNetns(t, "nftmerge")
 	nft := newNetnsNFT(t, proxier.IPv4, ns)
@@ -70,6 +71,18 @@ func TestKernelMergedElementAdds(t *testing.T) {
 	}
 	if chains, err := nft.List(ctx, "chains"); err != nil || strings.Contains(strings.Join(chains, " "), "c/d") {
 		t.Errorf("chains after the refused transaction: %q (%v)", chains, err)
+	}
+
+	if err := nft.Check(ctx, bad); err == nil {
+		t.Error("Check accepted an element naming a missing chain")
+	}
+	checked := nft.NewTransaction()
+	checked.Add(&knftables.Chain{Name: "e/f"})
+	if err := nft.Check(ctx, checked); err != nil {
+		t.Errorf("Check of a valid transaction: %v", err)
+	}
+	if chains, err := nft.List(ctx, "chains"); err != nil || strings.Contains(strings.Join(chains, " "), "e/f") {
+		t.Errorf("chains after Check: %q (%v); Check applied the transaction", chains, err)
 	}
 }
 

@@ -69,6 +69,16 @@ func (r *SyncRecord) outcome() string {
 // elapsed key) kube-proxy logs per sync at -v=2, which its users grep for;
 // checkout, program and cleanup split elapsed into its phases.
 func (r *SyncRecord) logSummary() {
+	kv := r.summary()
+	if r.Err != nil {
+		klog.ErrorS(r.Err, "Sync failed, keeping the previous rules and retrying with a full sync", kv...)
+		return
+	}
+	klog.InfoS("SyncProxyRules complete", kv...)
+}
+
+// summary is the summary line's keys and values.
+func (r *SyncRecord) summary() []any {
 	kind := "partial"
 	if r.Result.Full {
 		kind = "full"
@@ -78,13 +88,8 @@ func (r *SyncRecord) logSummary() {
 		written += n
 	}
 	t := r.Timings
-	kv := []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", t.Total(),
+	return []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", t.Total(),
 		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed),
 		"services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,
 		"written", written, "result", r.outcome()}
-	if r.Err != nil {
-		klog.ErrorS(r.Err, "Sync failed, keeping the previous rules and retrying with a full sync", kv...)
-		return
-	}
-	klog.InfoS("SyncProxyRules complete", kv...)
 }

@@ -186,3 +186,25 @@ func histogramSum(t *testing.T, o prometheus.Observer) float64 {
 	t.Helper()
 	return histogram(t, o).GetSampleSum()
 }
+
+// TestSummaryLineSplitsElapsed: the summary line's elapsed is the sum of
+// its checkout, program and cleanup phases, each from the timings.
+func TestSummaryLineSplitsElapsed(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := &SyncRecord{Family: IPv4, Mode: "test", Result: SyncResult{Full: true, Written: map[string]int{"a": 2, "b": 3}},
+		Timings: SyncTimings{Checkout: 3 * time.Millisecond, Start: start,
+			Programmed: start.Add(100 * time.Millisecond), Done: start.Add(105 * time.Millisecond)}}
+	kv := r.summary()
+	got := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		got[kv[i].(string)] = kv[i+1]
+	}
+	for key, want := range map[string]any{
+		"elapsed": 108 * time.Millisecond, "checkout": 3 * time.Millisecond, "program": 100 * time.Millisecond,
+		"cleanup": 5 * time.Millisecond, "sync": "full", "written": 5, "result": "ok",
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+}
