@@ -14,7 +14,8 @@ type chainLine struct {
 }
 
 // parseChainLine reads a line that can go into a table block (ok false for
-// any other: base chains, flushes, deletes, sets, maps, elements).
+// any other: base chains, rules placed by index or handle, flushes,
+// deletes, sets, maps, elements).
 func parseChainLine(line string) (chainLine, bool) {
 	rest, isRule := strings.CutPrefix(line, "add rule ")
 	if !isRule {
@@ -27,7 +28,7 @@ func parseChainLine(line string) (chainLine, bool) {
 	switch {
 	case !isRule && len(fields) == 3 && fields[2] != "":
 		return chainLine{table: fields[0] + " " + fields[1], chain: fields[2]}, true
-	case isRule && len(fields) == 4 && fields[2] != "" && fields[3] != "":
+	case isRule && len(fields) == 4 && fields[2] != "" && fields[3] != "" && !positioned(fields[3]):
 		return chainLine{table: fields[0] + " " + fields[1], chain: fields[2], rule: fields[3]}, true
 	}
 	return chainLine{}, false
@@ -38,6 +39,13 @@ func parseChainLine(line string) (chainLine, bool) {
 // hundred rule lines (whatever the block holds), so short runs, such as
 // those between the flushes of a restart, stay one command per line.
 const minBlockLines = 1000
+
+// positioned tells a rule placed by index or handle (knftables writes
+// " index N" or " handle N" after the chain), which a chain block cannot
+// express.
+func positioned(rule string) bool {
+	return strings.HasPrefix(rule, "index ") || strings.HasPrefix(rule, "handle ")
+}
 
 // groupChainRules rewrites `nft -f` input so that runs of at least minRun
 // chain and rule adds are written as `nft list table` prints a table: one table

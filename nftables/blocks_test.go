@@ -101,6 +101,8 @@ func TestParseChainLine(t *testing.T) {
 		"add rule ip6 kube-proxy a/b ct state new counter":  {table: "ip6 kube-proxy", chain: "a/b", rule: "ct state new counter"},
 		"add chain ip kube-proxy x { type nat hook input ;": nil,
 		"add rule ip kube-proxy a/b":                        nil,
+		"add rule ip kube-proxy a/b index 0 counter":        nil,
+		"add rule ip kube-proxy a/b handle 7 counter":       nil,
 		"add chain ip kube-proxy":                           nil,
 		"insert rule ip kube-proxy a/b counter":             nil,
 		"flush chain ip kube-proxy a/b":                     nil,
