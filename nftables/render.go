@@ -39,6 +39,9 @@ type renderer struct {
 	// full sync), for telling which affinity sets change their timeout.
 	cur *serviceObjects
 	old kernelObjects
+	// existing, in a full sync, are the service chains the table may hold:
+	// renderFull flushes them all before writing any Service.
+	existing map[string]bool
 	// direct, on a full render, are the elements written so far: a
 	// claimed element goes into the transaction if its key is new, after
 	// every chain, grouped by set and map (see mergingNFT).
@@ -89,6 +92,7 @@ func (r *renderer) localMatches(d proxier.LocalDetector) (local, notLocal string
 // returns what each Service owns and the elements written.
 func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[types.NamespacedName]*serviceObjects, *elementTable) {
 	r.writeStatic(recreateBase)
+	r.flushExisting()
 	names := snap.SortedNames()
 	byService := make(map[types.NamespacedName]*serviceObjects, len(names))
 	elems := newElementTable()
@@ -106,6 +110,21 @@ func (r *renderer) renderFull(snap *proxier.Snapshot, recreateBase bool) (map[ty
 	r.direct, r.directBy = nil, nil
 	r.conflicts = append(r.conflicts, elems.conflicts(uniqueKeys(keys))...)
 	return byService, elems
+}
+
+// flushExisting adds, then flushes, every chain in r.existing. Adding
+// first keeps a chain someone else deleted from failing the transaction;
+// flushing them all before any Service is written leaves the Services'
+// chain and rule adds one long run (see groupChainRules), where a flush
+// per chain would cut it into short ones.
+func (r *renderer) flushExisting() {
+	names := slices.Sorted(maps.Keys(r.existing))
+	for _, c := range names {
+		r.tx.Add(&knftables.Chain{Name: c})
+	}
+	for _, c := range names {
+		r.tx.Flush(&knftables.Chain{Name: c})
+	}
 }
 
 // renderService writes one Service's chains and collects its elements.
@@ -150,10 +169,10 @@ func (r *renderer) writeDirect() {
 }
 
 // ensureChain adds a per-service chain once, and records it as the
-// current Service's. It flushes the chain only if the table may hold it
-// (old, which a full sync leaves without chains: it flushes them all
-// first). A chain kproxy flushed as stale and has not deleted yet is
-// empty.
+// current Service's. In a partial sync it flushes the chain if the table
+// may hold it (old); a full sync has flushed those already
+// (flushExisting). A chain kproxy flushed as stale and has not deleted yet
+// is empty.
 func (r *renderer) ensureChain(name string) {
 	if r.cur.chains[name] {
 		return

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"syscall"
 	"time"
 
@@ -15,14 +13,12 @@ import (
 	"github.com/kproxy/kproxy/proxier"
 )
 
-// syncFull rewrites the whole table in one transaction: it flushes every
-// service chain the table may hold first (the wanted ones are refilled,
-// the others deleted a sync later), then writes the shared chains, sets
-// and maps and the chains of every Service, and deletes stale affinity
-// sets. Flushing first leaves the chain and rule adds one long run, which
-// mergingNFT sends as a table block (see groupChainRules). It lists the
-// kernel only when there is no state to trust (first sync, after a
-// failure or a canary alarm).
+// syncFull rewrites the whole table in one transaction: the shared
+// chains, sets and maps, then every service chain the table may hold
+// flushed (the wanted ones are refilled, the others deleted a sync
+// later), then the chains of every Service; it deletes stale affinity
+// sets. It lists the kernel only when there is no state to trust (first
+// sync, after a failure or a canary alarm).
 func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start time.Time) (proxier.SyncResult, error) {
 	known, err := p.knownObjects(ctx)
 	if err != nil {
@@ -30,13 +26,14 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: %w", p.opts.Family, err)
 	}
 	tx := p.nft.NewTransaction()
-	flushChains(tx, known.chains)
 	r := newRenderer(p.opts, tx, snap)
-	r.old = kernelObjects{affinitySets: known.affinitySets} // chains flushed
+	r.old = kernelObjects{affinitySets: known.affinitySets}
+	r.existing = known.chains
 	objs, elems := r.renderFull(snap, !p.baseRecreated)
 	state := &syncState{services: objs, elements: elems, global: globalKey(snap)}
-	p.markStale(known, state.owned(), start)
-	deleteStaleSets(tx, known, state.owned())
+	wanted := state.owned()
+	p.markStale(known, wanted, start)
+	deleteStaleSets(tx, known, wanted)
 	logConflicts(r.conflicts, p.opts.Family)
 	if err := p.run(ctx, tx); err != nil {
 		return proxier.SyncResult{Full: true}, err
@@ -91,13 +88,6 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 		}
 	}
 	return k, nil
-}
-
-// flushChains flushes chains, in name order.
-func flushChains(tx *knftables.Transaction, chains map[string]bool) {
-	for _, c := range slices.Sorted(maps.Keys(chains)) {
-		tx.Flush(&knftables.Chain{Name: c})
-	}
 }
 
 // globalKey is what the shared chains depend on besides the Services: the

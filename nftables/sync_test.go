@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -326,13 +327,14 @@ func TestOffendingLines(t *testing.T) {
 // TestFreshTableSkipsChainFlushes: a first sync into an empty table adds
 // the service chains without flushing them and adds the elements after
 // every chain, grouped by set and map; a first sync over a table that
-// holds the chains (a restart) flushes each of them.
+// holds the chains (a restart) flushes each of them, all before the first
+// service rule.
 func TestFreshTableSkipsChainFlushes(t *testing.T) {
 	snap := flowtest.Scenarios()[0].Snapshot()
 	fake := knftables.NewFake(knftables.IPv4Family, tableName)
 	newFakeRig(t, fake).mustSync(t, snap)
 	fresh := fake.LastTransaction.String()
-	if n := countChainOps(fresh, "flush"); n != 0 {
+	if n := len(chainsWith(fresh, "flush")); n != 0 {
 		t.Errorf("fresh table: %d service chain flushes, want none", n)
 	}
 	lines := strings.Split(fresh, "\n")
@@ -358,19 +360,62 @@ func TestFreshTableSkipsChainFlushes(t *testing.T) {
 
 	newFakeRig(t, fake).mustSync(t, snap)
 	restart := fake.LastTransaction.String()
-	if a, f := countChainOps(restart, "add"), countChainOps(restart, "flush"); a == 0 || f != a {
-		t.Errorf("restart over the table: %d service chains added, %d flushed; want all flushed", a, f)
+	added, flushed := chainsWith(restart, "add"), chainsWith(restart, "flush")
+	if len(added) == 0 || !maps.Equal(added, flushed) {
+		t.Errorf("restart over the table: service chains added %v, flushed %v; want all flushed", added, flushed)
+	}
+	lastFlush, firstRule := 0, len(restart)
+	for i, l := range strings.Split(restart, "\n") {
+		if f := strings.Fields(l); len(f) > 4 && isServiceChain(f[4]) {
+			if f[0] == "flush" {
+				lastFlush = i
+			} else if f[1] == "rule" {
+				firstRule = min(firstRule, i)
+			}
+		}
+	}
+	if lastFlush > firstRule {
+		t.Errorf("restart: a service chain flushed at line %d, after the first service rule at line %d", lastFlush+1, firstRule+1)
 	}
 }
 
-// countChainOps counts the transaction's "VERB chain" lines of service
-// chains.
-func countChainOps(text, verb string) int {
-	n := 0
+// chainsWith are the service chains of the transaction's "VERB chain"
+// lines.
+func chainsWith(text, verb string) map[string]bool {
+	chains := map[string]bool{}
 	for l := range strings.Lines(text) {
 		if f := strings.Fields(l); len(f) > 4 && f[0] == verb && f[1] == "chain" && isServiceChain(f[4]) {
-			n++
+			chains[f[4]] = true
 		}
 	}
-	return n
+	return chains
+}
+
+// TestFullSyncOverMissingChains: a full sync trusting its state succeeds
+// when someone deleted one of its service chains, or the whole table,
+// since the last sync (before the canary noticed), and leaves the table
+// a fresh sync writes.
+func TestFullSyncOverMissingChains(t *testing.T) {
+	snap := flowtest.Scenarios()[0].Snapshot()
+	for name, damage := range map[string]func(*knftables.Fake){
+		"one chain": func(f *knftables.Fake) {
+			for c := range f.Table.Chains {
+				if isServiceChain(c) {
+					delete(f.Table.Chains, c)
+					return
+				}
+			}
+		},
+		"table": func(f *knftables.Fake) { f.Table = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newFakeRig(t, nil)
+			r.mustSync(t, snap)
+			damage(r.fake)
+			r.mustSync(t, snap)
+			if got, want := r.fake.Dump(), fakeSync(t, flowOptions(), snap); got != want {
+				t.Errorf("table differs from a fresh sync:\n%s", lineDiff(got, want))
+			}
+		})
+	}
 }
