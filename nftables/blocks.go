@@ -8,13 +8,14 @@ import (
 // specification, or an `add rule FAMILY TABLE NAME RULE` line, as
 // knftables writes them.
 type chainLine struct {
+	line  string // as written
 	table string // "FAMILY TABLE"
 	chain string
 	rule  string // "" for a chain
 }
 
 // parseChainLine reads a line that can go into a table block (ok false for
-// any other: base chains, rules placed by index or handle, flushes,
+// any other: base chains, rules a block would read differently, flushes,
 // deletes, sets, maps, elements).
 func parseChainLine(line string) (chainLine, bool) {
 	rest, isRule := strings.CutPrefix(line, "add rule ")
@@ -27,66 +28,72 @@ func parseChainLine(line string) (chainLine, bool) {
 	fields := strings.SplitN(rest, " ", 4)
 	switch {
 	case !isRule && len(fields) == 3 && fields[2] != "":
-		return chainLine{table: fields[0] + " " + fields[1], chain: fields[2]}, true
-	case isRule && len(fields) == 4 && fields[2] != "" && fields[3] != "" && !positioned(fields[3]):
-		return chainLine{table: fields[0] + " " + fields[1], chain: fields[2], rule: fields[3]}, true
+		return chainLine{line: line, table: fields[0] + " " + fields[1], chain: fields[2]}, true
+	case isRule && len(fields) == 4 && fields[2] != "" && blockable(fields[3]):
+		return chainLine{line: line, table: fields[0] + " " + fields[1], chain: fields[2], rule: fields[3]}, true
 	}
 	return chainLine{}, false
 }
 
-// minBlockLines is the shortest run of chain and rule adds written as a
-// table block. nft spends about as much on each table block as on a few
-// hundred rule lines (whatever the block holds), so short runs, such as
-// those between the flushes of a restart, stay one command per line.
-const minBlockLines = 1000
-
-// positioned tells a rule placed by index or handle (knftables writes
-// " index N" or " handle N" after the chain), which a chain block cannot
-// express.
-func positioned(rule string) bool {
-	return strings.HasPrefix(rule, "index ") || strings.HasPrefix(rule, "handle ")
+// blockable tells a rule that reads the same inside a chain block: not
+// empty, not placed by index or handle (knftables writes " index N" or
+// " handle N" after the chain, which a block cannot express), and without
+// a ";" (which ends a statement in a block).
+func blockable(rule string) bool {
+	return rule != "" && !strings.HasPrefix(rule, "index ") && !strings.HasPrefix(rule, "handle ") &&
+		!strings.Contains(rule, ";")
 }
 
+// minBlockLines is the shortest run of chain and rule adds written as a
+// table block: nft spends a fixed time on each table block, far more than
+// on one rule line, so the short runs of the static part and of partial
+// syncs stay one command per line.
+const minBlockLines = 1000
+
 // groupChainRules rewrites `nft -f` input so that runs of at least minRun
-// chain and rule adds are written as `nft list table` prints a table: one table
-// block, one chain block per chain, one rule per line. nft parses that
-// form faster than a command per rule, and adds the same chains and rules
-// in the same order: a chain block adds the chain if it is missing and
-// appends its rules. Any other line ends the run, so flushes and deletes
-// keep their place.
+// chain and rule adds are written as `nft list table` prints a table: one
+// table block, one chain block per chain, one rule per line. nft parses
+// that form faster than a command per rule. The end state is the same:
+// everything in a block is an add (a chain block adds the chain if it is
+// missing and appends its rules; nft adds a block's chains before its
+// rules). Any other line ends the run, so flushes and deletes keep their
+// place.
 func groupChainRules(text string, minRun int) string {
 	var out strings.Builder
 	out.Grow(len(text))
-	var run []string
-	var parsed []chainLine
-	flush := func() {
-		if len(run) < minRun {
+	var run []chainLine
+	emitRun := func() {
+		switch {
+		case len(run) == 0:
+		case len(run) < minRun:
 			for _, l := range run {
-				out.WriteString(l + "\n")
+				out.WriteString(l.line)
+				out.WriteByte('\n')
 			}
-		} else {
-			writeBlocks(&out, parsed)
+		default:
+			writeBlock(&out, run)
 		}
-		run, parsed = run[:0], parsed[:0]
+		run = run[:0]
 	}
 	for line := range strings.Lines(text) {
 		line = strings.TrimSuffix(line, "\n")
 		l, ok := parseChainLine(line)
-		if !ok || (len(parsed) > 0 && l.table != parsed[0].table) {
-			flush()
+		if !ok || (len(run) > 0 && l.table != run[0].table) {
+			emitRun()
 		}
 		if !ok {
-			out.WriteString(line + "\n")
+			out.WriteString(line)
+			out.WriteByte('\n')
 			continue
 		}
-		run, parsed = append(run, line), append(parsed, l)
+		run = append(run, l)
 	}
-	flush()
+	emitRun()
 	return out.String()
 }
 
-// writeBlocks writes lines, all of one table, as a table block.
-func writeBlocks(out *strings.Builder, lines []chainLine) {
+// writeBlock writes lines, all of one table, as a table block.
+func writeBlock(out *strings.Builder, lines []chainLine) {
 	out.WriteString("table " + lines[0].table + " {\n")
 	chain := ""
 	for _, l := range lines {
@@ -98,7 +105,9 @@ func writeBlocks(out *strings.Builder, lines []chainLine) {
 			out.WriteString("\tchain " + chain + " {\n")
 		}
 		if l.rule != "" {
-			out.WriteString("\t\t" + l.rule + "\n")
+			out.WriteString("\t\t")
+			out.WriteString(l.rule)
+			out.WriteByte('\n')
 		}
 	}
 	out.WriteString("\t}\n}\n")

@@ -85,6 +85,14 @@ func TestGroupChainRules(t *testing.T) {
 	if short := groupChainRules(in, 5); short != in+"\n" {
 		t.Errorf("runs shorter than minRun were rewritten:\n%s", lineDiff(short, in+"\n"))
 	}
+	// At minRun 4 only the first run (4 lines) becomes a block.
+	first := strings.Join(strings.Split(want, "\n")[2:12], "\n")
+	if four := groupChainRules(in, 4); !strings.Contains(four, first) || strings.Count(four, "\ntable ") != 1 {
+		t.Errorf("minRun 4: want only the first run as a block:\n%s", four)
+	}
+	if zero := groupChainRules(in, 0); zero != got {
+		t.Errorf("minRun 0 differs from minRun 1:\n%s", lineDiff(zero, got))
+	}
 	lines := strings.Split(got, "\n")
 	for n, chain := range map[int]string{2: "", 5: "nat-prerouting", 8: "service-A-default/a/tcp/p", 17: "service-B-default/b/tcp/p", 13: "", 28: "service-A-default/a/tcp/p"} {
 		if c := blockChain(lines, n); c != chain {
@@ -103,12 +111,16 @@ func TestParseChainLine(t *testing.T) {
 		"add rule ip kube-proxy a/b":                        nil,
 		"add rule ip kube-proxy a/b index 0 counter":        nil,
 		"add rule ip kube-proxy a/b handle 7 counter":       nil,
+		"add rule ip kube-proxy a/b counter; drop":          nil,
 		"add chain ip kube-proxy":                           nil,
 		"insert rule ip kube-proxy a/b counter":             nil,
 		"flush chain ip kube-proxy a/b":                     nil,
 		"add element ip kube-proxy s { 1.2.3.4 }":           nil,
 	} {
 		got, ok := parseChainLine(line)
+		if want != nil {
+			want.line = line
+		}
 		if ok != (want != nil) || (ok && got != *want) {
 			t.Errorf("parseChainLine(%q) = %+v, %v", line, got, ok)
 		}

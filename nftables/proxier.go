@@ -88,6 +88,7 @@ func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) error {
 		return nil
 	}
 	if klog.V(9).Enabled() {
+		// knftables' text: the real nft seam sends it compacted (compactText).
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
 	if err := p.nft.Run(ctx, tx); err != nil {

@@ -15,10 +15,9 @@ import (
 // its own `nft -f -` for transactions, sent in the form `nft list table`
 // prints (compactText). knftables writes one `add element` command per
 // element, which nft turns into a netlink message each, and repeats the
-// table and chain on every rule; a first sync at 10,000 Services × 2
-// spends much of its `nft -f` time on that. (knftables' own Run keeps the
-// largest transaction's text in a buffer for the interface's life; this
-// Run keeps nothing.)
+// table and chain on every rule, which nft parses slower than the
+// listing's blocks. (knftables' own Run keeps the largest transaction's
+// text in a buffer for the interface's life; this Run keeps nothing.)
 type mergingNFT struct {
 	knftables.Interface
 	path string // the nft binary
@@ -71,8 +70,8 @@ func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags 
 // compactText is knftables' transaction text as mergingNFT sends it: the
 // element adds to a set or map merged, the chain and rule adds grouped into
 // table blocks. The same operations in the same order, parsed faster.
-func compactText(text string, minBlockLines int) string {
-	return groupChainRules(mergeElementAdds(text), minBlockLines)
+func compactText(text string, minRun int) string {
+	return groupChainRules(mergeElementAdds(text), minRun)
 }
 
 // errorLines are nft's error messages without the input lines and the

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
 
 	"sigs.k8s.io/knftables"
 
@@ -104,20 +108,24 @@ func (n *rawTwinNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 	return err
 }
 
-// TestKernelCompactTextLoadsTheSame: every scenario of the flow table,
-// synced one after another (first syncs, then full syncs that flush and
-// delete the previous scenario's chains), leaves the same table whether
-// nft is sent the compact text (with table blocks for runs of any length,
-// or only for long ones) or knftables' one command per line.
+// TestKernelCompactTextLoadsTheSame: every scenario of the flow table and
+// one of many Services (long enough for a table block at the default
+// minimum), each reached by a partial sync and then by a full sync, with
+// the clock moving on so that stale chains are deleted, leaves the same
+// ruleset whether nft is sent the compact text (table blocks for runs of
+// any length, or only for long ones) or knftables' one command per line.
 func TestKernelCompactTextLoadsTheSame(t *testing.T) {
 	for _, fam := range []proxier.Family{proxier.IPv4, proxier.IPv6} {
+		scenarios := append(flowtest.Scenarios(), manyServices(600))
+		opts := flowOptions()
+		if fam == proxier.IPv6 {
+			scenarios = flowtest.ScenariosIPv6()
+			scenarios = append(scenarios, flowtest.ScenarioIPv6(manyServices(600)))
+			opts = flowOptionsIPv6()
+		}
 		for _, minRun := range []int{1, minBlockLines} {
 			t.Run(fmt.Sprintf("%s/min-run-%d", fam, minRun), func(t *testing.T) {
 				compact, raw := newTestNetns(t, "nftcompact"), newTestNetns(t, "nftraw")
-				opts := flowOptions()
-				if fam == proxier.IPv6 {
-					opts = flowOptionsIPv6()
-				}
 				nft := newNetnsNFT(t, fam, compact)
 				nft.Interface.(*mergingNFT).minBlockLines = minRun
 				opts.NFT = &rawTwinNFT{netnsNFT: nft, t: t, rawNS: raw}
@@ -125,21 +133,59 @@ func TestKernelCompactTextLoadsTheSame(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, sc := range flowtest.Scenarios() {
+				clock := time.Unix(1e9, 0)
+				p.now = func() time.Time { clock = clock.Add(2 * staleChainDelay); return clock }
+				var prev *proxier.Snapshot
+				for _, sc := range scenarios {
 					snap := sc.Snapshot()
 					if fam == proxier.IPv6 {
 						snap = sc.SnapshotIPv6()
 					}
-					if _, err := p.Sync(context.Background(), proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
-						t.Fatalf("%s: %v", sc.Name, err)
+					for _, full := range []bool{false, true} {
+						req := proxier.SyncRequest{Snapshot: snap, Full: full, Changed: changedBetween(prev, snap)}
+						if _, err := p.Sync(context.Background(), req); err != nil {
+							t.Fatalf("%s (full %v): %v", sc.Name, full, err)
+						}
+						if got, want := rulesetIn(t, compact), rulesetIn(t, raw); got != want {
+							t.Fatalf("%s (full %v): rulesets differ:\n%s", sc.Name, full, lineDiff(got, want))
+						}
 					}
-					if got, want := rulesetIn(t, compact), rulesetIn(t, raw); got != want {
-						t.Fatalf("%s: tables differ:\n%s", sc.Name, lineDiff(got, want))
-					}
+					prev = snap
 				}
 			})
 		}
 	}
+}
+
+// changedBetween are the Services of either snapshot (a or b may be nil).
+func changedBetween(a, b *proxier.Snapshot) proxier.NameSet {
+	changed := proxier.NameSet{}
+	for _, s := range []*proxier.Snapshot{a, b} {
+		if s != nil {
+			for name := range s.Services {
+				changed[name] = struct{}{}
+			}
+		}
+	}
+	return changed
+}
+
+// manyServices is a scenario of n ClusterIP Services with two endpoints
+// each.
+func manyServices(n int) flowtest.Scenario {
+	sc := flowtest.Scenario{Name: "many"}
+	for i := range n {
+		name := fmt.Sprintf("many-%d", i)
+		eps := []flowtest.EP{
+			{IP: fmt.Sprintf("10.244.2.%d", i%250+1), Node: flowtest.OtherNode},
+			{IP: fmt.Sprintf("10.244.3.%d", i%250+1), Node: flowtest.OtherNode},
+		}
+		sc.Services = append(sc.Services, flowtest.NewService(name, fmt.Sprintf("10.96.%d.%d", 10+i/250, i%250+1),
+			[]v1.ServicePort{flowtest.Port("http", v1.ProtocolTCP, 80, 0)}))
+		sc.Slices = append(sc.Slices, flowtest.NewSlice(name+"-1", name,
+			[]discovery.EndpointPort{flowtest.SlicePort("http", v1.ProtocolTCP, 8080)}, eps...))
+	}
+	return sc
 }
 
 // rulesetIn is ns's whole ruleset, canonically ordered.
