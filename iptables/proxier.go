@@ -110,15 +110,19 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		p.written = nil // nothing was sent, but the next sync must be full
 		return proxier.SyncResult{Full: full}, fmt.Errorf("iptables %s: %w", p.opts.Family, err)
 	}
+	var kernelWrite time.Duration
 	if !tx.empty() {
 		data := tx.restoreInput(&p.buf)
 		if klog.V(9).Enabled() {
 			klog.V(9).InfoS("Restoring iptables rules", "family", p.opts.Family, "rules", string(data))
 		}
-		if err := p.kernel.Restore(ctx, data, true); err != nil {
+		restoreStart := time.Now()
+		err := p.kernel.Restore(ctx, data, true)
+		kernelWrite = time.Since(restoreStart)
+		if err != nil {
 			p.written = nil // the next sync is full
 			xtables.LogRestoreFailure(err, p.opts.Family)
-			return proxier.SyncResult{Full: full, RestoreFailed: true}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
+			return proxier.SyncResult{Full: full, RestoreFailed: true, KernelWrite: kernelWrite}, fmt.Errorf("iptables %s: restore: %w", p.opts.Family, err)
 		}
 		if p.buf.Cap() > keepBufferMax {
 			p.buf = bytes.Buffer{} // a full sync's input: not worth keeping until the next one
@@ -133,7 +137,8 @@ func (p *Proxier) syncRules(ctx context.Context, snap *proxier.Snapshot, full bo
 		"rendered", len(res.changed), "natRules", res.rules[tableNAT], "filterRules", res.rules[tableFilter],
 		"chainsWritten", len(tx.write[tableNAT])+len(tx.write[tableFilter]), "chainsDeleted", len(tx.del[tableNAT])+len(tx.del[tableFilter]),
 		"written", tx.written, "elapsed", time.Since(start))
-	return proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal}, nil
+	return proxier.SyncResult{Full: full, Rules: res.rules, Written: tx.written, NoLocalEndpoints: res.noLocal,
+		KernelWrite: kernelWrite}, nil
 }
 
 // readKernel reads back the content of kproxy's chains (iptables-save of

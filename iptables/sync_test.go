@@ -155,8 +155,12 @@ func TestRestoreFailureKeepsRules(t *testing.T) {
 	m := xtables.NewMetrics(nil)
 	p := newFakeProxier(t, fake, m)
 	snap := scenarioSnapshot(t)
-	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true}); err != nil {
+	first, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Full: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if first.KernelWrite <= 0 {
+		t.Errorf("first sync's KernelWrite = %v, want the restore's time", first.KernelWrite)
 	}
 	before := dump(t, fake)
 	fake.FailOn = xtables.FailOnce("Restore", errors.New("injected"))
@@ -164,8 +168,8 @@ func TestRestoreFailureKeepsRules(t *testing.T) {
 	if !xtables.IsRestoreError(err) {
 		t.Fatalf("Sync error = %v, want a RestoreError", err)
 	}
-	if !res.RestoreFailed || res.Full {
-		t.Errorf("result = %+v, want a failed restore of a partial sync", res)
+	if !res.RestoreFailed || res.Full || res.KernelWrite <= 0 {
+		t.Errorf("result = %+v, want a failed (and timed) restore of a partial sync", res)
 	}
 	if after := dump(t, fake); after != before {
 		t.Errorf("rules changed after a failed restore")

@@ -81,24 +81,32 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 	return p.syncPartial(ctx, snap, req.Changed, start)
 }
 
-// run sends tx (nothing when it is empty). On failure the state is
-// dropped, so that the next sync is full and lists the kernel again.
-func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) error {
+// run sends tx (nothing when it is empty) and returns how long the
+// write took: nft's own run when the Interface times it (the real one),
+// else the whole Run. On failure the state is dropped, so that the next
+// sync is full and lists the kernel again.
+func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) (time.Duration, error) {
 	if tx.NumOperations() == 0 {
-		return nil
+		return 0, nil
 	}
 	if klog.V(9).Enabled() {
 		// knftables' text: the real nft seam sends it compacted (compactText).
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
-	if err := p.nft.Run(ctx, tx); err != nil {
+	start := time.Now()
+	err := p.nft.Run(ctx, tx)
+	took := time.Since(start)
+	if t, ok := p.nft.(execTimer); ok {
+		took = t.lastExecTime()
+	}
+	if err != nil {
 		p.state = nil
 		clear(p.stale)
 		p.opts.Metrics.syncFailed(p.opts.Family)
 		logRunFailure(err, tx, p.opts.Family)
-		return fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
+		return took, fmt.Errorf("nftables %s: run transaction: %w", p.opts.Family, err)
 	}
-	return nil
+	return took, nil
 }
 
 // dropStale flushes the known service chains the Services do not want

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/knftables"
 )
@@ -23,7 +24,17 @@ type mergingNFT struct {
 	path string // the nft binary
 	// minBlockLines is groupChainRules' minRun (tests lower it).
 	minBlockLines int
+	// lastExec is how long the last nft process ran (execTimer).
+	lastExec time.Duration
 }
+
+// execTimer is an Interface that can tell how long its last transaction
+// spent in the nft process, apart from building the text.
+type execTimer interface {
+	lastExecTime() time.Duration
+}
+
+func (n *mergingNFT) lastExecTime() time.Duration { return n.lastExec }
 
 var _ knftables.Interface = (*mergingNFT)(nil)
 
@@ -61,7 +72,10 @@ func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags 
 	cmd.Stdin = strings.NewReader(text)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	start := time.Now()
+	err = cmd.Run()
+	n.lastExec = time.Since(start)
+	if err != nil {
 		return &sentError{msg: errorLines(stderr.String(), err), sent: text}
 	}
 	return nil

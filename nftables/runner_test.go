@@ -6,8 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/kproxy/kproxy/internal/flowtest"
+	"github.com/kproxy/kproxy/proxier"
 )
 
 // TestTransactionTextStickyError pins how transactionText learns of
@@ -36,7 +40,7 @@ func TestTransactionTextStickyError(t *testing.T) {
 func TestMergingNFTSendsCompactText(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "nft")
-	body := "#!/bin/sh\necho \"$@\" > " + dir + "/args\ncat > " + dir + "/stdin\n" +
+	body := "#!/bin/sh\necho \"$@\" > " + dir + "/args\ncat > " + dir + "/stdin\nsleep 0.05\n" +
 		"[ -e " + dir + "/fail ] && { echo 'Error: refused' >&2; exit 1; }\nexit 0\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
@@ -67,6 +71,9 @@ func TestMergingNFTSendsCompactText(t *testing.T) {
 		if got := read("stdin"); got != want || !strings.Contains(got, "\tchain a/b {") {
 			t.Errorf("nft was sent %q, want %q", got, want)
 		}
+		if took := n.lastExecTime(); took < 50*time.Millisecond || took > 10*time.Second {
+			t.Errorf("nft ran for %v by lastExecTime, want the script's 50ms sleep and more", took)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "fail"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -74,5 +81,46 @@ func TestMergingNFTSendsCompactText(t *testing.T) {
 	err := n.Run(ctx, tx)
 	if err == nil || err.Error() != "Error: refused" || sentText(err, tx) != want {
 		t.Errorf("refused run: %v (sent %q)", err, sentText(err, tx))
+	}
+}
+
+// timedNFT is a Fake that says every nft run took took.
+type timedNFT struct {
+	knftables.Interface
+	took time.Duration
+}
+
+func (n *timedNFT) lastExecTime() time.Duration { return n.took }
+
+// TestSyncReportsNFTRunTime: a sync's KernelWrite is the nft process's
+// run time as the Interface reports it, full or partial, and zero when a
+// sync sends nothing.
+func TestSyncReportsNFTRunTime(t *testing.T) {
+	const took = 7 * time.Second
+	opts := flowOptions()
+	opts.NFT = &timedNFT{Interface: knftables.NewFake(knftables.IPv4Family, tableName), took: took}
+	opts.Metrics = NewMetrics(nil)
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs := flowtest.Scenarios()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		req  proxier.SyncRequest
+		want time.Duration
+	}{
+		{"full", proxier.SyncRequest{Snapshot: scs[0].Snapshot(), Full: true}, took},
+		{"partial", proxier.SyncRequest{Snapshot: scs[1].Snapshot(), Changed: allNames(scs[1].Snapshot())}, took},
+		{"nothing to send", proxier.SyncRequest{Snapshot: scs[1].Snapshot()}, 0},
+	} {
+		res, err := p.Sync(ctx, c.req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if res.KernelWrite != c.want {
+			t.Errorf("%s sync: KernelWrite %v, want %v", c.name, res.KernelWrite, c.want)
+		}
 	}
 }

@@ -35,14 +35,16 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 	p.markStale(known, wanted, start)
 	deleteStaleSets(tx, known, wanted)
 	logConflicts(r.conflicts, p.opts.Family)
-	if err := p.run(ctx, tx); err != nil {
-		return proxier.SyncResult{Full: true}, err
+	took, err := p.run(ctx, tx)
+	if err != nil {
+		return proxier.SyncResult{Full: true, KernelWrite: took}, err
 	}
 	p.baseRecreated = true
 	p.state = state
 	klog.V(2).InfoS("Synced nftables rules", "family", p.opts.Family, "full", true, "services", len(snap.Services),
 		"operations", tx.NumOperations(), "elapsed", time.Since(start))
-	return proxier.SyncResult{Full: true, Written: map[string]int{tableName: tx.NumOperations()}, NoLocalEndpoints: state.noLocal()}, nil
+	return proxier.SyncResult{Full: true, Written: map[string]int{tableName: tx.NumOperations()},
+		NoLocalEndpoints: state.noLocal(), KernelWrite: took}, nil
 }
 
 // knownObjects are the per-service objects in the table: what kproxy

@@ -46,10 +46,12 @@ func (p *Proxier) syncPartial(ctx context.Context, snap *proxier.Snapshot, chang
 	keys = uniqueKeys(keys)
 	st.elements.write(tx, keys)
 	logConflicts(append(r.conflicts, st.elements.conflicts(keys)...), p.opts.Family)
-	if err := p.run(ctx, tx); err != nil {
-		return proxier.SyncResult{}, err
+	took, err := p.run(ctx, tx)
+	if err != nil {
+		return proxier.SyncResult{KernelWrite: took}, err
 	}
 	klog.V(2).InfoS("Synced nftables rules", "family", p.opts.Family, "full", false, "services", len(snap.Services),
 		"changed", len(changed), "operations", tx.NumOperations(), "elapsed", time.Since(start))
-	return proxier.SyncResult{Written: map[string]int{tableName: tx.NumOperations()}, NoLocalEndpoints: st.noLocal()}, nil
+	return proxier.SyncResult{Written: map[string]int{tableName: tx.NumOperations()}, NoLocalEndpoints: st.noLocal(),
+		KernelWrite: took}, nil
 }

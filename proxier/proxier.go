@@ -1,6 +1,9 @@
 package proxier
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Proxier programs one IP family's datapath. The iptables, ipvs and
 // userspace modes implement it.
@@ -43,6 +46,11 @@ type SyncResult struct {
 	// (iptables-restore failed): kube-proxy counts these apart from other
 	// failures.
 	RestoreFailed bool
+	// KernelWrite is how long the program that loaded the sync's rules
+	// ran (iptables-restore, nft -f), exec to exit: the part of the sync
+	// spent in the kernel and its tools rather than in kproxy. Zero when
+	// nothing was written or the mode does not time it.
+	KernelWrite time.Duration
 	// Redirects are the service ports the backend redirects to listeners
 	// of its own (userspace mode); nil for the modes that translate to
 	// the endpoints in the kernel. The conntrack cleanup keeps the flows

@@ -67,7 +67,8 @@ func (r *SyncRecord) outcome() string {
 // logSummary writes the one line per sync and family at the default
 // level. A success reads "SyncProxyRules complete", the message (and the
 // elapsed key) kube-proxy logs per sync at -v=2, which its users grep for;
-// checkout, program and cleanup split elapsed into its phases.
+// checkout, program and cleanup split elapsed into its phases, and
+// kernelWrite is the part of program spent in iptables-restore or nft.
 func (r *SyncRecord) logSummary() {
 	kv := r.summary()
 	if r.Err != nil {
@@ -90,6 +91,7 @@ func (r *SyncRecord) summary() []any {
 	t := r.Timings
 	return []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", t.Total(),
 		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed),
+		"kernelWrite", r.Result.KernelWrite,
 		"services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,
 		"written", written, "result", r.outcome()}
 }

@@ -191,7 +191,8 @@ func histogramSum(t *testing.T, o prometheus.Observer) float64 {
 // its checkout, program and cleanup phases, each from the timings.
 func TestSummaryLineSplitsElapsed(t *testing.T) {
 	start := time.Unix(1000, 0)
-	r := &SyncRecord{Family: IPv4, Mode: "test", Result: SyncResult{Full: true, Written: map[string]int{"a": 2, "b": 3}},
+	r := &SyncRecord{Family: IPv4, Mode: "test", Result: SyncResult{Full: true, Written: map[string]int{"a": 2, "b": 3},
+		KernelWrite: 60 * time.Millisecond},
 		Timings: SyncTimings{Checkout: 3 * time.Millisecond, Start: start,
 			Programmed: start.Add(100 * time.Millisecond), Done: start.Add(105 * time.Millisecond)}}
 	kv := r.summary()
@@ -201,7 +202,7 @@ func TestSummaryLineSplitsElapsed(t *testing.T) {
 	}
 	for key, want := range map[string]any{
 		"elapsed": 108 * time.Millisecond, "checkout": 3 * time.Millisecond, "program": 100 * time.Millisecond,
-		"cleanup": 5 * time.Millisecond, "sync": "full", "written": 5, "result": "ok",
+		"cleanup": 5 * time.Millisecond, "kernelWrite": 60 * time.Millisecond, "sync": "full", "written": 5, "result": "ok",
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %v, want %v", key, got[key], want)
