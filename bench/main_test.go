@@ -100,6 +100,7 @@ func checkRow(t *testing.T, r report.Row, cfg harness.Config) {
 	if r.Mode == report.FloorIptables {
 		positive["KUBE-SERVICES alone"] = r.KubeServicesWall
 	}
+	checkKernelWrite(t, r, positive)
 	if r.Kind != report.KindFloor {
 		positive["programming p50"] = r.ProgP50
 		positive["programming p99"] = r.ProgP99
@@ -124,6 +125,30 @@ func checkRow(t *testing.T, r report.Row, cfg harness.Config) {
 	}
 	if r.Kind != report.KindFloor && r.Rules > 0 && r.N != 100 {
 		t.Errorf("%s: row for N=%d, want 100", r.Proxy, r.N)
+	}
+}
+
+// checkKernelWrite adds to positive the parts of kproxy's syncs spent in
+// iptables-restore / nft, and checks each is a part of its sync. (A
+// restart of kproxy's iptables mode over its own rules may write nothing.)
+func checkKernelWrite(t *testing.T, r report.Row, positive map[string]report.F) {
+	t.Helper()
+	parts := map[string][2]report.F{
+		"first sync":   {r.FirstSyncKernelWrite, r.FirstSyncMetric},
+		"partial sync": {r.PartialKernelWrite, r.PartialMetric},
+	}
+	switch r.Proxy {
+	case "kproxy-nftables":
+		parts["restart sync"] = [2]report.F{r.RestartKernelWrite, r.RestartSyncMetric}
+	case "kproxy-iptables":
+	default:
+		return
+	}
+	for what, p := range parts {
+		positive[what+" kernel write"] = p[0]
+		if p[0] > p[1] {
+			t.Errorf("%s: %s kernel write %v above the sync's %v", r.Proxy, what, float64(p[0]), float64(p[1]))
+		}
 	}
 }
 

@@ -31,6 +31,9 @@ type Metrics struct {
 	HealthzTotal           *prometheus.CounterVec
 	LivezTotal             *prometheus.CounterVec
 	InvalidObjects         *prometheus.CounterVec
+	// KernelWriteDuration (kproxy's own) is the part of a sync's duration
+	// spent in the program loading its rules (SyncResult.KernelWrite).
+	KernelWriteDuration *prometheus.HistogramVec
 }
 
 // syncBuckets: 1 ms to 16 s, as kube-proxy's sync histograms.
@@ -74,6 +77,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		HealthzTotal:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_proxy_healthz_total", Help: "Cumulative proxy healthz HTTP status"}, []string{"code"}),
 		LivezTotal:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubeproxy_proxy_livez_total", Help: "Cumulative proxy livez HTTP status"}, []string{"code"}),
 		InvalidObjects:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kproxy_invalid_objects_total", Help: "Services and EndpointSlices (or parts of them) skipped as invalid"}, []string{"kind"}),
+		KernelWriteDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kproxy_sync_kernel_write_duration_seconds",
+			Help: "Time the program loading a sync's rules (iptables-restore, nft) ran, exec to exit, by sync kind", Buckets: syncBuckets},
+			[]string{"ip_family", "sync"}),
 	}
 	if reg != nil {
 		m.SyncDuration = Register(reg, m.SyncDuration)
@@ -93,6 +99,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.HealthzTotal = Register(reg, m.HealthzTotal)
 		m.LivezTotal = Register(reg, m.LivezTotal)
 		m.InvalidObjects = Register(reg, m.InvalidObjects)
+		m.KernelWriteDuration = Register(reg, m.KernelWriteDuration)
 	}
 	return m
 }
@@ -139,6 +146,9 @@ func (m *Metrics) RecordSync(r *SyncRecord, b Proxier) {
 		m.FullSyncDuration.WithLabelValues(fam).Observe(total)
 	} else {
 		m.PartialSyncDuration.WithLabelValues(fam).Observe(total)
+	}
+	if w := r.Result.KernelWrite; w > 0 {
+		m.KernelWriteDuration.WithLabelValues(fam, r.kind()).Observe(w.Seconds())
 	}
 	if o, ok := b.(ModeMetricsOwner); ok && o.ModeMetrics() != nil {
 		o.ModeMetrics().RecordSync(r)

@@ -78,18 +78,22 @@ func (r *SyncRecord) logSummary() {
 	klog.InfoS("SyncProxyRules complete", kv...)
 }
 
+// kind is "full" or "partial".
+func (r *SyncRecord) kind() string {
+	if r.Result.Full {
+		return "full"
+	}
+	return "partial"
+}
+
 // summary is the summary line's keys and values.
 func (r *SyncRecord) summary() []any {
-	kind := "partial"
-	if r.Result.Full {
-		kind = "full"
-	}
 	written := 0
 	for _, n := range r.Result.Written {
 		written += n
 	}
 	t := r.Timings
-	return []any{"ipFamily", r.Family, "mode", r.Mode, "sync", kind, "elapsed", t.Total(),
+	return []any{"ipFamily", r.Family, "mode", r.Mode, "sync", r.kind(), "elapsed", t.Total(),
 		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed),
 		"kernelWrite", r.Result.KernelWrite,
 		"services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,

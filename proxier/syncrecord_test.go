@@ -77,7 +77,7 @@ func timedLoop(t *testing.T, clk *clocktesting.FakeClock, backends map[Family]Pr
 func TestSyncDurationSpansWholeSync(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	mode := &recordedModeSyncs{}
-	v4 := &timedBackend{clk: clk, took: 100 * time.Millisecond, mode: mode}
+	v4 := &timedBackend{clk: clk, took: 100 * time.Millisecond, mode: mode, res: SyncResult{KernelWrite: 40 * time.Millisecond}}
 	v6 := &timedBackend{clk: clk, took: 200 * time.Millisecond, mode: mode}
 	c4, c6 := &timedCleaner{clk: clk, took: 10 * time.Millisecond, deleted: 2}, &timedCleaner{clk: clk, took: 20 * time.Millisecond}
 	l, m := timedLoop(t, clk, map[Family]Proxier{IPv4: v4, IPv6: v6}, map[Family]StaleFlowCleaner{IPv4: c4, IPv6: c6})
@@ -119,6 +119,13 @@ func TestSyncDurationSpansWholeSync(t *testing.T) {
 	}
 	if n := histogram(t, m.NetworkProgramming.WithLabelValues("IPv6")).GetSampleCount(); n != 0 {
 		t.Errorf("IPv6 observed %d network programming latencies of an IPv4 slice", n)
+	}
+	// Only a backend that timed its kernel write records one.
+	if got := histogramSum(t, m.KernelWriteDuration.WithLabelValues("IPv4", "full")); got != 0.04 {
+		t.Errorf("IPv4 kernel write = %v s, want the backend's 0.04", got)
+	}
+	if n := testutil.CollectAndCount(m.KernelWriteDuration); n != 1 {
+		t.Errorf("kernel write recorded in %d series, want IPv4's full sync's only", n)
 	}
 	if got := testutil.ToFloat64(m.ConntrackDeleted.WithLabelValues("IPv4")); got != 2 {
 		t.Errorf("conntrack deleted = %v, want 2", got)

@@ -72,7 +72,7 @@ func (r *run) measure(ctx context.Context) (string, error) {
 	if r.echo, err = testrig.StartEchoServersIn(r.s, r.backend.Netns, r.backend.Name, r.backend.IP, []int{EchoPort}, testrig.TCP); err != nil {
 		return "", err
 	}
-	p, wall, full, err := r.start(ctx, "first sync")
+	p, first, err := r.start(ctx, "first sync")
 	if over := (*overLimitError)(nil); errors.As(err, &over) {
 		r.row.FirstSyncOver = over.limit.Seconds()
 	}
@@ -80,7 +80,8 @@ func (r *run) measure(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer p.Stop()
-	r.row.FirstSyncWall, r.row.FirstSyncMetric = report.F(wall), report.F(full)
+	r.row.FirstSyncWall, r.row.FirstSyncMetric = report.F(first.wall), report.F(first.metric)
+	r.row.FirstSyncKernelWrite = report.F(first.kernelWrite)
 
 	rules, dump, err := r.spec.Rules(r.node)
 	if err != nil {
@@ -115,32 +116,37 @@ func (r *run) measure(ctx context.Context) (string, error) {
 	return dump, r.restart(ctx, p)
 }
 
+// firstSync is how a proxy's first sync went: exec to the end of the
+// sync (wall), its duration by the proxy's metric, and the part of it in
+// iptables-restore / nft by kproxy's metric (NaN for upstream).
+type firstSync struct {
+	wall, metric, kernelWrite float64
+}
+
 // start starts the proxy and waits for its first sync and for convergence.
-// It returns the wall time from start to the end of the first sync and that
-// sync's duration from the metrics.
-func (r *run) start(ctx context.Context, what string) (Proc, float64, float64, error) {
+func (r *run) start(ctx context.Context, what string) (Proc, firstSync, error) {
 	t0 := time.Now()
 	p, err := r.node.Start(r.s, r.spec.Args(r.cp.KubeProxyKubeconfig, r.node.Name()))
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, firstSync{}, err
 	}
 	timeout := r.cfg.syncTimeout(r.n)
 	s, err := r.waitMetrics(ctx, r.scrape, p, what, timeout, measure.Sample.Synced)
 	if err != nil {
 		p.Stop()
-		return nil, 0, 0, err
+		return nil, firstSync{}, err
 	}
-	wall := sinceUnix(s.LastSync, t0, s.At)
-	full := s.Full.MeanSince(measure.Hist{})
-	if math.IsNaN(full) {
-		full = s.Sync.MeanSince(measure.Hist{}) // a proxy that does not split full and partial
+	first := firstSync{wall: sinceUnix(s.LastSync, t0, s.At), metric: s.Full.MeanSince(measure.Hist{}),
+		kernelWrite: s.FullKernelWrite.MeanSince(measure.Hist{})}
+	if math.IsNaN(first.metric) {
+		first.metric = s.Sync.MeanSince(measure.Hist{}) // a proxy that does not split full and partial
 	}
 	if _, err := r.waitMetrics(ctx, r.scrape, p, "convergence after "+what, timeout, measure.Sample.Converged); err != nil {
 		p.Stop()
 		// The sync itself finished: no "> limit" for it.
-		return nil, 0, 0, errors.New(err.Error())
+		return nil, firstSync{}, errors.New(err.Error())
 	}
-	return p, wall, full, nil
+	return p, first, nil
 }
 
 // partial changes one load Service at a time and times the partial sync it
@@ -150,7 +156,7 @@ func (r *run) partial(ctx context.Context, p Proc) error {
 	if r.n == 0 {
 		return nil
 	}
-	var metric, wall []float64
+	var metric, wall, kernelWrite []float64
 	for i := 0; i < r.cfg.PartialReps; i++ {
 		before, err := r.scrape.Scrape(ctx)
 		if err != nil {
@@ -170,8 +176,12 @@ func (r *run) partial(ctx context.Context, p Proc) error {
 		if v := after.Partial.MeanSince(before.Partial); !math.IsNaN(v) {
 			metric = append(metric, v)
 		}
+		if v := after.PartialKernelWrite.MeanSince(before.PartialKernelWrite); !math.IsNaN(v) {
+			kernelWrite = append(kernelWrite, v)
+		}
 	}
 	r.row.PartialMetric, r.row.PartialWall = report.F(measure.Median(metric)), report.F(measure.Median(wall))
+	r.row.PartialKernelWrite = report.F(measure.Median(kernelWrite))
 	r.log.logf("    partial sync %.3fs (API → done %.3fs), median of %d", float64(r.row.PartialMetric), float64(r.row.PartialWall), len(wall))
 	return nil
 }
@@ -287,12 +297,13 @@ func (r *run) restart(ctx context.Context, p Proc) error {
 	if err := p.Stop(); err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
-	p2, wall, full, err := r.start(ctx, "first sync after restart")
+	p2, first, err := r.start(ctx, "first sync after restart")
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
 	defer p2.Stop()
-	r.row.RestartSyncWall, r.row.RestartSyncMetric = report.F(wall), report.F(full)
-	r.log.logf("    restart: first sync after %.2fs (full sync %.3fs)", wall, full)
+	r.row.RestartSyncWall, r.row.RestartSyncMetric = report.F(first.wall), report.F(first.metric)
+	r.row.RestartKernelWrite = report.F(first.kernelWrite)
+	r.log.logf("    restart: first sync after %.2fs (full sync %.3fs)", first.wall, first.metric)
 	return p2.Stop()
 }

@@ -29,6 +29,16 @@ kubeproxy_sync_proxy_rules_endpoint_changes_pending 3
 # TYPE kubeproxy_sync_proxy_rules_iptables_total gauge
 kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="filter"} 4
 kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"} 40
+# TYPE kproxy_sync_kernel_write_duration_seconds histogram
+kproxy_sync_kernel_write_duration_seconds_bucket{ip_family="IPv4",sync="full",le="+Inf"} 1
+kproxy_sync_kernel_write_duration_seconds_sum{ip_family="IPv4",sync="full"} 0.5
+kproxy_sync_kernel_write_duration_seconds_count{ip_family="IPv4",sync="full"} 1
+kproxy_sync_kernel_write_duration_seconds_bucket{ip_family="IPv4",sync="partial",le="+Inf"} 3
+kproxy_sync_kernel_write_duration_seconds_sum{ip_family="IPv4",sync="partial"} 0.06
+kproxy_sync_kernel_write_duration_seconds_count{ip_family="IPv4",sync="partial"} 3
+kproxy_sync_kernel_write_duration_seconds_bucket{ip_family="IPv6",sync="full",le="+Inf"} 1
+kproxy_sync_kernel_write_duration_seconds_sum{ip_family="IPv6",sync="full"} 8
+kproxy_sync_kernel_write_duration_seconds_count{ip_family="IPv6",sync="full"} 1
 `
 
 func TestParse(t *testing.T) {
@@ -38,6 +48,9 @@ func TestParse(t *testing.T) {
 	}
 	if s.Full != (Hist{Sum: 1.5, Count: 2}) {
 		t.Errorf("full = %+v, want IPv4 only {1.5 2}", s.Full)
+	}
+	if s.FullKernelWrite != (Hist{Sum: 0.5, Count: 1}) || s.PartialKernelWrite != (Hist{Sum: 0.06, Count: 3}) {
+		t.Errorf("kernel write full %+v partial %+v, want IPv4's by sync kind", s.FullKernelWrite, s.PartialKernelWrite)
 	}
 	if s.LastSync != 1000.5 || s.LastQueued != 1000.25 || s.Pending != 3 || s.NatRules != 40 {
 		t.Errorf("sample = %+v", s)

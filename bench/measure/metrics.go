@@ -27,6 +27,8 @@ const (
 	mEpPending      = "kubeproxy_sync_proxy_rules_endpoint_changes_pending"
 	mProgramming    = "kubeproxy_network_programming_duration_seconds"
 	mIptablesTotals = "kubeproxy_sync_proxy_rules_iptables_total"
+	// kproxy's only: the part of a sync spent in iptables-restore / nft.
+	mKernelWrite = "kproxy_sync_kernel_write_duration_seconds"
 )
 
 // Hist is a histogram's cumulative sum and count.
@@ -50,10 +52,13 @@ type Sample struct {
 	Full        Hist
 	Partial     Hist
 	Programming Hist
-	LastSync    float64 // unix seconds of the last successful sync, 0 if none
-	LastQueued  float64
-	Pending     float64 // service + endpoint changes pending
-	NatRules    float64 // kubeproxy_sync_proxy_rules_iptables_total{table="nat"}, NaN if absent
+	// FullKernelWrite and PartialKernelWrite: kproxy's time in
+	// iptables-restore / nft by kind of sync (zero for upstream).
+	FullKernelWrite, PartialKernelWrite Hist
+	LastSync                            float64 // unix seconds of the last successful sync, 0 if none
+	LastQueued                          float64
+	Pending                             float64 // service + endpoint changes pending
+	NatRules                            float64 // kubeproxy_sync_proxy_rules_iptables_total{table="nat"}, NaN if absent
 }
 
 // Synced reports whether at least one sync succeeded and its duration is
@@ -137,6 +142,8 @@ func Parse(r io.Reader) (Sample, error) {
 	s.Full = hist(fams[mFull])
 	s.Partial = hist(fams[mPartial])
 	s.Programming = hist(fams[mProgramming])
+	s.FullKernelWrite = histWith(fams[mKernelWrite], map[string]string{"sync": "full"})
+	s.PartialKernelWrite = histWith(fams[mKernelWrite], map[string]string{"sync": "partial"})
 	s.LastSync = gauge(fams[mLast], nil)
 	s.LastQueued = gauge(fams[mQueued], nil)
 	s.Pending = gauge(fams[mSvcPending], nil) + gauge(fams[mEpPending], nil)
@@ -161,10 +168,13 @@ func ipv4(m *dto.Metric, want map[string]string) bool {
 	return matched == len(want)
 }
 
-func hist(f *dto.MetricFamily) Hist {
+func hist(f *dto.MetricFamily) Hist { return histWith(f, nil) }
+
+// histWith sums the IPv4 series of f that carry every label in want.
+func histWith(f *dto.MetricFamily, want map[string]string) Hist {
 	var h Hist
 	for _, m := range f.GetMetric() {
-		if ipv4(m, nil) && m.GetHistogram() != nil {
+		if ipv4(m, want) && m.GetHistogram() != nil {
 			h.Sum += m.GetHistogram().GetSampleSum()
 			h.Count += m.GetHistogram().GetSampleCount()
 		}

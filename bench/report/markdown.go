@@ -33,9 +33,12 @@ func intF(v int) F {
 var metrics = []metric{
 	{"first sync, fresh node: exec → done, wall (s) ¹", func(r Row) F { return r.FirstSyncWall }, 3, false},
 	{"first sync: full sync duration, metric (s)", func(r Row) F { return r.FirstSyncMetric }, 3, false},
+	{"first sync: of which iptables-restore / nft ran (s) ⁹", func(r Row) F { return r.FirstSyncKernelWrite }, 3, true},
 	{"full sync on restart over existing rules: exec → done, wall (s) ²", func(r Row) F { return r.RestartSyncWall }, 3, false},
 	{"full sync on restart: duration, metric (s)", func(r Row) F { return r.RestartSyncMetric }, 3, false},
+	{"full sync on restart: of which iptables-restore / nft ran (s) ⁹", func(r Row) F { return r.RestartKernelWrite }, 3, true},
 	{"partial sync, 1 Service changed: duration, metric (s) ³", func(r Row) F { return r.PartialMetric }, 3, false},
+	{"partial sync: of which iptables-restore / nft ran (s) ⁹", func(r Row) F { return r.PartialKernelWrite }, 3, true},
 	{"partial sync: API update → sync done, wall (s)", func(r Row) F { return r.PartialWall }, 3, false},
 	{"floor: iptables-restore --noflush of KUBE-SERVICES alone (s) ⁸", func(r Row) F { return r.KubeServicesWall }, 3, true},
 	{"network programming p50: create → connection answered (s)", func(r Row) F { return r.ProgP50 }, 3, false},
@@ -75,6 +78,7 @@ const Footnotes = `Each cell is the median over the repeats, with the min–max 
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
 ⁷ The rig's floor for a first packet: connects to the pod interleaved with those via a ClusterIP, from the same client. It is not free of rules: a packet to the pod still walks the proxy's nat chains (all of upstream iptables' KUBE-SERVICES).
 ⁸ What upstream's iptables partial sync writes at least: its whole KUBE-SERVICES chain (kproxy writes one bucket chain).
+⁹ kproxy only (kproxy_sync_kernel_write_duration_seconds): the iptables-restore or nft process, exec to exit; the rest of the sync's metric is kproxy's own work (snapshot, rendering, the text, reading rules back, conntrack cleanup). Not in runs before 2026-12-07's nft6.
 `
 
 func (f F) format(prec int) string {

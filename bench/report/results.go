@@ -42,6 +42,11 @@ type Row struct {
 	RestartSyncMetric F       `json:"restart_sync_metric_s"` // that full sync's duration (histogram)
 	PartialMetric     F       `json:"partial_sync_metric_s"` // median partial sync (histogram) after one Service changed
 	PartialWall       F       `json:"partial_sync_wall_s"`   // median API update → sync done (includes min-sync-period waits)
+	// The parts of the first, restart and (median) partial syncs spent in
+	// iptables-restore / nft, by kproxy's own metric (not in upstream).
+	FirstSyncKernelWrite F `json:"first_sync_kernel_write_s"`
+	RestartKernelWrite   F `json:"restart_sync_kernel_write_s"`
+	PartialKernelWrite   F `json:"partial_sync_kernel_write_s"`
 	// KubeServicesWall (iptables floor only) is a --noflush restore of the
 	// nat KUBE-SERVICES chain alone: what upstream's partial sync writes at
 	// least.
@@ -110,6 +115,7 @@ func NewRow(proxy string, kind Kind, mode string, n, m int) Row {
 	return Row{
 		Proxy: proxy, Kind: kind, Mode: mode, N: n, M: m, Status: "ok",
 		FirstSyncWall: nan, FirstSyncMetric: nan, RestartSyncWall: nan, RestartSyncMetric: nan,
+		FirstSyncKernelWrite: nan, RestartKernelWrite: nan, PartialKernelWrite: nan,
 		PartialMetric: nan, PartialWall: nan, KubeServicesWall: nan, ProgP50: nan, ProgP90: nan, ProgP99: nan, ProgMetricMean: nan,
 		FirstPacketP50: nan, FirstPacketP99: nan, DirectP50: nan, DirectP99: nan,
 		RSSMB: nan, HWMMB: nan, CPU: nan, LoadAvg: nan,
@@ -158,8 +164,12 @@ func Read(path string) (*Results, error) {
 		return nil, fmt.Errorf("read results %s: %w", path, err)
 	}
 	for i := range r.Rows {
-		if r.Rows[i].KubeServicesWall == 0 { // not in runs before 2026-12-07
-			r.Rows[i].KubeServicesWall = NaN
+		row := &r.Rows[i]
+		// Not in earlier runs (a measured time is never exactly 0).
+		for _, f := range []*F{&row.KubeServicesWall, &row.FirstSyncKernelWrite, &row.RestartKernelWrite, &row.PartialKernelWrite} {
+			if *f == 0 {
+				*f = NaN
+			}
 		}
 		if r.Rows[i].Kind == KindFloor { // no API update to time from; runs before 2026-12-08 copied the load time here
 			r.Rows[i].PartialWall = NaN
