@@ -3,7 +3,9 @@ package nftables
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,7 +130,7 @@ func (p *Proxier) markStale(known, wanted kernelObjects, now time.Time) []string
 		delete(p.stale, c)
 	}
 	var unwanted []string
-	for c := range known.chains {
+	for _, c := range slices.Sorted(maps.Keys(known.chains)) {
 		if wanted.chains[c] {
 			continue
 		}
@@ -142,7 +144,7 @@ func (p *Proxier) markStale(known, wanted kernelObjects, now time.Time) []string
 
 // deleteStaleSets deletes the known affinity sets not wanted.
 func deleteStaleSets(tx *knftables.Transaction, known, wanted kernelObjects) {
-	for s := range known.affinitySets {
+	for _, s := range slices.Sorted(maps.Keys(known.affinitySets)) {
 		if _, ok := wanted.affinitySets[s]; !ok {
 			tx.Delete(&knftables.Set{Name: s})
 		}
@@ -154,8 +156,8 @@ func deleteStaleSets(tx *knftables.Transaction, known, wanted kernelObjects) {
 // full one, which lists the kernel again and retries.
 func (p *Proxier) deleteStaleChains(ctx context.Context, now time.Time) {
 	tx := p.nft.NewTransaction()
-	for c, since := range p.stale {
-		if now.Sub(since) >= staleChainDelay {
+	for _, c := range slices.Sorted(maps.Keys(p.stale)) {
+		if now.Sub(p.stale[c]) >= staleChainDelay {
 			tx.Delete(&knftables.Chain{Name: c})
 			delete(p.stale, c)
 		}

@@ -178,7 +178,9 @@ func (r *renderer) ensureChain(name string) {
 		return
 	}
 	r.cur.chains[name] = true
-	r.tx.Add(&knftables.Chain{Name: name})
+	if !r.existing[name] { // a full sync added (and flushed) it already
+		r.tx.Add(&knftables.Chain{Name: name})
+	}
 	if r.old.chains[name] {
 		r.tx.Flush(&knftables.Chain{Name: name})
 	}
