@@ -43,6 +43,11 @@ type LoopOptions struct {
 	Conntrack      map[Family]StaleFlowCleaner // nil entries: no cleanup
 	Health         HealthRecorder              // may be nil
 	AfterSync      []AfterSync
+	// BeforeFullSync, if set, runs before a round of syncs in which some
+	// family is due a full sync (its first, after a failure or a canary
+	// alarm, the full sync period); the function it returns runs when the
+	// round's syncs are done, before AfterFullSync.
+	BeforeFullSync func() (done func())
 	// AfterFullSync, if set, runs after a round of syncs in which some
 	// family did a successful full sync.
 	AfterFullSync func()
@@ -226,6 +231,7 @@ func (l *Loop) sync() error {
 		return nil
 	}
 	ctx := l.startSync()
+	fullRoundDone := l.beforeFullSync()
 	start := l.opts.Clock.Now()
 	c := l.checkout()
 	checkout := l.opts.Clock.Since(start)
@@ -245,10 +251,26 @@ func (l *Loop) sync() error {
 		}
 		anyFull = anyFull || full
 	}
+	fullRoundDone()
 	if anyFull && l.opts.AfterFullSync != nil {
 		l.opts.AfterFullSync()
 	}
 	return errors.Join(errs...)
+}
+
+// beforeFullSync runs BeforeFullSync if some family's next sync is full,
+// and returns what to run when the round is done.
+func (l *Loop) beforeFullSync() (done func()) {
+	l.mu.Lock()
+	due := false
+	for _, full := range l.needFull {
+		due = due || full
+	}
+	l.mu.Unlock()
+	if !due || l.opts.BeforeFullSync == nil {
+		return func() {}
+	}
+	return l.opts.BeforeFullSync()
 }
 
 // startSync returns the context syncs run in and, once per full sync

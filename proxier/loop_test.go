@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,8 +63,20 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 	m := NewMetrics(reg)
 	tr := NewTracker("me", []Family{IPv4}, nil, clk.Now())
 	var afterFull atomic.Int32
+	var hooksMu sync.Mutex
+	var hooks []string // BeforeFullSync, its done and AfterFullSync, in order
+	hook := func(name string) {
+		hooksMu.Lock()
+		defer hooksMu.Unlock()
+		hooks = append(hooks, name)
+	}
+	before := func() func() {
+		hook("before")
+		return func() { hook("done") }
+	}
 	l := NewLoop(tr, LoopOptions{Mode: "test", MinSyncPeriod: 0, SyncPeriod: time.Minute,
-		Backends: map[Family]Proxier{IPv4: be}, Metrics: m, Clock: clk, AfterFullSync: func() { afterFull.Add(1) }})
+		Backends: map[Family]Proxier{IPv4: be}, Metrics: m, Clock: clk, BeforeFullSync: before,
+		AfterFullSync: func() { hook("after"); afterFull.Add(1) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
@@ -104,6 +117,14 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 		t.Fatalf("retry must be full: %+v", r)
 	}
 	fullHooks(2)
+	// The first sync and the retry ran in rounds due a full sync; the
+	// failed one was due a partial sync.
+	hooksMu.Lock()
+	got := strings.Join(hooks, " ")
+	hooksMu.Unlock()
+	if want := "before done after before done after"; got != want {
+		t.Errorf("full sync hooks ran as %q, want %q", got, want)
+	}
 	if got := testutil.ToFloat64(m.SyncFailures.WithLabelValues("IPv4", "test")); got != 1 {
 		t.Errorf("sync failures = %v", got)
 	}

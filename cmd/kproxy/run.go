@@ -160,7 +160,8 @@ func (d *daemon) buildLoop(settings modeSettings) error {
 		Mode: d.mode.Name, MinSyncPeriod: minSync, SyncPeriod: syncPeriod,
 		Backends: backends, Conntrack: map[proxier.Family]proxier.StaleFlowCleaner{},
 		Health: d.health, Metrics: d.metrics, AfterSync: []proxier.AfterSync{d.health.AfterSync},
-		AfterFullSync: releaseMemory,
+		BeforeFullSync: relaxGCForFullSync,
+		AfterFullSync:  releaseMemory,
 	}
 	ifaceAddrs, listed := interfaceAddrs()
 	for _, f := range d.families {
