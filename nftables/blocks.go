@@ -8,10 +8,26 @@ import (
 // specification, or an `add rule FAMILY TABLE NAME RULE` line, as
 // knftables writes them.
 type chainLine struct {
-	line  string // as written
 	table string // "FAMILY TABLE"
 	chain string
 	rule  string // "" for a chain
+}
+
+// write writes the line (as parsed, or as knftables would write it).
+func (l chainLine) write(out *strings.Builder) {
+	if l.rule == "" {
+		out.WriteString("add chain ")
+	} else {
+		out.WriteString("add rule ")
+	}
+	out.WriteString(l.table)
+	out.WriteByte(' ')
+	out.WriteString(l.chain)
+	if l.rule != "" {
+		out.WriteByte(' ')
+		out.WriteString(l.rule)
+	}
+	out.WriteByte('\n')
 }
 
 // parseChainLine reads a line that can go into a table block (ok false for
@@ -26,11 +42,15 @@ func parseChainLine(line string) (chainLine, bool) {
 		}
 	}
 	fields := strings.SplitN(rest, " ", 4)
+	if len(fields) < 3 || fields[2] == "" {
+		return chainLine{}, false
+	}
+	table := rest[:len(fields[0])+1+len(fields[1])]
 	switch {
-	case !isRule && len(fields) == 3 && fields[2] != "":
-		return chainLine{line: line, table: fields[0] + " " + fields[1], chain: fields[2]}, true
-	case isRule && len(fields) == 4 && fields[2] != "" && blockable(fields[3]):
-		return chainLine{line: line, table: fields[0] + " " + fields[1], chain: fields[2], rule: fields[3]}, true
+	case !isRule && len(fields) == 3:
+		return chainLine{table: table, chain: fields[2]}, true
+	case isRule && len(fields) == 4 && blockable(fields[3]):
+		return chainLine{table: table, chain: fields[2], rule: fields[3]}, true
 	}
 	return chainLine{}, false
 }
@@ -49,48 +69,6 @@ func blockable(rule string) bool {
 // on one rule line, so the short runs of the static part and of partial
 // syncs stay one command per line.
 const minBlockLines = 1000
-
-// groupChainRules rewrites `nft -f` input so that runs of at least minRun
-// chain and rule adds are written as `nft list table` prints a table: one
-// table block, one chain block per chain, one rule per line. nft parses
-// that form faster than a command per rule. The end state is the same:
-// everything in a block is an add (a chain block adds the chain if it is
-// missing and appends its rules; nft adds a block's chains before its
-// rules). Any other line ends the run, so flushes and deletes keep their
-// place.
-func groupChainRules(text string, minRun int) string {
-	var out strings.Builder
-	out.Grow(len(text))
-	var run []chainLine
-	emitRun := func() {
-		switch {
-		case len(run) == 0:
-		case len(run) < minRun:
-			for _, l := range run {
-				out.WriteString(l.line)
-				out.WriteByte('\n')
-			}
-		default:
-			writeBlock(&out, run)
-		}
-		run = run[:0]
-	}
-	for line := range strings.Lines(text) {
-		line = strings.TrimSuffix(line, "\n")
-		l, ok := parseChainLine(line)
-		if !ok || (len(run) > 0 && l.table != run[0].table) {
-			emitRun()
-		}
-		if !ok {
-			out.WriteString(line)
-			out.WriteByte('\n')
-			continue
-		}
-		run = append(run, l)
-	}
-	emitRun()
-	return out.String()
-}
 
 // writeBlock writes lines, all of one table, as a table block.
 func writeBlock(out *strings.Builder, lines []chainLine) {

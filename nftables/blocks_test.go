@@ -118,11 +118,15 @@ func TestParseChainLine(t *testing.T) {
 		"add element ip kube-proxy s { 1.2.3.4 }":           nil,
 	} {
 		got, ok := parseChainLine(line)
-		if want != nil {
-			want.line = line
-		}
 		if ok != (want != nil) || (ok && got != *want) {
 			t.Errorf("parseChainLine(%q) = %+v, %v", line, got, ok)
+		}
+		if ok {
+			var back strings.Builder
+			got.write(&back)
+			if back.String() != line+"\n" {
+				t.Errorf("parseChainLine(%q) writes back as %q", line, back.String())
+			}
 		}
 	}
 }

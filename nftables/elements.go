@@ -63,7 +63,7 @@ func (t *elementTable) remove(svc types.NamespacedName, elems []*knftables.Eleme
 // claims' winners: a new element is added, one no longer claimed is
 // deleted, and one whose value or comment changes is deleted and added
 // again (nft refuses a second value for a key).
-func (t *elementTable) write(tx *knftables.Transaction, keys []elemKey) {
+func (t *elementTable) write(tx ops, keys []elemKey) {
 	for _, k := range keys {
 		old := t.written[k]
 		var cur *knftables.Element

@@ -46,6 +46,14 @@ func (n *netnsNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 	return testrig.DoInNetns(n.ns, func() error { return n.Interface.Run(ctx, tx) })
 }
 
+// newTextWriter and sendText make the namespace's nft a textSender, as
+// the real one is: the Proxier's syncs take the same path.
+func (n *netnsNFT) newTextWriter() *textWriter { return n.Interface.(*mergingNFT).newTextWriter() }
+
+func (n *netnsNFT) sendText(ctx context.Context, w *textWriter) error {
+	return testrig.DoInNetns(n.ns, func() error { return n.Interface.(*mergingNFT).sendText(ctx, w) })
+}
+
 func (n *netnsNFT) Check(ctx context.Context, tx *knftables.Transaction) error {
 	return testrig.DoInNetns(n.ns, func() error { return n.Interface.Check(ctx, tx) })
 }

@@ -87,16 +87,15 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 // write took: nft's own run when the Interface times it (the real one),
 // else the whole Run. On failure the state is dropped, so that the next
 // sync is full and lists the kernel again.
-func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) (time.Duration, error) {
+func (p *Proxier) run(ctx context.Context, tx ops) (time.Duration, error) {
 	if tx.NumOperations() == 0 {
 		return 0, nil
 	}
 	if klog.V(9).Enabled() {
-		// knftables' text: the real nft seam sends it compacted (compactText).
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
 	start := time.Now()
-	err := p.nft.Run(ctx, tx)
+	err := p.send(ctx, tx)
 	took := time.Since(start)
 	if t, ok := p.nft.(execTimer); ok {
 		took = t.lastExecTime()
@@ -111,11 +110,35 @@ func (p *Proxier) run(ctx context.Context, tx *knftables.Transaction) (time.Dura
 	return took, nil
 }
 
+// textSender is an Interface that takes a sync's operations as text (the
+// real nft): it supplies the textWriter and sends what was written.
+type textSender interface {
+	newTextWriter() *textWriter
+	sendText(ctx context.Context, w *textWriter) error
+}
+
+// newOps is a sync's operations: written straight as text when the
+// Interface takes text, else a knftables transaction.
+func (p *Proxier) newOps() ops {
+	if s, ok := p.nft.(textSender); ok {
+		return s.newTextWriter()
+	}
+	return p.nft.NewTransaction()
+}
+
+// send sends ops made by newOps.
+func (p *Proxier) send(ctx context.Context, tx ops) error {
+	if w, ok := tx.(*textWriter); ok {
+		return p.nft.(textSender).sendText(ctx, w)
+	}
+	return p.nft.Run(ctx, tx.(*knftables.Transaction))
+}
+
 // dropStale flushes the known service chains the Services do not want
 // (recording them for deletion) and deletes the unwanted affinity sets,
 // whose rules the flushes remove in the same transaction. A wanted chain
 // waiting for deletion is kept.
-func (p *Proxier) dropStale(tx *knftables.Transaction, known, wanted kernelObjects, now time.Time) {
+func (p *Proxier) dropStale(tx ops, known, wanted kernelObjects, now time.Time) {
 	for _, c := range p.markStale(known, wanted, now) {
 		tx.Flush(&knftables.Chain{Name: c})
 	}
@@ -143,7 +166,7 @@ func (p *Proxier) markStale(known, wanted kernelObjects, now time.Time) []string
 }
 
 // deleteStaleSets deletes the known affinity sets not wanted.
-func deleteStaleSets(tx *knftables.Transaction, known, wanted kernelObjects) {
+func deleteStaleSets(tx ops, known, wanted kernelObjects) {
 	for _, s := range slices.Sorted(maps.Keys(known.affinitySets)) {
 		if _, ok := wanted.affinitySets[s]; !ok {
 			tx.Delete(&knftables.Set{Name: s})
@@ -189,7 +212,7 @@ func logConflicts(conflicts []string, family proxier.Family) {
 
 // logRunFailure logs a rejected transaction with the lines nft names in
 // its error (the whole transaction only at verbosity 4).
-func logRunFailure(err error, tx *knftables.Transaction, family proxier.Family) {
+func logRunFailure(err error, tx ops, family proxier.Family) {
 	text := sentText(err, tx)
 	klog.ErrorS(err, "nftables transaction failed", "family", family, "operations", tx.NumOperations(),
 		"offendingLines", offendingLines(err, text))

@@ -17,7 +17,7 @@ import (
 // sync.
 type renderer struct {
 	opts Options // normalized
-	tx   *knftables.Transaction
+	tx   ops
 	node *proxier.NodeInfo
 	// serviceCIDRs: the ranges ClusterIPs come from (snapshot's).
 	serviceCIDRs []netip.Prefix
@@ -53,7 +53,7 @@ type renderer struct {
 	conflicts []string
 }
 
-func newRenderer(opts Options, tx *knftables.Transaction, snap *proxier.Snapshot) *renderer {
+func newRenderer(opts Options, tx ops, snap *proxier.Snapshot) *renderer {
 	r := &renderer{
 		opts: opts, tx: tx, node: &snap.Node, serviceCIDRs: snap.ServiceCIDRs,
 		ipX: "ip", addrType: "ipv4_addr", notLoopback: "ip daddr != 127.0.0.0/8",
@@ -197,9 +197,9 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 		return "", fmt.Errorf("nftables: render: snapshot is not of family %s", opts.Family)
 	}
 	fam, _ := nftFamily(opts.Family)
-	tx := knftables.NewFake(fam, tableName).NewTransaction()
-	newRenderer(opts, tx, snap).renderFull(snap, true)
-	return compactText(tx.String(), minBlockLines), nil
+	w := newTextWriter(knftables.NewFake(fam, tableName), fam, minBlockLines)
+	newRenderer(opts, w, snap).renderFull(snap, true)
+	return w.text()
 }
 
 // prefixString is a CIDR as nft prints it: a host prefix as the address.

@@ -21,7 +21,8 @@ import (
 // text in a buffer for the interface's life; this Run keeps nothing.)
 type mergingNFT struct {
 	knftables.Interface
-	path string // the nft binary
+	family knftables.Family
+	path   string // the nft binary
 	// minBlockLines is groupChainRules' minRun (tests lower it).
 	minBlockLines int
 	// lastExec is how long the last nft process ran (execTimer).
@@ -48,7 +49,7 @@ func newRealNFT(fam knftables.Family) (*mergingNFT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find nft: %w", err)
 	}
-	return &mergingNFT{Interface: nft, path: path, minBlockLines: minBlockLines}, nil
+	return &mergingNFT{Interface: nft, family: fam, path: path, minBlockLines: minBlockLines}, nil
 }
 
 // Run sends tx in one `nft -f -`, all or nothing.
@@ -61,31 +62,43 @@ func (n *mergingNFT) Check(ctx context.Context, tx *knftables.Transaction) error
 	return n.send(ctx, tx, "--check")
 }
 
+// newTextWriter implements textSender: the Proxier's syncs write their
+// operations straight into the text sendText sends.
+func (n *mergingNFT) newTextWriter() *textWriter {
+	return newTextWriter(n.Interface, n.family, n.minBlockLines)
+}
+
+// sendText implements textSender: one `nft -f -` of w's text.
+func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) error {
+	text, err := w.text()
+	if err != nil {
+		return err
+	}
+	return n.exec(ctx, text)
+}
+
 // send runs `nft [flags] -f -` with tx's compact text.
 func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags ...string) error {
 	text, err := transactionText(tx)
 	if err != nil {
 		return err
 	}
-	text = compactText(text, n.minBlockLines)
+	return n.exec(ctx, compactText(text, n.minBlockLines), flags...)
+}
+
+// exec runs `nft [flags] -f -` with text.
+func (n *mergingNFT) exec(ctx context.Context, text string, flags ...string) error {
 	cmd := exec.CommandContext(ctx, n.path, append(flags, "-f", "-")...)
 	cmd.Stdin = strings.NewReader(text)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	n.lastExec = time.Since(start)
 	if err != nil {
 		return &sentError{msg: errorLines(stderr.String(), err), sent: text}
 	}
 	return nil
-}
-
-// compactText is knftables' transaction text as mergingNFT sends it: the
-// element adds to a set or map merged, the chain and rule adds grouped into
-// table blocks. The same operations in the same order, parsed faster.
-func compactText(text string, minRun int) string {
-	return groupChainRules(mergeElementAdds(text), minRun)
 }
 
 // errorLines are nft's error messages without the input lines and the
@@ -130,7 +143,7 @@ type sentError struct {
 func (e *sentError) Error() string { return e.msg }
 
 // sentText is the text nft was sent when err is its refusal, else tx's.
-func sentText(err error, tx *knftables.Transaction) string {
+func sentText(err error, tx ops) string {
 	var se *sentError
 	if errors.As(err, &se) {
 		return se.sent

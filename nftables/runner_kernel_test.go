@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -92,7 +91,9 @@ func TestKernelMergedElementAdds(t *testing.T) {
 
 // rawTwinNFT runs every transaction twice: compacted, through the real
 // nft seam in one namespace, and as knftables' own text, through a bare
-// `nft -f`, in another. Both must accept or refuse it alike.
+// `nft -f`, in another. Both must accept or refuse it alike. The syncs'
+// text, written straight by a textWriter, is compared with knftables'
+// text of the same operations (the writer's mirror).
 type rawTwinNFT struct {
 	*netnsNFT
 	t     *testing.T
@@ -100,8 +101,23 @@ type rawTwinNFT struct {
 }
 
 func (n *rawTwinNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
-	err := n.netnsNFT.Run(ctx, tx)
-	_, rawErr := testrig.ExecInput(n.rawNS, tx.String(), "nft", "-f", "-")
+	return n.twin(n.netnsNFT.Run(ctx, tx), tx.String())
+}
+
+func (n *rawTwinNFT) newTextWriter() *textWriter {
+	w := n.netnsNFT.newTextWriter()
+	w.mirror = n.NewTransaction()
+	return w
+}
+
+func (n *rawTwinNFT) sendText(ctx context.Context, w *textWriter) error {
+	return n.twin(n.netnsNFT.sendText(ctx, w), w.mirror.String())
+}
+
+// twin loads knftables' text into the raw namespace and checks that nft
+// judged it as it judged the compact text (err).
+func (n *rawTwinNFT) twin(err error, raw string) error {
+	_, rawErr := testrig.ExecInput(n.rawNS, raw, "nft", "-f", "-")
 	if (err == nil) != (rawErr == nil) {
 		n.t.Errorf("compacted transaction: %v; as knftables wrote it: %v", err, rawErr)
 	}
@@ -133,25 +149,11 @@ func TestKernelCompactTextLoadsTheSame(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				clock := time.Unix(1e9, 0)
-				p.now = func() time.Time { clock = clock.Add(2 * staleChainDelay); return clock }
-				var prev *proxier.Snapshot
-				for _, sc := range scenarios {
-					snap := sc.Snapshot()
-					if fam == proxier.IPv6 {
-						snap = sc.SnapshotIPv6()
+				syncThrough(t, p, fam, scenarios, func(name string, full bool) {
+					if got, want := rulesetIn(t, compact), rulesetIn(t, raw); got != want {
+						t.Fatalf("%s (full %v): rulesets differ:\n%s", name, full, lineDiff(got, want))
 					}
-					for _, full := range []bool{false, true} {
-						req := proxier.SyncRequest{Snapshot: snap, Full: full, Changed: changedBetween(prev, snap)}
-						if _, err := p.Sync(context.Background(), req); err != nil {
-							t.Fatalf("%s (full %v): %v", sc.Name, full, err)
-						}
-						if got, want := rulesetIn(t, compact), rulesetIn(t, raw); got != want {
-							t.Fatalf("%s (full %v): rulesets differ:\n%s", sc.Name, full, lineDiff(got, want))
-						}
-					}
-					prev = snap
-				}
+				})
 			})
 		}
 	}

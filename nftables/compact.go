@@ -1,0 +1,137 @@
+package nftables
+
+import (
+	"math"
+	"strings"
+)
+
+// compactor writes `nft -f` input, one command at a time, in the form
+// mergingNFT sends: element adds to one set or map merged into one
+// command (mergeElementAdds), runs of chain and rule adds as table blocks
+// (groupChainRules). Commands keep their order; a run or a group ends at
+// the first command that cannot join it.
+type compactor struct {
+	out strings.Builder
+	// merge: merge element adds. minRun: the shortest run of chain and
+	// rule adds written as a table block (math.MaxInt: none).
+	merge  bool
+	minRun int
+	run    []chainLine
+	// The element group: its "add element FAMILY TABLE NAME", its
+	// elements and their keys.
+	target string
+	group  []string
+	keys   map[string]bool
+}
+
+func newCompactor(merge bool, minRun int) *compactor {
+	return &compactor{merge: merge, minRun: minRun, keys: map[string]bool{}}
+}
+
+// compactLines is text rewritten by a compactor.
+func compactLines(text string, merge bool, minRun int) string {
+	c := newCompactor(merge, minRun)
+	c.out.Grow(len(text))
+	for line := range strings.Lines(text) {
+		c.line(strings.TrimSuffix(line, "\n"))
+	}
+	return c.String()
+}
+
+// compactText is knftables' transaction text as mergingNFT sends it.
+func compactText(text string, minRun int) string { return compactLines(text, true, minRun) }
+
+// mergeElementAdds merges consecutive element adds to one set or map into
+// one command (of at most maxMergedElements): the same elements added in
+// the same order, in few netlink messages instead of one each. A key seen
+// twice starts a new command, so that nft judges a repeated key exactly
+// as in separate commands.
+func mergeElementAdds(text string) string { return compactLines(text, true, math.MaxInt) }
+
+// groupChainRules writes runs of at least minRun chain and rule adds as
+// `nft list table` prints a table: one table block, one chain block per
+// chain, one rule per line. nft parses that form faster than a command
+// per rule. The end state is the same: everything in a block is an add (a
+// chain block adds the chain if it is missing and appends its rules; nft
+// adds a block's chains before its rules). Any other command ends the
+// run, so flushes and deletes keep their place.
+func groupChainRules(text string, minRun int) string { return compactLines(text, false, minRun) }
+
+// line takes one command, without its newline.
+func (c *compactor) line(line string) {
+	if c.merge {
+		if add, ok := parseElementAdd(line); ok {
+			c.element(add)
+			return
+		}
+	}
+	if l, ok := parseChainLine(line); ok {
+		c.chainLine(l)
+		return
+	}
+	c.other(line)
+}
+
+// element takes an element add.
+func (c *compactor) element(add elementAdd) {
+	c.endRun()
+	if add.target != c.target || c.keys[add.key()] || len(c.group) == maxMergedElements {
+		c.endGroup()
+		c.target = add.target
+	}
+	c.keys[add.key()] = true
+	c.group = append(c.group, add.element)
+}
+
+// chainLine takes a chain or rule add that may go into a block.
+func (c *compactor) chainLine(l chainLine) {
+	c.endGroup()
+	if len(c.run) > 0 && l.table != c.run[0].table {
+		c.endRun()
+	}
+	c.run = append(c.run, l)
+}
+
+// other takes any other command, written as it is.
+func (c *compactor) other(line string) {
+	c.endGroup()
+	c.endRun()
+	c.out.WriteString(line)
+	c.out.WriteByte('\n')
+}
+
+// String ends the pending run or group and returns the text.
+func (c *compactor) String() string {
+	c.endGroup()
+	c.endRun()
+	return c.out.String()
+}
+
+func (c *compactor) endGroup() {
+	if len(c.group) > 0 {
+		c.out.WriteString(c.target)
+		c.out.WriteString(" { ")
+		for i, e := range c.group {
+			if i > 0 {
+				c.out.WriteString(", ")
+			}
+			c.out.WriteString(e)
+		}
+		c.out.WriteString(" }\n")
+	}
+	c.group, c.target = c.group[:0], ""
+	clear(c.keys)
+}
+
+func (c *compactor) endRun() {
+	switch {
+	case len(c.run) == 0:
+	case len(c.run) < c.minRun:
+		for _, l := range c.run {
+			l.write(&c.out)
+		}
+	default:
+		writeBlock(&c.out, c.run)
+	}
+	c.run = c.run[:0]
+}
