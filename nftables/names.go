@@ -91,7 +91,7 @@ func chainsFor(sp *proxier.ServicePort) portChains {
 // portNameBase is "HASH-ns/name/proto/port": "/" cannot occur in the
 // parts, so it separates them and marks the name as a service chain's.
 func portNameBase(n proxier.ServicePortName, proto string) string {
-	return hashAndTruncate(fmt.Sprintf("%s/%s/%s/%s", n.Namespace, n.Name, proto, n.Port))
+	return hashAndTruncate(n.Namespace + "/" + n.Name + "/" + proto + "/" + n.Port)
 }
 
 // endpointNames returns an endpoint's chain and affinity set names:
@@ -108,7 +108,9 @@ func endpointNames(n proxier.ServicePortName, proto string, ep proxier.Endpoint)
 // even if truncated, and telling apart names that differ by one digit).
 func hashAndTruncate(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	name = base32.StdEncoding.EncodeToString(sum[:])[:8] + "-" + name
+	// Base32 writes 8 characters per 5 bytes: the first 8 of the whole
+	// sum's encoding are its first 5 bytes'.
+	name = base32.StdEncoding.EncodeToString(sum[:5]) + "-" + name
 	if len(name) > baseLengthMax {
 		name = name[:baseLengthMax-3] + "..."
 	}
