@@ -42,6 +42,10 @@ type renderer struct {
 	// existing, in a full sync, are the service chains the table may hold:
 	// renderFull flushes them all before writing any Service.
 	existing map[string]bool
+	// noTable, in a full sync, tells there is no table yet: nothing to
+	// flush, and nothing to delete (the add-then-delete of what must be
+	// gone costs nft milliseconds per set).
+	noTable bool
 	// direct, on a full render, are the elements written so far: a
 	// claimed element goes into the transaction if its key is new, after
 	// every chain, grouped by set and map (see mergingNFT).
@@ -198,7 +202,9 @@ func Render(snap *proxier.Snapshot, opts Options) (string, error) {
 	}
 	fam, _ := nftFamily(opts.Family)
 	w := newTextWriter(knftables.NewFake(fam, tableName), fam, minBlockLines)
-	newRenderer(opts, w, snap).renderFull(snap, true)
+	r := newRenderer(opts, w, snap)
+	r.noTable = true
+	r.renderFull(snap, true)
 	return w.text()
 }
 

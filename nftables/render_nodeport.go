@@ -82,12 +82,12 @@ func (r *renderer) writeNodePortSets() {
 // writeOrDeleteSet makes set hold exactly keys, or deletes it when there
 // are none (added first: deleting a missing set fails).
 func (r *renderer) writeOrDeleteSet(set *knftables.Set, keys []string) {
-	r.tx.Add(set)
 	if len(keys) == 0 {
-		r.tx.Delete(&knftables.Set{Name: set.Name})
+		r.ensureGone(set)
 		return
 	}
-	r.tx.Flush(set)
+	r.tx.Add(set)
+	r.flush(set)
 	for _, k := range keys {
 		r.tx.Add(&knftables.Element{Set: set.Name, Key: []string{k}})
 	}

@@ -13,7 +13,7 @@ import (
 func (r *renderer) writeStatic(recreateBase bool) {
 	tx := r.tx
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("rules for kube-proxy")})
-	if recreateBase {
+	if recreateBase && !r.noTable {
 		for _, base := range baseChains {
 			tx.Add(&knftables.Chain{Name: base.name})
 			tx.Delete(&knftables.Chain{Name: base.name})
@@ -22,7 +22,7 @@ func (r *renderer) writeStatic(recreateBase bool) {
 	for _, base := range baseChains {
 		chain := &knftables.Chain{Name: base.name, Type: knftables.PtrTo(base.kind), Hook: knftables.PtrTo(base.hook), Priority: knftables.PtrTo(base.priority)}
 		tx.Add(chain)
-		tx.Flush(chain)
+		r.flush(chain)
 	}
 	for _, j := range jumpChains {
 		r.ensureShared(j.to)
@@ -45,14 +45,31 @@ func (r *renderer) ensureShared(name string) {
 	}
 	r.shared[name] = true
 	r.tx.Add(&knftables.Chain{Name: name})
-	r.tx.Flush(&knftables.Chain{Name: name})
+	r.flush(&knftables.Chain{Name: name})
+}
+
+// flush empties obj, which a full sync then refills (unless there is no
+// table yet).
+func (r *renderer) flush(obj knftables.Object) {
+	if !r.noTable {
+		r.tx.Flush(obj)
+	}
+}
+
+// ensureGone deletes obj if the table may hold it (added first: deleting
+// a missing object fails).
+func (r *renderer) ensureGone(obj knftables.Object) {
+	if !r.noTable {
+		r.tx.Add(obj)
+		r.tx.Delete(obj)
+	}
 }
 
 // addFlushedSet adds a shared set or map and empties it: a full sync
 // writes all of its elements again, in the same transaction.
 func (r *renderer) addFlushedSet(s knftables.Object) {
 	r.tx.Add(s)
-	r.tx.Flush(s)
+	r.flush(s)
 }
 
 // writeMasquerading writes the postrouting masquerade: marked packets,
@@ -79,11 +96,10 @@ func (r *renderer) writeEndpointChecks() {
 	// kube-proxy's localhost NodePort rejects are off by default; make
 	// sure they are gone (add, then delete: deleting alone fails when
 	// there is nothing to delete).
-	tx.Add(&knftables.Map{Name: mapLocalhostNodePortReject, Type: "inet_proto . inet_service : verdict"})
-	tx.Delete(&knftables.Map{Name: mapLocalhostNodePortReject})
+	r.ensureGone(&knftables.Map{Name: mapLocalhostNodePortReject, Type: "inet_proto . inet_service : verdict"})
 
 	tx.Add(&knftables.Chain{Name: chainReject, Comment: knftables.PtrTo("helper for @no-endpoint-services / @no-endpoint-nodeports")})
-	tx.Flush(&knftables.Chain{Name: chainReject})
+	r.flush(&knftables.Chain{Name: chainReject})
 	tx.Add(&knftables.Rule{Chain: chainReject, Rule: "reject"})
 	tx.Add(&knftables.Rule{Chain: chainServiceEndpointsCheck, Rule: knftables.Concat(
 		r.ipX, "daddr . meta l4proto . th dport vmap", "@", mapNoEndpointServices)})

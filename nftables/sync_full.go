@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 	r := newRenderer(p.opts, tx, snap)
 	r.old = kernelObjects{affinitySets: known.affinitySets}
 	r.existing = known.chains
+	r.noTable = known.noTable
 	objs, elems := r.renderFull(snap, !p.baseRecreated)
 	state := &syncState{services: objs, elements: elems, global: globalKey(snap)}
 	wanted := state.owned()
@@ -67,13 +69,16 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	k := newKernelObjects()
 	chains, err := p.nft.List(ctx, "chains")
 	if knftables.IsNotFound(err) {
+		k.noTable = true
 		return k, nil
 	}
 	if err != nil {
 		return k, fmt.Errorf("list chains: %w", err)
 	}
 	if len(chains) == 0 {
-		return k, nil // no table (netlink lists a family's chains)
+		// No table (netlink lists a family's chains), or one without
+		// chains: only then can sets and maps tell.
+		return p.listSetsAndMaps(ctx, k)
 	}
 	for _, c := range chains {
 		if isServiceChain(c) {
@@ -81,7 +86,7 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 		}
 	}
 	sets, err := p.nft.List(ctx, "sets")
-	if err != nil && !knftables.IsNotFound(err) && !errors.Is(err, syscall.ENOENT) {
+	if err != nil && !isNoEntry(err) {
 		return k, fmt.Errorf("list sets: %w", err)
 	}
 	for _, s := range sets {
@@ -90,6 +95,28 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 		}
 	}
 	return k, nil
+}
+
+// listSetsAndMaps marks k as of no table when the table has no sets or
+// maps either (or does not exist: listing them fails).
+func (p *Proxier) listSetsAndMaps(ctx context.Context, k kernelObjects) (kernelObjects, error) {
+	for _, kind := range []string{"sets", "maps"} {
+		objs, err := p.nft.List(ctx, kind)
+		if err != nil && !isNoEntry(err) {
+			return k, fmt.Errorf("list %s: %w", kind, err)
+		}
+		if len(objs) > 0 {
+			return k, nil
+		}
+	}
+	k.noTable = true
+	return k, nil
+}
+
+// isNoEntry tells a listing's "no such table" (google/nftables, under
+// knftables' netlink listing, reports ENOENT only in its message).
+func isNoEntry(err error) bool {
+	return knftables.IsNotFound(err) || errors.Is(err, syscall.ENOENT) || strings.Contains(err.Error(), syscall.ENOENT.Error())
 }
 
 // globalKey is what the shared chains depend on besides the Services: the
