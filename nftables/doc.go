@@ -5,7 +5,8 @@
 // per-service-port chains, numgen endpoint choice, affinity sets), so that
 // kproxy can take over a node from kube-proxy's nftables mode and back.
 //
-// The renderer writes a sync into one knftables.Transaction from
+// The renderer writes a sync's operations (ops: straight into nft's text
+// with the real nft, into a knftables.Transaction with its Fake) from
 // proxier's per-port policy, with no I/O: the whole table on a full sync,
 // only the changed Services' chains and the shared sets' and maps'
 // elements that differ (from what the Proxier remembers writing) on a

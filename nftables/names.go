@@ -3,8 +3,7 @@ package nftables
 import (
 	"crypto/sha256"
 	"encoding/base32"
-	"fmt"
-	"net"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/knftables"
@@ -98,9 +97,8 @@ func portNameBase(n proxier.ServicePortName, proto string) string {
 // "HASH-ns/name/proto/port__ip/port", an IPv6 address's colons as dots
 // (colons are not allowed in names).
 func endpointNames(n proxier.ServicePortName, proto string, ep proxier.Endpoint) (chain, affinitySet string) {
-	ip, port, _ := net.SplitHostPort(ep.String())
-	ip = strings.ReplaceAll(ip, ":", ".")
-	base := hashAndTruncate(fmt.Sprintf("%s/%s/%s/%s__%s/%s", n.Namespace, n.Name, proto, n.Port, ip, port))
+	ip := strings.ReplaceAll(ep.IP.String(), ":", ".")
+	base := hashAndTruncate(n.Namespace + "/" + n.Name + "/" + proto + "/" + n.Port + "__" + ip + "/" + strconv.Itoa(int(ep.Port)))
 	return prefixEndpoint + base, prefixAffinity + base
 }
 

@@ -2,7 +2,10 @@ package nftables
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 
 	"sigs.k8s.io/knftables"
@@ -62,5 +65,34 @@ func TestFirstSyncIntoNoTable(t *testing.T) {
 	}
 	if got, want := withSet.Dump(), fresh.Dump(); got != want {
 		t.Errorf("sync over a table with a leftover set differs from one into no table:\n%s", lineDiff(got, want))
+	}
+
+	empty := knftables.NewFake(knftables.IPv4Family, tableName)
+	tx = empty.NewTransaction()
+	tx.Add(&knftables.Table{})
+	if err := empty.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if text = sync(empty); !strings.Contains(text, "\nflush chain ip kube-proxy "+chainServices) {
+		t.Errorf("an empty table is taken for no table: nothing flushed:\n%s", text)
+	}
+}
+
+// TestIsNoEntry: the listing errors that mean "no such table", as
+// knftables' Fake and google/nftables (only in its message) report it.
+func TestIsNoEntry(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("receiveAckAware: %v", syscall.ENOENT): true,
+		fmt.Errorf("list: %w", syscall.ENOENT):            true,
+		fmt.Errorf("receiveAckAware: %v", syscall.EPERM):  false,
+		errors.New("timeout"):                             false,
+	} {
+		if got := isNoEntry(err); got != want {
+			t.Errorf("isNoEntry(%q) = %v, want %v", err, got, want)
+		}
+	}
+	_, err := knftables.NewFake(knftables.IPv4Family, tableName).List(context.Background(), "sets")
+	if err == nil || !isNoEntry(err) {
+		t.Errorf("the Fake's listing of a missing table: %v, want a no-entry error", err)
 	}
 }

@@ -14,7 +14,8 @@ type ops interface {
 	Flush(knftables.Object)
 	Delete(knftables.Object)
 	NumOperations() int
-	// String is the text nft is (or would be) sent.
+	// String is the text nft is (or would be) sent; a textWriter's ends
+	// its pending run of rules, so it comes after the last operation.
 	String() string
 }
 
@@ -164,7 +165,8 @@ func (w *textWriter) elementAdd(e *knftables.Element) (elementAdd, bool) {
 	if len(e.Value) != 0 {
 		elem += " : " + strings.Join(e.Value, " . ")
 	}
-	if strings.ContainsAny(elem, "\"{},") {
+	// What parseElementAdd would not take apart stays a line of its own.
+	if elem == "" || strings.ContainsAny(elem, "\"{},") || strings.Contains(name, " ") {
 		return elementAdd{}, false
 	}
 	return elementAdd{target: "add element " + w.table + " " + name, element: elem}, true

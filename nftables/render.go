@@ -172,11 +172,11 @@ func (r *renderer) writeDirect() {
 	}
 }
 
-// ensureChain adds a per-service chain once, and records it as the
-// current Service's. In a partial sync it flushes the chain if the table
-// may hold it (old); a full sync has flushed those already
-// (flushExisting). A chain kproxy flushed as stale and has not deleted yet
-// is empty.
+// ensureChain adds a per-service chain once (unless the full sync added
+// it already: existing), and records it as the current Service's. In a
+// partial sync it flushes the chain if the table may hold it (old); a
+// full sync has flushed those already (flushExisting). A chain kproxy
+// flushed as stale and has not deleted yet is empty.
 func (r *renderer) ensureChain(name string) {
 	if r.cur.chains[name] {
 		return

@@ -70,6 +70,7 @@ func (n *mergingNFT) newTextWriter() *textWriter {
 
 // sendText implements textSender: one `nft -f -` of w's text.
 func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) error {
+	n.lastExec = 0
 	text, err := w.text()
 	if err != nil {
 		return err
@@ -79,6 +80,7 @@ func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) error {
 
 // send runs `nft [flags] -f -` with tx's compact text.
 func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags ...string) error {
+	n.lastExec = 0 // nothing run (yet)
 	text, err := transactionText(tx)
 	if err != nil {
 		return err

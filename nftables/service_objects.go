@@ -13,9 +13,8 @@ import (
 type kernelObjects struct {
 	chains       map[string]bool
 	affinitySets map[string]int32
-	// noTable: the kernel was listed and the table has no chains, sets
-	// or maps (or does not exist): a full sync has nothing to flush or
-	// delete.
+	// noTable: the kernel was listed and there is no table: a full sync
+	// has nothing to flush or delete.
 	noTable bool
 }
 

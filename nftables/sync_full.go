@@ -77,8 +77,8 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	}
 	if len(chains) == 0 {
 		// No table (netlink lists a family's chains), or one without
-		// chains: only then can sets and maps tell.
-		return p.listSetsAndMaps(ctx, k)
+		// chains: only listing the table's sets tells.
+		return p.checkNoTable(ctx, k)
 	}
 	for _, c := range chains {
 		if isServiceChain(c) {
@@ -97,19 +97,17 @@ func (p *Proxier) listKernel(ctx context.Context) (kernelObjects, error) {
 	return k, nil
 }
 
-// listSetsAndMaps marks k as of no table when the table has no sets or
-// maps either (or does not exist: listing them fails).
-func (p *Proxier) listSetsAndMaps(ctx context.Context, k kernelObjects) (kernelObjects, error) {
-	for _, kind := range []string{"sets", "maps"} {
-		objs, err := p.nft.List(ctx, kind)
-		if err != nil && !isNoEntry(err) {
-			return k, fmt.Errorf("list %s: %w", kind, err)
-		}
-		if len(objs) > 0 {
-			return k, nil
-		}
+// checkNoTable marks k as of no table when listing the table's sets
+// fails for want of the table (an empty table takes the usual path).
+func (p *Proxier) checkNoTable(ctx context.Context, k kernelObjects) (kernelObjects, error) {
+	_, err := p.nft.List(ctx, "sets")
+	switch {
+	case err == nil:
+	case isNoEntry(err):
+		k.noTable = true
+	default:
+		return k, fmt.Errorf("list sets: %w", err)
 	}
-	k.noTable = true
 	return k, nil
 }
 
