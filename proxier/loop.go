@@ -45,8 +45,10 @@ type LoopOptions struct {
 	AfterSync      []AfterSync
 	// BeforeFullSync, if set, runs before a round of syncs in which some
 	// family is due a full sync (its first, after a failure or a canary
-	// alarm, the full sync period); the function it returns runs when the
-	// round's syncs are done, before AfterFullSync.
+	// alarm, the full sync period: before the checkout; a Node change:
+	// after it); the function it returns runs when the round's syncs are
+	// done, before AfterFullSync. (A backend that escalates a partial
+	// sync on its own is not foreseen.)
 	BeforeFullSync func() (done func())
 	// AfterFullSync, if set, runs after a round of syncs in which some
 	// family did a successful full sync.
@@ -231,10 +233,16 @@ func (l *Loop) sync() error {
 		return nil
 	}
 	ctx := l.startSync()
-	fullRoundDone := l.beforeFullSync()
+	var fullRoundDone func()
+	if l.fullDue() {
+		fullRoundDone = l.beforeFullSync()
+	}
 	start := l.opts.Clock.Now()
 	c := l.checkout()
 	checkout := l.opts.Clock.Since(start)
+	if fullRoundDone == nil && c.NodeChanged { // every family's sync is full
+		fullRoundDone = l.beforeFullSync()
+	}
 	l.opts.Metrics.RecordCheckout(&c)
 	l.opts.Metrics.RecordPending(l.tracker.Pending())
 
@@ -251,23 +259,32 @@ func (l *Loop) sync() error {
 		}
 		anyFull = anyFull || full
 	}
-	fullRoundDone()
+	if fullRoundDone != nil {
+		fullRoundDone()
+	}
 	if anyFull && l.opts.AfterFullSync != nil {
 		l.opts.AfterFullSync()
 	}
 	return errors.Join(errs...)
 }
 
-// beforeFullSync runs BeforeFullSync if some family's next sync is full,
-// and returns what to run when the round is done.
-func (l *Loop) beforeFullSync() (done func()) {
+// fullDue tells whether some family's next sync is full (a Node change,
+// known only after the checkout, makes every family's full too).
+func (l *Loop) fullDue() bool {
 	l.mu.Lock()
-	due := false
+	defer l.mu.Unlock()
 	for _, full := range l.needFull {
-		due = due || full
+		if full {
+			return true
+		}
 	}
-	l.mu.Unlock()
-	if !due || l.opts.BeforeFullSync == nil {
+	return false
+}
+
+// beforeFullSync runs BeforeFullSync and returns what to run when the
+// round is done.
+func (l *Loop) beforeFullSync() (done func()) {
+	if l.opts.BeforeFullSync == nil {
 		return func() {}
 	}
 	return l.opts.BeforeFullSync()

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -117,12 +119,19 @@ func TestLoopFullThenPartialAndRetry(t *testing.T) {
 		t.Fatalf("retry must be full: %+v", r)
 	}
 	fullHooks(2)
-	// The first sync and the retry ran in rounds due a full sync; the
-	// failed one was due a partial sync.
+	// A Node change, seen at the checkout, makes the sync full.
+	l.OnNode(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "me", Labels: map[string]string{LabelZone: "z9"}}})
+	waitFor(t, func() bool { return be.count() == 5 })
+	if r := be.last(); !r.Full {
+		t.Fatalf("sync after a Node change must be full: %+v", r)
+	}
+	fullHooks(3)
+	// The first sync, the retry and the Node change ran in rounds due a
+	// full sync; the failed one was due a partial sync.
 	hooksMu.Lock()
 	got := strings.Join(hooks, " ")
 	hooksMu.Unlock()
-	if want := "before done after before done after"; got != want {
+	if want := "before done after before done after before done after"; got != want {
 		t.Errorf("full sync hooks ran as %q, want %q", got, want)
 	}
 	if got := testutil.ToFloat64(m.SyncFailures.WithLabelValues("IPv4", "test")); got != 1 {

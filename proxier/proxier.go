@@ -49,7 +49,9 @@ type SyncResult struct {
 	// KernelWrite is how long the program that loaded the sync's rules
 	// ran (iptables-restore, nft -f), exec to exit: the part of the sync
 	// spent in the kernel and its tools rather than in kproxy. Zero when
-	// nothing was written or the mode does not time it.
+	// nothing was written or the mode does not time it. Only the sync's
+	// main write counts (not, in nftables mode, the separate deletion of
+	// chains flushed a sync earlier).
 	KernelWrite time.Duration
 	// Redirects are the service ports the backend redirects to listeners
 	// of its own (userspace mode); nil for the modes that translate to

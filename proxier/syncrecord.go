@@ -93,9 +93,11 @@ func (r *SyncRecord) summary() []any {
 		written += n
 	}
 	t := r.Timings
-	return []any{"ipFamily", r.Family, "mode", r.Mode, "sync", r.kind(), "elapsed", t.Total(),
-		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed),
-		"kernelWrite", r.Result.KernelWrite,
-		"services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,
-		"written", written, "result", r.outcome()}
+	kv := []any{"ipFamily", r.Family, "mode", r.Mode, "sync", r.kind(), "elapsed", t.Total(),
+		"checkout", t.Checkout, "program", t.Programmed.Sub(t.Start), "cleanup", t.Done.Sub(t.Programmed)}
+	if r.Result.KernelWrite > 0 { // the modes that time it, when they wrote
+		kv = append(kv, "kernelWrite", r.Result.KernelWrite)
+	}
+	return append(kv, "services", r.Services, "changedServices", r.ChangedServices, "endpointChanges", r.EndpointChanges,
+		"written", written, "result", r.outcome())
 }

@@ -195,7 +195,8 @@ func histogramSum(t *testing.T, o prometheus.Observer) float64 {
 }
 
 // TestSummaryLineSplitsElapsed: the summary line's elapsed is the sum of
-// its checkout, program and cleanup phases, each from the timings.
+// its checkout, program and cleanup phases, each from the timings, and
+// kernelWrite is the backend's, when it timed one.
 func TestSummaryLineSplitsElapsed(t *testing.T) {
 	start := time.Unix(1000, 0)
 	r := &SyncRecord{Family: IPv4, Mode: "test", Result: SyncResult{Full: true, Written: map[string]int{"a": 2, "b": 3},
@@ -213,6 +214,13 @@ func TestSummaryLineSplitsElapsed(t *testing.T) {
 	} {
 		if got[key] != want {
 			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+	// A mode that does not time its kernel write prints no kernelWrite.
+	r.Result.KernelWrite = 0
+	for i := 0; i < len(r.summary()); i += 2 {
+		if r.summary()[i] == "kernelWrite" {
+			t.Errorf("summary prints kernelWrite for a sync that did not time it")
 		}
 	}
 }

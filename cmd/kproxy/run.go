@@ -204,8 +204,7 @@ func (d *daemon) addFamily(loopOpts *proxier.LoopOptions, f proxier.Family, ifac
 }
 
 // runUntilStopped starts the servers and the informers, removes the
-// leftovers of other modes while the informers list the cluster (at
-// 10,000 Services a second, against ~0.15 s of leftover checks), then
+// leftovers of other modes while the informers list the cluster, then
 // starts the sync loop, and waits for a signal or a fatal error (a server
 // that must listen, a changed --config file, the informers). The first
 // sync waits for both.
