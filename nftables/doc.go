@@ -13,7 +13,8 @@
 // partial one. Proxier.Sync sends it with one `nft -f` and deletes the
 // service chains it no longer needs a sync later, as kube-proxy does. A
 // canary (one netlink dump of a chain) notices when someone flushed or
-// deleted the table. Every nft call goes through knftables.Interface:
-// the real nft binary, or knftables.Fake in tests. README.md says what is
-// done and what is not yet.
+// deleted the table. Every nft call goes through Options.NFT, a
+// knftables.Interface: the real nft binary, or knftables.Fake in tests;
+// the real one (and the kernel tests') also takes a sync's operations as
+// text (textSender). README.md says what is done and what is not yet.
 package nftables
