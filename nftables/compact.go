@@ -11,9 +11,8 @@ import (
 // the first command that cannot join it.
 type compactor struct {
 	out strings.Builder
-	// merge: merge element adds. minRun: the shortest run of chain and
-	// rule adds written as a table block (math.MaxInt: none).
-	merge  bool
+	// minRun is the shortest run of chain and rule adds written as a
+	// table block (math.MaxInt: none).
 	minRun int
 	run    []chainLine
 	// The element group: its "add element FAMILY TABLE NAME", its
@@ -23,13 +22,13 @@ type compactor struct {
 	keys   map[string]bool
 }
 
-func newCompactor(merge bool, minRun int) *compactor {
-	return &compactor{merge: merge, minRun: minRun, keys: map[string]bool{}}
+func newCompactor(minRun int) *compactor {
+	return &compactor{minRun: minRun, keys: map[string]bool{}}
 }
 
 // compactLines is text rewritten by a compactor.
-func compactLines(text string, merge bool, minRun int) string {
-	c := newCompactor(merge, minRun)
+func compactLines(text string, minRun int) string {
+	c := newCompactor(minRun)
 	c.out.Grow(len(text))
 	for line := range strings.Lines(text) {
 		c.line(strings.TrimSuffix(line, "\n"))
@@ -38,15 +37,13 @@ func compactLines(text string, merge bool, minRun int) string {
 }
 
 // compactText is knftables' transaction text as mergingNFT sends it.
-func compactText(text string, minRun int) string { return compactLines(text, true, minRun) }
+func compactText(text string, minRun int) string { return compactLines(text, minRun) }
 
 // line takes one command, without its newline.
 func (c *compactor) line(line string) {
-	if c.merge {
-		if add, ok := parseElementAdd(line); ok {
-			c.element(add)
-			return
-		}
+	if add, ok := parseElementAdd(line); ok {
+		c.element(add)
+		return
 	}
 	if l, ok := parseChainLine(line); ok {
 		c.chainLine(l)

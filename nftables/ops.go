@@ -41,7 +41,7 @@ type textWriter struct {
 }
 
 func newTextWriter(nft knftables.Interface, family knftables.Family, minRun int) *textWriter {
-	return &textWriter{c: newCompactor(true, minRun), table: string(family) + " " + tableName, newTx: nft.NewTransaction}
+	return &textWriter{c: newCompactor(minRun), table: string(family) + " " + tableName, newTx: nft.NewTransaction}
 }
 
 func (w *textWriter) Add(obj knftables.Object) {

@@ -30,10 +30,10 @@ func (n *checkedTextNFT) newTextWriter() *textWriter {
 	return w
 }
 
-func (n *checkedTextNFT) sendText(ctx context.Context, w *textWriter) error {
+func (n *checkedTextNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
 	got, err := w.text()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if want := compactText(w.mirror.String(), n.minRun); got != want {
 		n.t.Errorf("written text differs from knftables' text compacted:\n%s", lineDiff(got, want))
@@ -42,7 +42,7 @@ func (n *checkedTextNFT) sendText(ctx context.Context, w *textWriter) error {
 		n.t.Errorf("writer counts %d operations, knftables %d", w.NumOperations(), w.mirror.NumOperations())
 	}
 	n.sent++
-	return n.Fake.Run(ctx, w.mirror)
+	return time.Millisecond, n.Fake.Run(ctx, w.mirror)
 }
 
 // TestTextWriterWritesCompactText: every flow scenario (IPv4 and IPv6)

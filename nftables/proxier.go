@@ -84,8 +84,7 @@ func (p *Proxier) Sync(ctx context.Context, req proxier.SyncRequest) (proxier.Sy
 }
 
 // run sends tx (nothing when it is empty) and returns how long the
-// write took: nft's own run when the Interface times it (the real one),
-// else the whole Run. On failure the state is dropped, so that the next
+// write took (send). On failure the state is dropped, so that the next
 // sync is full and lists the kernel again.
 func (p *Proxier) run(ctx context.Context, tx ops) (time.Duration, error) {
 	if tx.NumOperations() == 0 {
@@ -94,12 +93,7 @@ func (p *Proxier) run(ctx context.Context, tx ops) (time.Duration, error) {
 	if klog.V(9).Enabled() {
 		klog.V(9).InfoS("Running nftables transaction", "family", p.opts.Family, "transaction", tx.String())
 	}
-	start := time.Now()
-	err := p.send(ctx, tx)
-	took := time.Since(start)
-	if t, ok := p.nft.(execTimer); ok {
-		took = t.lastExecTime()
-	}
+	took, err := p.send(ctx, tx)
 	if err != nil {
 		p.state = nil
 		clear(p.stale)
@@ -114,7 +108,8 @@ func (p *Proxier) run(ctx context.Context, tx ops) (time.Duration, error) {
 // real nft): it supplies the textWriter and sends what was written.
 type textSender interface {
 	newTextWriter() *textWriter
-	sendText(ctx context.Context, w *textWriter) error
+	// sendText returns how long nft itself ran.
+	sendText(ctx context.Context, w *textWriter) (time.Duration, error)
 }
 
 // newOps is a sync's operations: written straight as text when the
@@ -126,12 +121,15 @@ func (p *Proxier) newOps() ops {
 	return p.nft.NewTransaction()
 }
 
-// send sends ops made by newOps.
-func (p *Proxier) send(ctx context.Context, tx ops) error {
+// send sends ops made by newOps and returns how long it took: the nft
+// process's run for text, the whole Run for a transaction.
+func (p *Proxier) send(ctx context.Context, tx ops) (time.Duration, error) {
 	if w, ok := tx.(*textWriter); ok {
 		return p.nft.(textSender).sendText(ctx, w)
 	}
-	return p.nft.Run(ctx, tx.(*knftables.Transaction))
+	start := time.Now()
+	err := p.nft.Run(ctx, tx.(*knftables.Transaction))
+	return time.Since(start), err
 }
 
 // dropStale flushes the known service chains the Services do not want

@@ -23,19 +23,9 @@ type mergingNFT struct {
 	knftables.Interface
 	family knftables.Family
 	path   string // the nft binary
-	// minBlockLines is groupChainRules' minRun (tests lower it).
+	// minBlockLines is the compactor's minRun (tests lower it).
 	minBlockLines int
-	// lastExec is how long the last nft process ran (execTimer).
-	lastExec time.Duration
 }
-
-// execTimer is an Interface that can tell how long its last transaction
-// spent in the nft process, apart from building the text.
-type execTimer interface {
-	lastExecTime() time.Duration
-}
-
-func (n *mergingNFT) lastExecTime() time.Duration { return n.lastExec }
 
 var _ knftables.Interface = (*mergingNFT)(nil)
 
@@ -68,39 +58,39 @@ func (n *mergingNFT) newTextWriter() *textWriter {
 	return newTextWriter(n.Interface, n.family, n.minBlockLines)
 }
 
-// sendText implements textSender: one `nft -f -` of w's text.
-func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) error {
-	n.lastExec = 0
+// sendText implements textSender: one `nft -f -` of w's text. It returns
+// how long the nft process ran (0 when w holds a refused operation).
+func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
 	text, err := w.text()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return n.exec(ctx, text)
 }
 
 // send runs `nft [flags] -f -` with tx's compact text.
 func (n *mergingNFT) send(ctx context.Context, tx *knftables.Transaction, flags ...string) error {
-	n.lastExec = 0 // nothing run (yet)
 	text, err := transactionText(tx)
 	if err != nil {
 		return err
 	}
-	return n.exec(ctx, compactText(text, n.minBlockLines), flags...)
+	_, err = n.exec(ctx, compactText(text, n.minBlockLines), flags...)
+	return err
 }
 
-// exec runs `nft [flags] -f -` with text.
-func (n *mergingNFT) exec(ctx context.Context, text string, flags ...string) error {
+// exec runs `nft [flags] -f -` with text and returns how long nft ran.
+func (n *mergingNFT) exec(ctx context.Context, text string, flags ...string) (time.Duration, error) {
 	cmd := exec.CommandContext(ctx, n.path, append(flags, "-f", "-")...)
 	cmd.Stdin = strings.NewReader(text)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	err := cmd.Run()
-	n.lastExec = time.Since(start)
+	took := time.Since(start)
 	if err != nil {
-		return &sentError{msg: errorLines(stderr.String(), err), sent: text}
+		return took, &sentError{msg: errorLines(stderr.String(), err), sent: text}
 	}
-	return nil
+	return took, nil
 }
 
 // errorLines are nft's error messages without the input lines and the

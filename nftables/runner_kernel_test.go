@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
@@ -110,8 +111,9 @@ func (n *rawTwinNFT) newTextWriter() *textWriter {
 	return w
 }
 
-func (n *rawTwinNFT) sendText(ctx context.Context, w *textWriter) error {
-	return n.twin(n.netnsNFT.sendText(ctx, w), w.mirror.String())
+func (n *rawTwinNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
+	took, err := n.netnsNFT.sendText(ctx, w)
+	return took, n.twin(err, w.mirror.String())
 }
 
 // twin loads knftables' text into the raw namespace and checks that nft

@@ -45,7 +45,8 @@ func TestMergingNFTSendsCompactText(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n := &mergingNFT{Interface: knftables.NewFake(knftables.IPv4Family, tableName), path: script, minBlockLines: 1}
+	n := &mergingNFT{Interface: knftables.NewFake(knftables.IPv4Family, tableName), family: knftables.IPv4Family,
+		path: script, minBlockLines: 1}
 	tx := n.NewTransaction()
 	tx.Add(&knftables.Chain{Name: "a/b"})
 	tx.Add(&knftables.Rule{Chain: "a/b", Rule: "counter"})
@@ -71,34 +72,50 @@ func TestMergingNFTSendsCompactText(t *testing.T) {
 		if got := read("stdin"); got != want || !strings.Contains(got, "\tchain a/b {") {
 			t.Errorf("nft was sent %q, want %q", got, want)
 		}
-		if took := n.lastExecTime(); took < 50*time.Millisecond || took > 10*time.Second {
-			t.Errorf("nft ran for %v by lastExecTime, want the script's 50ms sleep and more", took)
-		}
+	}
+	// A sync's text goes the same way, and nft's run is timed.
+	w := n.newTextWriter()
+	w.Add(&knftables.Chain{Name: "a/b"})
+	w.Add(&knftables.Rule{Chain: "a/b", Rule: "counter"})
+	took, err := n.sendText(ctx, w)
+	if err != nil || read("args") != "-f -\n" || read("stdin") != want {
+		t.Errorf("sendText: %v, nft started with %q and sent %q, want %q", err, read("args"), read("stdin"), want)
+	}
+	if took < 50*time.Millisecond || took > 10*time.Second {
+		t.Errorf("nft ran for %v by sendText, want the script's 50ms sleep and more", took)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "fail"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := n.Run(ctx, tx)
+	err = n.Run(ctx, tx)
 	if err == nil || err.Error() != "Error: refused" || sentText(err, tx) != want {
 		t.Errorf("refused run: %v (sent %q)", err, sentText(err, tx))
 	}
 }
 
-// timedNFT is a Fake that says every nft run took took.
+// timedNFT is a Fake taking syncs as text, whose every nft run took took.
 type timedNFT struct {
-	knftables.Interface
+	*knftables.Fake
 	took time.Duration
 }
 
-func (n *timedNFT) lastExecTime() time.Duration { return n.took }
+func (n *timedNFT) newTextWriter() *textWriter {
+	w := newTextWriter(n.Fake, knftables.IPv4Family, minBlockLines)
+	w.mirror = n.Fake.NewTransaction()
+	return w
+}
+
+func (n *timedNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
+	return n.took, n.Fake.Run(ctx, w.mirror)
+}
 
 // TestSyncReportsNFTRunTime: a sync's KernelWrite is the nft process's
-// run time as the Interface reports it, full or partial, and zero when a
+// run time as sendText reports it, full or partial, and zero when a
 // sync sends nothing.
 func TestSyncReportsNFTRunTime(t *testing.T) {
 	const took = 7 * time.Second
 	opts := flowOptions()
-	opts.NFT = &timedNFT{Interface: knftables.NewFake(knftables.IPv4Family, tableName), took: took}
+	opts.NFT = &timedNFT{Fake: knftables.NewFake(knftables.IPv4Family, tableName), took: took}
 	opts.Metrics = NewMetrics(nil)
 	p, err := New(opts)
 	if err != nil {
