@@ -112,7 +112,7 @@ func HasLeftovers(ctx context.Context, opts Options) (bool, error) {
 		return false, err
 	}
 	for _, table := range []string{tableNAT, tableFilter} {
-		chains, err := savedChains(ctx, k, table)
+		chains, err := xtables.SavedChains(ctx, k, table)
 		if err != nil {
 			return false, err
 		}

@@ -57,22 +57,39 @@ func (p *Proxier) ensureStatic(ctx context.Context, saved savedStatic) error {
 }
 
 // cleanup removes the jump rules, then every chain of ours (the fixed ones
-// and any per-Service chain), in two restores per table, then the canaries.
-// kubelet's KUBE-FIREWALL and its jumps are left alone, as kube-proxy does.
+// and any per-Service chain), in two restores per table, then the mangle
+// canary. One iptables-save per table tells what is there, and a jump
+// into a chain that does not exist cannot exist either: on a node without
+// our chains (every start of another mode) cleanup costs three listings,
+// not a command per jump rule. kubelet's KUBE-FIREWALL and its jumps are
+// left alone, as kube-proxy does.
 func cleanup(ctx context.Context, k Kernel) error {
+	ours := map[string][]string{}
+	for _, table := range []string{tableNAT, tableFilter, tableMangle} {
+		chains, err := ourChains(ctx, k, table)
+		if err != nil {
+			return fmt.Errorf("iptables cleanup: %w", err)
+		}
+		ours[table] = chains
+	}
 	var errs []error
 	for _, j := range jumpRules {
+		if !slices.Contains(ours[j.table], j.to) {
+			continue
+		}
 		if err := k.DeleteRule(ctx, j.table, j.from, j.args()...); err != nil {
 			errs = append(errs, fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.from, j.to, err))
 		}
 	}
 	for _, table := range []string{tableFilter, tableNAT} {
-		if err := deleteOurChains(ctx, k, table); err != nil {
+		if err := deleteChains(ctx, k, table, ours[table]); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
-		errs = append(errs, err)
+	if slices.Contains(ours[tableMangle], chainCanary) {
+		if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("iptables cleanup: %w", err)
@@ -82,22 +99,22 @@ func cleanup(ctx context.Context, k Kernel) error {
 
 // cleanedFixedChains are the chains with fixed names cleanup deletes, by
 // table: fixedChains without kubelet's KUBE-FIREWALL, plus the canaries
-// (the mangle one is deleted on its own).
+// (mangle's is deleted on its own, not by a restore).
 var cleanedFixedChains = map[string][]string{
 	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
 	tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
+	tableMangle: {chainCanary},
 }
 
-// deleteOurChains flushes and deletes the chains of ours that table holds.
+// deleteChains flushes and deletes ours, chains of ours that table holds.
 //
 // Two restores: flushing every chain and deleting the per-Service ones
 // cannot fail, but deleting a fixed chain still referenced from elsewhere
 // (the ipvs mode's jump rules into the shared KUBE-SERVICES, say) can, and
 // must not keep the rest in place.
-func deleteOurChains(ctx context.Context, k Kernel, table string) error {
-	ours, err := ourChains(ctx, k, table)
-	if err != nil || len(ours) == 0 {
-		return err
+func deleteChains(ctx context.Context, k Kernel, table string, ours []string) error {
+	if len(ours) == 0 {
+		return nil
 	}
 	var flush, rest bytes.Buffer
 	flush.WriteString("*" + table + "\n")
@@ -126,25 +143,8 @@ func deleteOurChains(ctx context.Context, k Kernel, table string) error {
 
 // ourChains lists the chains of ours in table, as iptables-save shows them.
 func ourChains(ctx context.Context, k Kernel, table string) ([]string, error) {
-	chains, err := savedChains(ctx, k, table)
+	chains, err := xtables.SavedChains(ctx, k, table)
 	return slices.DeleteFunc(chains, func(chain string) bool {
 		return !deletableChain(chain) && !slices.Contains(cleanedFixedChains[table], chain)
 	}), err
-}
-
-// savedChains lists the chains iptables-save shows in table.
-func savedChains(ctx context.Context, k Kernel, table string) ([]string, error) {
-	out, err := k.Save(ctx, table)
-	if err != nil {
-		return nil, err
-	}
-	tables, err := xtables.ParseRestore(string(out))
-	if err != nil {
-		return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
-	}
-	var chains []string
-	for _, saved := range tables {
-		chains = append(chains, saved.Chains...)
-	}
-	return chains, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +332,23 @@ func TestCleanup(t *testing.T) {
 	}
 	if !strings.Contains(got, "-A POSTROUTING -j CNI-FOREIGN") {
 		t.Errorf("foreign rule removed:\n%s", got)
+	}
+}
+
+// TestCleanupOfCleanSystemOnlyLists: where no chain of ours exists (every
+// start of another mode), cleanup reads each table once and runs nothing
+// else: no command per jump rule.
+func TestCleanupOfCleanSystemOnlyLists(t *testing.T) {
+	fake := NewFake()
+	var ops []string
+	fake.FailOn = func(op string) error { ops = append(ops, op); return nil }
+	opts := flowOptions()
+	opts.Kernel = fake
+	if err := Cleanup(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Save nat", "Save filter", "Save mangle"}; !slices.Equal(ops, want) {
+		t.Errorf("cleanup of a clean system ran %q, want %q", ops, want)
 	}
 }
 

@@ -19,6 +19,8 @@ type Kernel interface {
 	DeleteRule(ctx context.Context, table, chain string, rule ...string) error
 	// DeleteChain flushes and deletes chain; a missing chain is fine.
 	DeleteChain(ctx context.Context, table, chain string) error
+	// Save returns table as iptables-save prints it.
+	Save(ctx context.Context, table string) ([]byte, error)
 }
 
 var _ Kernel = (*xtables.Runner)(nil)

@@ -258,14 +258,34 @@ func Cleanup(ctx context.Context, opts Options) error {
 	return cleanup(ctx, k)
 }
 
+// cleanup deletes the jumps into our chains and the chains. One
+// iptables-save per table tells which chains are there (a jump into a
+// missing chain cannot exist): on a node the mode never ran on, as at
+// every start of another mode, that is all it costs.
 func cleanup(ctx context.Context, k Kernel) error {
+	present := map[string]bool{}
+	for _, table := range []string{"nat", "filter"} {
+		chains, err := xtables.SavedChains(ctx, k, table)
+		if err != nil {
+			return fmt.Errorf("userspace cleanup: %w", err)
+		}
+		for _, c := range chains {
+			present[table+"/"+c] = true
+		}
+	}
 	var errs []error
 	for _, j := range jumps {
+		if !present[j.table+"/"+j.target] {
+			continue
+		}
 		if err := k.DeleteRule(ctx, j.table, j.chain, j.rule()...); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, c := range [][2]string{{"nat", chainServices}, {"nat", chainNodePorts}, {"filter", chainFilter}} {
+		if !present[c[0]+"/"+c[1]] {
+			continue
+		}
 		if err := k.DeleteChain(ctx, c[0], c[1]); err != nil {
 			errs = append(errs, err)
 		}

@@ -168,6 +168,20 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	}
 }
 
+// TestCleanupOfCleanSystemOnlyLists: without our chains (every start of
+// another mode), cleanup lists nat and filter and runs nothing else.
+func TestCleanupOfCleanSystemOnlyLists(t *testing.T) {
+	f := NewFake()
+	var ops []string
+	f.FailOn = func(op string) error { ops = append(ops, op); return nil }
+	if err := Cleanup(context.Background(), Options{Family: proxier.IPv4, Kernel: f}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Save nat", "Save filter"}; !slices.Equal(ops, want) {
+		t.Errorf("cleanup of a clean system ran %q, want %q", ops, want)
+	}
+}
+
 // Jump rules are written once and again on full syncs only, never twice.
 func TestJumpRulesAreIdempotent(t *testing.T) {
 	p, f := newFakeProxier(t)
