@@ -107,3 +107,17 @@ func blockChain(lines []string, n int) string {
 	}
 	return ""
 }
+
+// chainAdded reads the chain an `add chain` line with a specification
+// adds (ok false for any other line).
+func chainAdded(line string) (chainKey, bool) {
+	rest, ok := strings.CutPrefix(line, "add chain ")
+	if !ok {
+		return chainKey{}, false
+	}
+	fields := strings.SplitN(rest, " ", 4)
+	if len(fields) < 3 || fields[2] == "" {
+		return chainKey{}, false
+	}
+	return chainKey{table: fields[0] + " " + fields[1], chain: fields[2]}, true
+}
