@@ -224,7 +224,10 @@ func TestGuestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := kubernetes.NewForConfigOrDie(cfg)
+	kc, err := proxier.NewAPIClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := New(Options{LocalDetector: proxier.DetectLocalByCIDR(mustPrefixes("10.244.0.0/16")...)})
 	if err != nil {
 		t.Fatal(err)

@@ -8,10 +8,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	networking "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -47,18 +44,13 @@ func EndpointSliceListed(es *discovery.EndpointSlice) bool {
 // tells the loop. The ServiceCIDRs, as kube-proxy's, do not hold back the
 // first sync: they reach the rules with the sync after they arrive.
 // Services and EndpointSlices come from Reflectors of kproxy's own (see
-// relistBackoff), the Node and ServiceCIDRs from shared informers.
-func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName string, resync time.Duration, l *Loop) error {
+// relistBackoff), the Node and ServiceCIDRs from informers.
+func StartInformers(ctx context.Context, client *APIClient, nodeName string, resync time.Duration, l *Loop) error {
 	serviceStore := runReflector(ctx, serviceListWatch(client), &v1.Service{}, "services", resync, l.tracker.Transform,
 		func(o, n any) { l.OnTrackedService(asTracked[*TrackedService](o), asTracked[*TrackedService](n)) })
 	sliceStore := runReflector(ctx, sliceListWatch(client), &discovery.EndpointSlice{}, "endpointslices", resync, l.tracker.Transform,
 		func(o, n any) { l.OnTrackedSlice(asTracked[*TrackedSlice](o), asTracked[*TrackedSlice](n)) })
-	nodeFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", nodeName).String()
-		}))
-
-	nodeInf := nodeFactory.Core().V1().Nodes().Informer()
+	nodeInf := newInformer(nodeListWatch(client, nodeName), &v1.Node{}, resync)
 	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { l.OnNode(asNode(o)) },
 		UpdateFunc: func(_, n any) { l.OnNode(asNode(n)) },
@@ -66,16 +58,16 @@ func StartInformers(ctx context.Context, client kubernetes.Interface, nodeName s
 	}); err != nil {
 		return fmt.Errorf("node informer: %w", err)
 	}
-	cidrFactory := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(StripObject))
-	if _, err := cidrFactory.Networking().V1().ServiceCIDRs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	cidrInf := newInformer(cidrListWatch(client), &networking.ServiceCIDR{}, resync)
+	if _, err := cidrInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { l.OnServiceCIDR(nil, asServiceCIDR(o)) },
 		UpdateFunc: func(o, n any) { l.OnServiceCIDR(asServiceCIDR(o), asServiceCIDR(n)) },
 		DeleteFunc: func(o any) { l.OnServiceCIDR(asServiceCIDR(o), nil) },
 	}); err != nil {
 		return fmt.Errorf("servicecidr informer: %w", err)
 	}
-	cidrFactory.Start(ctx.Done())
-	nodeFactory.Start(ctx.Done())
+	go cidrInf.RunWithContext(ctx)
+	go nodeInf.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), serviceStore.HasSynced, sliceStore.HasSynced, nodeInf.HasSynced) {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
 	}
@@ -106,4 +98,11 @@ func asServiceCIDR(o any) *networking.ServiceCIDR {
 	}
 	c, _ := o.(*networking.ServiceCIDR)
 	return c
+}
+
+// newInformer is an informer of lw's objects (stripped, see StripObject).
+func newInformer(lw cache.ListerWatcher, obj runtime.Object, resync time.Duration) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformer(lw, obj, resync, cache.Indexers{})
+	_ = inf.SetTransform(StripObject) // cannot fail before the informer runs
+	return inf
 }

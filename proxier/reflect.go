@@ -5,11 +5,13 @@ import (
 	"math"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -45,36 +47,28 @@ func newReflector(lw cache.ListerWatcher, obj runtime.Object, store cache.Reflec
 	})
 }
 
-// serviceListWatch lists and watches the Services kproxy proxies, with
-// the informer's watch-list semantics.
-func serviceListWatch(client kubernetes.Interface) cache.ListerWatcher {
-	services := client.CoreV1().Services(metav1.NamespaceAll)
-	return selectedListWatch(client, services.List, services.Watch, func(o *metav1.ListOptions) {
+// serviceListWatch lists and watches the Services kproxy proxies.
+func serviceListWatch(c *APIClient) cache.ListerWatcher {
+	return listWatch(c.core, "services", func() runtime.Object { return &v1.ServiceList{} }, func(o *metav1.ListOptions) {
 		o.LabelSelector, o.FieldSelector = ServiceLabelSelector, ServiceFieldSelector
 	})
 }
 
 // sliceListWatch: see serviceListWatch.
-func sliceListWatch(client kubernetes.Interface) cache.ListerWatcher {
-	slices := client.DiscoveryV1().EndpointSlices(metav1.NamespaceAll)
-	return selectedListWatch(client, slices.List, slices.Watch, func(o *metav1.ListOptions) {
+func sliceListWatch(c *APIClient) cache.ListerWatcher {
+	return listWatch(c.discovery, "endpointslices", func() runtime.Object { return &discovery.EndpointSliceList{} }, func(o *metav1.ListOptions) {
 		o.LabelSelector = EndpointSliceLabelSelector
 	})
 }
 
-// selectedListWatch lists and watches with the options tweak sets.
-func selectedListWatch[L runtime.Object](client kubernetes.Interface,
-	list func(context.Context, metav1.ListOptions) (L, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
-	tweak func(*metav1.ListOptions)) cache.ListerWatcher {
-	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return list(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			return watchFn(ctx, o)
-		},
-	}, client)
+// nodeListWatch lists and watches the Node named name.
+func nodeListWatch(c *APIClient, name string) cache.ListerWatcher {
+	return listWatch(c.core, "nodes", func() runtime.Object { return &v1.NodeList{} }, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+	})
+}
+
+// cidrListWatch lists and watches the ServiceCIDRs.
+func cidrListWatch(c *APIClient) cache.ListerWatcher {
+	return listWatch(c.networking, "servicecidrs", func() runtime.Object { return &networking.ServiceCIDRList{} }, func(*metav1.ListOptions) {})
 }

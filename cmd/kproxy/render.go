@@ -16,7 +16,6 @@ import (
 	networking "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kproxy/kproxy/proxier"
 )
@@ -149,7 +148,7 @@ func readObjects(r io.Reader, stderr io.Writer) (*objects, error) {
 }
 
 func (objs *objects) add(raw []byte, where string, stderr io.Writer) {
-	obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	obj, gvk, err := proxier.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "skipping %s: %v\n", where, err)
 		return

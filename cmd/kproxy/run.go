@@ -18,9 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -68,7 +66,7 @@ type daemon struct {
 	// checkAndConnect
 	name    string // this node's
 	backend xtables.Backend
-	client  kubernetes.Interface
+	client  *proxier.APIClient
 
 	// learnNode
 	clusterCIDRs []netip.Prefix
@@ -101,7 +99,7 @@ func (d *daemon) checkAndConnect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.client, err = kubernetes.NewForConfig(rc); err != nil {
+	if d.client, err = proxier.NewAPIClient(rc); err != nil {
 		return fmt.Errorf("API client: %w", err)
 	}
 	return nil
@@ -294,12 +292,12 @@ func restConfig(c *Config, master string) (*rest.Config, error) {
 
 // waitForNode fetches this node's Node object, retrying for up to nodeWait
 // (kubelet may register after kproxy starts). nil when it never appears.
-func waitForNode(ctx context.Context, client kubernetes.Interface, name string) *v1.Node {
+func waitForNode(ctx context.Context, client *proxier.APIClient, name string) *v1.Node {
 	deadline := time.Now().Add(nodeWait)
 	ctx, cancel := context.WithDeadline(ctx, deadline) // the dialer waits for a down apiserver
 	defer cancel()
 	for {
-		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		n, err := client.Node(ctx, name)
 		if err == nil {
 			return n
 		}

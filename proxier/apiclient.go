@@ -1,0 +1,111 @@
+package proxier
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	networking "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+// APIClient reads what kproxy proxies from the API server: Services,
+// EndpointSlices, Nodes and ServiceCIDRs, over REST clients whose scheme
+// knows only their API groups. client-go's Clientset (and its informer
+// factory) goes through a scheme that registers every API group at
+// start: their code and type data then stay in every kproxy's memory.
+type APIClient struct {
+	core, discovery, networking rest.Interface
+}
+
+var (
+	// Scheme holds the kinds kproxy reads (and "kproxy render" decodes).
+	Scheme      = runtime.NewScheme()
+	Codecs      = serializer.NewCodecFactory(Scheme)
+	paramsCodec = runtime.NewParameterCodec(Scheme)
+)
+
+func init() {
+	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
+	utilruntime.Must(v1.AddToScheme(Scheme))
+	utilruntime.Must(discovery.AddToScheme(Scheme))
+	utilruntime.Must(networking.AddToScheme(Scheme))
+}
+
+// NewAPIClient returns an APIClient for cfg. Its REST clients share one
+// HTTP client and, as a Clientset's, one rate limiter.
+func NewAPIClient(cfg *rest.Config) (*APIClient, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.RateLimiter == nil && cfg.QPS > 0 {
+		if cfg.Burst <= 0 {
+			return nil, fmt.Errorf("burst is required to be greater than 0 when RateLimiter is not set and QPS is set to greater than 0")
+		}
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &APIClient{}
+	for _, g := range []struct {
+		rc      *rest.Interface
+		apiPath string
+		gv      schema.GroupVersion
+	}{
+		{&c.core, "/api", v1.SchemeGroupVersion},
+		{&c.discovery, "/apis", discovery.SchemeGroupVersion},
+		{&c.networking, "/apis", networking.SchemeGroupVersion},
+	} {
+		gc := rest.CopyConfig(cfg)
+		gc.APIPath, gc.GroupVersion = g.apiPath, &g.gv
+		gc.NegotiatedSerializer = Codecs.WithoutConversion()
+		if *g.rc, err = rest.RESTClientForConfigAndClient(gc, httpClient); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Node reads the Node named name.
+func (c *APIClient) Node(ctx context.Context, name string) (*v1.Node, error) {
+	n := &v1.Node{}
+	return n, c.core.Get().Resource("nodes").Name(name).Do(ctx).Into(n)
+}
+
+// listWatch lists and watches resource in every namespace, with the
+// options tweak sets; newList is the list a reply decodes into. The
+// Reflectors on top use watch-list semantics when the feature is on.
+func listWatch(rc rest.Interface, resource string, newList func() runtime.Object, tweak func(*metav1.ListOptions)) *cache.ListWatch {
+	request := func(o *metav1.ListOptions) *rest.Request {
+		tweak(o)
+		var timeout time.Duration
+		if o.TimeoutSeconds != nil {
+			timeout = time.Duration(*o.TimeoutSeconds) * time.Second
+		}
+		return rc.Get().Resource(resource).VersionedParams(o, paramsCodec).Timeout(timeout)
+	}
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			list := newList()
+			err := request(&o).Do(ctx).Into(list)
+			return list, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.Watch = true
+			return request(&o).Watch(ctx)
+		},
+	}
+}
