@@ -56,40 +56,17 @@ func (p *Proxier) ensureStatic(ctx context.Context, saved savedStatic) error {
 	return nil
 }
 
-// cleanup removes the jump rules, then every chain of ours (the fixed ones
-// and any per-Service chain), in two restores per table, then the mangle
-// canary. One iptables-save per table tells what is there, and a jump
-// into a chain that does not exist cannot exist either: on a node without
-// our chains (every start of another mode) cleanup costs three listings,
-// not a command per jump rule. kubelet's KUBE-FIREWALL and its jumps are
-// left alone, as kube-proxy does.
+// cleanup removes, table by table, the jump rules and then every chain of
+// ours (the fixed ones and any per-Service chain), then the mangle
+// canary. kubelet's KUBE-FIREWALL and its jumps are left alone, as
+// kube-proxy does.
 func cleanup(ctx context.Context, k Kernel) error {
-	ours := map[string][]string{}
-	for _, table := range []string{tableNAT, tableFilter, tableMangle} {
-		chains, err := ourChains(ctx, k, table)
-		if err != nil {
-			return fmt.Errorf("iptables cleanup: %w", err)
-		}
-		ours[table] = chains
-	}
 	var errs []error
-	for _, j := range jumpRules {
-		if !slices.Contains(ours[j.table], j.to) {
-			continue
-		}
-		if err := k.DeleteRule(ctx, j.table, j.from, j.args()...); err != nil {
-			errs = append(errs, fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.from, j.to, err))
-		}
-	}
 	for _, table := range []string{tableFilter, tableNAT} {
-		if err := deleteChains(ctx, k, table, ours[table]); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, cleanTable(ctx, k, table)...)
 	}
-	if slices.Contains(ours[tableMangle], chainCanary) {
-		if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
-			errs = append(errs, err)
-		}
+	if err := k.DeleteChain(ctx, tableMangle, chainCanary); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("iptables cleanup: %w", err)
@@ -97,13 +74,39 @@ func cleanup(ctx context.Context, k Kernel) error {
 	return nil
 }
 
+// cleanTable removes our jump rules and chains from table. One
+// iptables-save tells which chains of ours are there, and a jump into a
+// chain that does not exist cannot exist either: on a node without them
+// (every start of another mode) that listing is all it costs. If the
+// table cannot be listed, every jump rule is still deleted by a command
+// that checks for it, so no stale chain stays reachable.
+func cleanTable(ctx context.Context, k Kernel, table string) []error {
+	var errs []error
+	ours, err := ourChains(ctx, k, table)
+	listed := err == nil
+	if !listed {
+		errs = append(errs, fmt.Errorf("list %s: %w", table, err))
+	}
+	for _, j := range jumpRules {
+		if j.table != table || (listed && !slices.Contains(ours, j.to)) {
+			continue
+		}
+		if err := k.DeleteRule(ctx, j.table, j.from, j.args()...); err != nil {
+			errs = append(errs, fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.from, j.to, err))
+		}
+	}
+	if err := deleteChains(ctx, k, table, ours); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
 // cleanedFixedChains are the chains with fixed names cleanup deletes, by
 // table: fixedChains without kubelet's KUBE-FIREWALL, plus the canaries
-// (mangle's is deleted on its own, not by a restore).
+// (the mangle one is deleted on its own).
 var cleanedFixedChains = map[string][]string{
 	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq, chainCanary},
 	tableFilter: {chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall, chainCanary},
-	tableMangle: {chainCanary},
 }
 
 // deleteChains flushes and deletes ours, chains of ours that table holds.

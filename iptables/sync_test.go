@@ -336,8 +336,8 @@ func TestCleanup(t *testing.T) {
 }
 
 // TestCleanupOfCleanSystemOnlyLists: where no chain of ours exists (every
-// start of another mode), cleanup reads each table once and runs nothing
-// else: no command per jump rule.
+// start of another mode), cleanup lists filter and nat once each and asks
+// for the mangle canary: no command per jump rule.
 func TestCleanupOfCleanSystemOnlyLists(t *testing.T) {
 	fake := NewFake()
 	var ops []string
@@ -347,8 +347,41 @@ func TestCleanupOfCleanSystemOnlyLists(t *testing.T) {
 	if err := Cleanup(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"Save nat", "Save filter", "Save mangle"}; !slices.Equal(ops, want) {
+	if want := []string{"Save filter", "Save nat", "DeleteChain mangle " + chainCanary}; !slices.Equal(ops, want) {
 		t.Errorf("cleanup of a clean system ran %q, want %q", ops, want)
+	}
+}
+
+// TestCleanupUnlistedTableStillUnhooked: when a table cannot be listed,
+// cleanup fails but still deletes its jump rules, so no stale chain of
+// ours stays reachable, and cleans the other table fully.
+func TestCleanupUnlistedTableStillUnhooked(t *testing.T) {
+	ctx := context.Background()
+	fake := NewFake()
+	p := newFakeProxier(t, fake, nil)
+	if _, err := p.Sync(ctx, proxier.SyncRequest{Snapshot: scenarioSnapshot(t), Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	fake.FailOn = xtables.FailOnce("Save nat", errors.New("injected"))
+	opts := flowOptions()
+	opts.Kernel = fake
+	if err := Cleanup(ctx, opts); err == nil {
+		t.Error("cleanup with nat unlistable reported success")
+	}
+	for _, chain := range []string{"PREROUTING", "OUTPUT", "POSTROUTING"} {
+		for _, rule := range fake.Chain(tableNAT, chain) {
+			if testrig.MentionsOwnChain(rule) {
+				t.Errorf("nat %s still jumps: %s", chain, rule)
+			}
+		}
+	}
+	for _, line := range strings.Split(dump(t, fake), "\n") {
+		if strings.HasPrefix(line, "*nat") {
+			break
+		}
+		if testrig.MentionsOwnChain(line) && !strings.Contains(line, "KUBE-FIREWALL") {
+			t.Errorf("filter left behind: %s", line)
+		}
 	}
 }
 

@@ -258,36 +258,39 @@ func Cleanup(ctx context.Context, opts Options) error {
 	return cleanup(ctx, k)
 }
 
-// cleanup deletes the jumps into our chains and the chains. One
-// iptables-save per table tells which chains are there (a jump into a
-// missing chain cannot exist): on a node the mode never ran on, as at
-// every start of another mode, that is all it costs.
+// ourChains are this mode's chains, by table.
+var ourChains = map[string][]string{"nat": {chainServices, chainNodePorts}, "filter": {chainFilter}}
+
+// cleanup deletes, table by table, the jumps into our chains and the
+// chains. One iptables-save per table tells which chains are there (a jump
+// into a missing chain cannot exist): on a node the mode never ran on, as
+// at every start of another mode, that is all it costs. A table that
+// cannot be listed has every jump and chain deleted by commands that
+// check for them, as before.
 func cleanup(ctx context.Context, k Kernel) error {
-	present := map[string]bool{}
+	var errs []error
 	for _, table := range []string{"nat", "filter"} {
 		chains, err := xtables.SavedChains(ctx, k, table)
-		if err != nil {
-			return fmt.Errorf("userspace cleanup: %w", err)
+		listed := err == nil
+		if !listed {
+			errs = append(errs, fmt.Errorf("list %s: %w", table, err))
 		}
-		for _, c := range chains {
-			present[table+"/"+c] = true
+		there := func(chain string) bool { return !listed || slices.Contains(chains, chain) }
+		for _, j := range jumps {
+			if j.table != table || !there(j.target) {
+				continue
+			}
+			if err := k.DeleteRule(ctx, j.table, j.chain, j.rule()...); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	}
-	var errs []error
-	for _, j := range jumps {
-		if !present[j.table+"/"+j.target] {
-			continue
-		}
-		if err := k.DeleteRule(ctx, j.table, j.chain, j.rule()...); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, c := range [][2]string{{"nat", chainServices}, {"nat", chainNodePorts}, {"filter", chainFilter}} {
-		if !present[c[0]+"/"+c[1]] {
-			continue
-		}
-		if err := k.DeleteChain(ctx, c[0], c[1]); err != nil {
-			errs = append(errs, err)
+		for _, c := range ourChains[table] {
+			if !there(c) {
+				continue
+			}
+			if err := k.DeleteChain(ctx, table, c); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -3,7 +3,6 @@ package userspace
 import (
 	"context"
 	"errors"
-	"github.com/kproxy/kproxy/internal/xtables"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kproxy/kproxy/internal/flowtest"
 	"github.com/kproxy/kproxy/internal/testrig"
+	"github.com/kproxy/kproxy/internal/xtables"
 	"github.com/kproxy/kproxy/proxier"
 )
 
@@ -179,6 +179,24 @@ func TestCleanupOfCleanSystemOnlyLists(t *testing.T) {
 	}
 	if want := []string{"Save nat", "Save filter"}; !slices.Equal(ops, want) {
 		t.Errorf("cleanup of a clean system ran %q, want %q", ops, want)
+	}
+}
+
+// TestCleanupUnlistedTableStillUnhooked: a table that cannot be listed
+// fails the cleanup but still loses its jumps into our chains.
+func TestCleanupUnlistedTableStillUnhooked(t *testing.T) {
+	p, f := newFakeProxier(t)
+	syncOK(t, p, flowtest.Scenarios()[0].Snapshot(), true)
+	f.FailOn = xtables.FailOnce("Save nat", errors.New("injected"))
+	if err := Cleanup(context.Background(), Options{Family: proxier.IPv4, Kernel: f}); err == nil {
+		t.Error("cleanup with nat unlistable reported success")
+	}
+	for _, j := range jumps {
+		for _, rule := range f.Chain(j.table, j.chain) {
+			if strings.Contains(rule, j.target) {
+				t.Errorf("%s/%s still jumps: %s", j.table, j.chain, rule)
+			}
+		}
 	}
 }
 

@@ -2,7 +2,7 @@ package xtables
 
 import (
 	"context"
-	"fmt"
+	"strings"
 )
 
 // Saver is the part of Tables that lists a table.
@@ -11,19 +11,20 @@ type Saver interface {
 }
 
 // SavedChains lists the chains iptables-save shows in table (none when
-// the table does not exist).
+// the table does not exist). It reads only the chain lines (":NAME POLICY
+// [p:b]"), so no rule of other software, however quoted, can fail it.
 func SavedChains(ctx context.Context, s Saver, table string) ([]string, error) {
 	out, err := s.Save(ctx, table)
 	if err != nil {
 		return nil, err
 	}
-	tables, err := ParseRestore(string(out))
-	if err != nil {
-		return nil, fmt.Errorf("parse iptables-save -t %s: %w", table, err)
-	}
 	var chains []string
-	for _, saved := range tables {
-		chains = append(chains, saved.Chains...)
+	for line := range strings.Lines(string(out)) {
+		if rest, ok := strings.CutPrefix(line, ":"); ok {
+			if name, _, _ := strings.Cut(strings.TrimSpace(rest), " "); name != "" {
+				chains = append(chains, name)
+			}
+		}
 	}
 	return chains, nil
 }
