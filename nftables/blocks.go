@@ -108,10 +108,10 @@ func blockChain(lines []string, n int) string {
 	return ""
 }
 
-// chainAdded reads the chain an `add chain` line with a specification
-// adds (ok false for any other line).
-func chainAdded(line string) (chainKey, bool) {
-	rest, ok := strings.CutPrefix(line, "add chain ")
+// chainCommand reads the chain of a `VERB chain FAMILY TABLE NAME ...`
+// line (ok false for any other line), verb as "add chain ".
+func chainCommand(line, verb string) (chainKey, bool) {
+	rest, ok := strings.CutPrefix(line, verb)
 	if !ok {
 		return chainKey{}, false
 	}

@@ -98,6 +98,17 @@ func TestGroupChainRules(t *testing.T) {
 	}
 }
 
+// TestChainAddedAfterDeleteGoesInABlock: a chain the text deleted is new
+// when added again, so it may open a block.
+func TestChainAddedAfterDeleteGoesInABlock(t *testing.T) {
+	in := "add chain ip kube-proxy c\ndelete chain ip kube-proxy c\nadd chain ip kube-proxy c\nadd rule ip kube-proxy c counter"
+	want := "table ip kube-proxy {\n\tchain c {\n\t}\n}\ndelete chain ip kube-proxy c\n" +
+		"table ip kube-proxy {\n\tchain c {\n\t\tcounter\n\t}\n}\n"
+	if got := groupChainRules(in, 1); got != want {
+		t.Errorf("groupChainRules:\n%s", lineDiff(got, want))
+	}
+}
+
 // TestNoChainAddedTwice: a first sync adds each chain once, in a command
 // or a block, never both: nft would send the second add, which the
 // kernel takes as an update (see writeRun). Flow scenarios and many
@@ -122,7 +133,7 @@ func TestNoChainAddedTwice(t *testing.T) {
 			added := map[string]int{}
 			for l := range strings.Lines(text) {
 				l = strings.TrimSuffix(l, "\n")
-				if k, ok := chainAdded(l); ok {
+				if k, ok := chainCommand(l, "add chain "); ok {
 					added[k.chain]++
 				} else if c, ok := parseChainLine(l); ok && c.rule == "" {
 					added[c.chain]++

@@ -81,8 +81,10 @@ func (c *compactor) chainLine(l chainLine) {
 func (c *compactor) other(line string) {
 	c.endGroup()
 	c.endRun()
-	if k, ok := chainAdded(line); ok {
+	if k, ok := chainCommand(line, "add chain "); ok {
 		c.declared[k] = struct{}{}
+	} else if k, ok := chainCommand(line, "delete chain "); ok {
+		delete(c.declared, k) // an add after it creates the chain anew
 	}
 	c.out.WriteString(line)
 	c.out.WriteByte('\n')
