@@ -3,6 +3,7 @@ package proxier
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -28,24 +29,33 @@ type APIClient struct {
 	core, discovery, networking rest.Interface
 }
 
+// apiScheme holds the kinds kproxy reads (and "kproxy render" decodes).
+var apiScheme = sync.OnceValue(func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	utilruntime.Must(v1.AddToScheme(s))
+	utilruntime.Must(discovery.AddToScheme(s))
+	utilruntime.Must(networking.AddToScheme(s))
+	return s
+})
+
 var (
-	// Scheme holds the kinds kproxy reads (and "kproxy render" decodes).
-	Scheme      = runtime.NewScheme()
-	Codecs      = serializer.NewCodecFactory(Scheme)
-	paramsCodec = runtime.NewParameterCodec(Scheme)
+	apiCodecs = sync.OnceValue(func() serializer.CodecFactory { return serializer.NewCodecFactory(apiScheme()) })
+	apiParams = sync.OnceValue(func() runtime.ParameterCodec { return runtime.NewParameterCodec(apiScheme()) })
 )
 
-func init() {
-	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
-	utilruntime.Must(v1.AddToScheme(Scheme))
-	utilruntime.Must(discovery.AddToScheme(Scheme))
-	utilruntime.Must(networking.AddToScheme(Scheme))
-}
+// Decoder decodes the kinds APIClient reads, and v1 Lists, from YAML or
+// JSON.
+func Decoder() runtime.Decoder { return apiCodecs().UniversalDeserializer() }
 
 // NewAPIClient returns an APIClient for cfg. Its REST clients share one
 // HTTP client and, as a Clientset's, one rate limiter.
 func NewAPIClient(cfg *rest.Config) (*APIClient, error) {
 	cfg = rest.CopyConfig(cfg)
+	if cfg.ContentType == "" { // as the Clientset: protobuf, JSON as a fallback
+		cfg.ContentType = runtime.ContentTypeProtobuf
+		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	}
 	if cfg.RateLimiter == nil && cfg.QPS > 0 {
 		if cfg.Burst <= 0 {
 			return nil, fmt.Errorf("burst is required to be greater than 0 when RateLimiter is not set and QPS is set to greater than 0")
@@ -57,7 +67,7 @@ func NewAPIClient(cfg *rest.Config) (*APIClient, error) {
 	}
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("API client: %w", err)
 	}
 	c := &APIClient{}
 	for _, g := range []struct {
@@ -71,9 +81,9 @@ func NewAPIClient(cfg *rest.Config) (*APIClient, error) {
 	} {
 		gc := rest.CopyConfig(cfg)
 		gc.APIPath, gc.GroupVersion = g.apiPath, &g.gv
-		gc.NegotiatedSerializer = Codecs.WithoutConversion()
+		gc.NegotiatedSerializer = apiCodecs().WithoutConversion()
 		if *g.rc, err = rest.RESTClientForConfigAndClient(gc, httpClient); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("API client for %s: %w", g.gv, err)
 		}
 	}
 	return c, nil
@@ -95,7 +105,7 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 		if o.TimeoutSeconds != nil {
 			timeout = time.Duration(*o.TimeoutSeconds) * time.Second
 		}
-		return rc.Get().Resource(resource).VersionedParams(o, paramsCodec).Timeout(timeout)
+		return rc.Get().Resource(resource).VersionedParams(o, apiParams()).Timeout(timeout)
 	}
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

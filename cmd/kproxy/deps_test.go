@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,6 +14,10 @@ import (
 // (about 10 MB more RSS from the first second; see proxier.APIClient).
 func TestLinksOnlyTheAPIGroupsItReads(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		t.Fatalf("go list -deps: %v\n%s", err, ee.Stderr)
+	}
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}

@@ -148,7 +148,10 @@ func readObjects(r io.Reader, stderr io.Writer) (*objects, error) {
 }
 
 func (objs *objects) add(raw []byte, where string, stderr io.Writer) {
-	obj, gvk, err := proxier.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	obj, gvk, err := proxier.Decoder().Decode(raw, nil, nil)
+	if runtime.IsNotRegisteredError(err) && gvk != nil {
+		obj, err = nil, nil // another API group: the default case says so
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "skipping %s: %v\n", where, err)
 		return
