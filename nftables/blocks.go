@@ -41,11 +41,10 @@ func parseChainLine(line string) (chainLine, bool) {
 			return chainLine{}, false
 		}
 	}
-	fields := strings.SplitN(rest, " ", 4)
-	if len(fields) < 3 || fields[2] == "" {
+	table, fields, ok := chainFields(rest)
+	if !ok {
 		return chainLine{}, false
 	}
-	table := rest[:len(fields[0])+1+len(fields[1])]
 	switch {
 	case !isRule && len(fields) == 3:
 		return chainLine{table: table, chain: fields[2]}, true
@@ -115,9 +114,20 @@ func chainCommand(line, verb string) (chainKey, bool) {
 	if !ok {
 		return chainKey{}, false
 	}
-	fields := strings.SplitN(rest, " ", 4)
-	if len(fields) < 3 || fields[2] == "" {
+	table, fields, ok := chainFields(rest)
+	if !ok {
 		return chainKey{}, false
 	}
-	return chainKey{table: fields[0] + " " + fields[1], chain: fields[2]}, true
+	return chainKey{table: table, chain: fields[2]}, true
+}
+
+// chainFields splits "FAMILY TABLE NAME[ REST]" into its three or four
+// fields, and the table ("FAMILY TABLE", a part of s); ok is false
+// without a name.
+func chainFields(s string) (table string, fields []string, ok bool) {
+	fields = strings.SplitN(s, " ", 4)
+	if len(fields) < 3 || fields[2] == "" {
+		return "", nil, false
+	}
+	return s[:len(fields[0])+1+len(fields[1])], fields, true
 }

@@ -134,7 +134,7 @@ func (c *compactor) endRun() {
 // as lines. nft sends an add of each chain a block names, and the kernel
 // takes an add of a chain that exists, even one added earlier in the same
 // transaction, as an update, whose release it defers by an RCU grace
-// period; closing nft's socket then waits for it (5 to 15 ms, measured),
+// period; closing nft's socket then waits for it (milliseconds, under strace),
 // while a transaction that only creates ends at once.
 func (c *compactor) writeRun() {
 	late := c.lateLines()
