@@ -30,23 +30,30 @@ var (
 // thousand it formats itself; any other operation knftables formats, in
 // a transaction of its own, which also checks it.
 type textWriter struct {
-	c     *compactor
-	table string // "FAMILY TABLE"
+	c      *compactor
+	family knftables.Family
+	table  string // "FAMILY TABLE"
 	// newTx is a transaction of the table's Interface.
 	newTx func() *knftables.Transaction
 	n     int
 	err   error // knftables refused an operation: nothing may be sent
 	// mirror, if set, gets every operation too (tests compare).
 	mirror *knftables.Transaction
+	// nl, if set, compiles every operation for netlink too (partial
+	// syncs: mergingNFT sends it instead of the text when it can).
+	nl *netlinkBatch
 }
 
 func newTextWriter(nft knftables.Interface, family knftables.Family, minRun int) *textWriter {
-	return &textWriter{c: newCompactor(minRun), table: string(family) + " " + tableName, newTx: nft.NewTransaction}
+	return &textWriter{c: newCompactor(minRun), family: family, table: string(family) + " " + tableName, newTx: nft.NewTransaction}
 }
 
 func (w *textWriter) Add(obj knftables.Object) {
 	if w.mirror != nil {
 		w.mirror.Add(obj)
+	}
+	if w.nl != nil {
+		w.nl.add(obj)
 	}
 	if w.err != nil {
 		return
@@ -82,6 +89,9 @@ func (w *textWriter) Flush(obj knftables.Object) {
 	if w.mirror != nil {
 		w.mirror.Flush(obj)
 	}
+	if w.nl != nil {
+		w.nl.flush(obj)
+	}
 	if w.err != nil {
 		return
 	}
@@ -96,6 +106,9 @@ func (w *textWriter) Flush(obj knftables.Object) {
 func (w *textWriter) Delete(obj knftables.Object) {
 	if w.mirror != nil {
 		w.mirror.Delete(obj)
+	}
+	if w.nl != nil {
+		w.nl.delete(obj)
 	}
 	if w.err == nil {
 		w.viaKnftables(func(tx *knftables.Transaction) { tx.Delete(obj) })

@@ -13,8 +13,9 @@ import (
 // the real nft: every few partial syncs, `nft list table` equals that of
 // a fresh full sync in another namespace (so nft accepts the element
 // deletions and re-adds, set replacements and chain flushes partial
-// syncs send). The Proxier's clock jumps past the stale chains' delay
-// after each step (Linux 6.2+ lets the chains go at once).
+// syncs send, by netlink when they can). The Proxier's clock jumps past
+// the stale chains' delay after each step (Linux 6.2+ lets the chains go
+// at once).
 func TestKernelRandomPartialEqualsFull(t *testing.T) {
 	ctx := context.Background()
 	newProxier := func(suffix string) (*Proxier, string) {
@@ -51,4 +52,9 @@ func TestKernelRandomPartialEqualsFull(t *testing.T) {
 		Full:  fresh,
 		Every: 4,
 	})
+	if n := p.nft.(*netnsNFT).Interface.(*mergingNFT).netlink.applied; n == 0 {
+		t.Error("no partial sync went by netlink")
+	} else {
+		t.Logf("%d partial syncs went by netlink", n)
+	}
 }

@@ -113,10 +113,15 @@ type textSender interface {
 }
 
 // newOps is a sync's operations: written straight as text when the
-// Interface takes text, else a knftables transaction.
-func (p *Proxier) newOps() ops {
+// Interface takes text (and, for a partial sync, compiled for netlink
+// too), else a knftables transaction.
+func (p *Proxier) newOps(partial bool) ops {
 	if s, ok := p.nft.(textSender); ok {
-		return s.newTextWriter()
+		w := s.newTextWriter()
+		if partial {
+			w.nl = newNetlinkBatch(w.family)
+		}
+		return w
 	}
 	return p.nft.NewTransaction()
 }

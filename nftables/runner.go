@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/knftables"
 )
 
@@ -25,6 +26,8 @@ type mergingNFT struct {
 	path   string // the nft binary
 	// minBlockLines is the compactor's minRun (tests lower it).
 	minBlockLines int
+	// netlink sends the partial syncs it can (see netlinkApplier).
+	netlink *netlinkApplier
 }
 
 var _ knftables.Interface = (*mergingNFT)(nil)
@@ -39,7 +42,8 @@ func newRealNFT(fam knftables.Family) (*mergingNFT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find nft: %w", err)
 	}
-	return &mergingNFT{Interface: nft, family: fam, path: path, minBlockLines: minBlockLines}, nil
+	return &mergingNFT{Interface: nft, family: fam, path: path, minBlockLines: minBlockLines,
+		netlink: &netlinkApplier{}}, nil
 }
 
 // Run sends tx in one `nft -f -`, all or nothing.
@@ -58,14 +62,33 @@ func (n *mergingNFT) newTextWriter() *textWriter {
 	return newTextWriter(n.Interface, n.family, n.minBlockLines)
 }
 
-// sendText implements textSender: one `nft -f -` of w's text. It returns
-// how long the nft process ran (0 when w holds a refused operation).
+// sendText implements textSender: w's netlink batch when it holds every
+// operation, else one `nft -f -` of w's text. It returns how long the
+// kernel write took (0 when w holds a refused operation).
 func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
 	text, err := w.text()
 	if err != nil {
 		return 0, err
 	}
+	if w.nl != nil && n.netlink != nil {
+		why := w.nl.unusable()
+		if why == "" {
+			return n.sendNetlink(w.nl, text)
+		}
+		klog.V(4).InfoS("Partial sync by nft -f, not netlink", "family", n.family, "reason", why)
+	}
 	return n.exec(ctx, text)
+}
+
+// sendNetlink applies b, the same operations as text.
+func (n *mergingNFT) sendNetlink(b *netlinkBatch, text string) (time.Duration, error) {
+	start := time.Now()
+	err := n.netlink.apply(b)
+	took := time.Since(start)
+	if err != nil {
+		return took, &sentError{msg: "netlink: " + err.Error(), sent: text}
+	}
+	return took, nil
 }
 
 // send runs `nft [flags] -f -` with tx's compact text.

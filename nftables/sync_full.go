@@ -26,7 +26,7 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 		p.state = nil
 		return proxier.SyncResult{Full: true}, fmt.Errorf("nftables %s: %w", p.opts.Family, err)
 	}
-	tx := p.newOps()
+	tx := p.newOps(false)
 	r := newRenderer(p.opts, tx, snap)
 	r.old = kernelObjects{affinitySets: known.affinitySets}
 	r.existing = known.chains

@@ -15,7 +15,7 @@ import (
 // deleted, and the elements of the shared sets and maps whose winner
 // changed. The shared chains are not touched and nothing is listed.
 func (p *Proxier) syncPartial(ctx context.Context, snap *proxier.Snapshot, changed proxier.NameSet, start time.Time) (proxier.SyncResult, error) {
-	tx := p.newOps()
+	tx := p.newOps(true)
 	r := newRenderer(p.opts, tx, snap)
 	st := p.state
 	var keys []elemKey
