@@ -39,6 +39,8 @@ func newNetnsNFT(t *testing.T, family proxier.Family, ns string) *netnsNFT {
 	}); err != nil {
 		testrig.SkipOrFail(t, "nftables unusable in a test namespace: "+err.Error())
 	}
+	// An open netlink socket would keep the namespace alive.
+	t.Cleanup(n.Interface.(*mergingNFT).netlink.Close)
 	return n
 }
 

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	gnft "github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"sigs.k8s.io/knftables"
 )
@@ -16,8 +17,12 @@ type netlinkBatch struct {
 	compiler ruleCompiler
 	table    *gnft.Table
 	ops      []func(*gnft.Conn) error
-	// spoiled names the first operation it could not compile.
+	// spoiled says why the batch cannot stand for the sync: the first
+	// operation it could not compile, or its size.
 	spoiled string
+	// added are the chains the batch adds; jumped, those a rule or an
+	// element jumped to before the batch added them.
+	added, jumped map[string]bool
 }
 
 func newNetlinkBatch(family knftables.Family) *netlinkBatch {
@@ -25,7 +30,8 @@ func newNetlinkBatch(family knftables.Family) *netlinkBatch {
 	if family == knftables.IPv6Family {
 		t.Family = gnft.TableFamilyIPv6
 	}
-	return &netlinkBatch{compiler: ruleCompiler{v6: family == knftables.IPv6Family}, table: t}
+	return &netlinkBatch{compiler: ruleCompiler{v6: family == knftables.IPv6Family}, table: t,
+		added: map[string]bool{}, jumped: map[string]bool{}}
 }
 
 // maxNetlinkOps bounds a batch: the library sends it in one sendmsg,
@@ -38,13 +44,20 @@ const maxNetlinkOps = 256
 func (b *netlinkBatch) unusable() string {
 	switch {
 	case b.spoiled != "":
-		return "does not compile: " + b.spoiled
-	case len(b.ops) > maxNetlinkOps:
-		return fmt.Sprintf("%d operations, more than %d", len(b.ops), maxNetlinkOps)
+		return b.spoiled
 	case len(b.ops) == 0:
 		return "no operations"
 	}
 	return ""
+}
+
+// take tells whether the batch still takes operations; past
+// maxNetlinkOps it spoils (and compiles nothing more).
+func (b *netlinkBatch) take() bool {
+	if b.spoiled == "" && len(b.ops) >= maxNetlinkOps {
+		b.spoiled = fmt.Sprintf("more than %d operations", maxNetlinkOps)
+	}
+	return b.spoiled == ""
 }
 
 // do queues an operation that cannot fail before the batch is sent.
@@ -58,25 +71,55 @@ func (b *netlinkBatch) set(name string) *gnft.Set { return &gnft.Set{Name: name,
 
 func (b *netlinkBatch) spoil(verb string, obj knftables.Object) {
 	if b.spoiled == "" {
-		b.spoiled = fmt.Sprintf("%s %T %+v", verb, obj, obj)
+		b.spoiled = fmt.Sprintf("does not compile: %s %T %+v", verb, obj, obj)
 	}
 }
 
+// jumpsTo records the chain a rule or element jumps to, if any.
+func (b *netlinkBatch) jumpsTo(chain string) {
+	if chain != "" && !b.added[chain] {
+		b.jumped[chain] = true
+	}
+}
+
+// addChain queues a chain's add; a chain jumped to earlier in the batch
+// spoils it: nft's table blocks add every chain before any rule, so
+// that text would load, but this batch would not.
+func (b *netlinkBatch) addChain(name string) {
+	if b.jumped[name] {
+		b.spoiled = "chain " + name + " added after a jump to it"
+		return
+	}
+	b.added[name] = true
+	c := b.chain(name)
+	b.do(func(conn *gnft.Conn) { conn.AddChain(c) })
+}
+
 func (b *netlinkBatch) add(obj knftables.Object) {
+	if !b.take() {
+		return
+	}
 	switch o := obj.(type) {
 	case *knftables.Chain:
 		if plainChain(o) {
-			c := b.chain(o.Name)
-			b.do(func(conn *gnft.Conn) { conn.AddChain(c) })
+			b.addChain(o.Name)
 			return
 		}
 	case *knftables.Rule:
 		if r, ok := b.rule(o); ok {
+			for _, e := range r.Exprs {
+				if v, ok := e.(*expr.Verdict); ok {
+					b.jumpsTo(v.Chain)
+				}
+			}
 			b.do(func(conn *gnft.Conn) { conn.AddRule(r) })
 			return
 		}
 	case *knftables.Element:
 		if name, el, ok := b.compiler.compileElement(o, true); ok {
+			if el.VerdictData != nil {
+				b.jumpsTo(el.VerdictData.Chain)
+			}
 			s := b.set(name)
 			b.ops = append(b.ops, func(conn *gnft.Conn) error { return conn.SetAddElements(s, []gnft.SetElement{el}) })
 			return
@@ -102,6 +145,9 @@ func (b *netlinkBatch) rule(r *knftables.Rule) (*gnft.Rule, bool) {
 }
 
 func (b *netlinkBatch) flush(obj knftables.Object) {
+	if !b.take() {
+		return
+	}
 	if o, ok := obj.(*knftables.Chain); ok && plainChain(o) {
 		c := b.chain(o.Name)
 		b.do(func(conn *gnft.Conn) { conn.FlushChain(c) })
@@ -111,6 +157,9 @@ func (b *netlinkBatch) flush(obj knftables.Object) {
 }
 
 func (b *netlinkBatch) delete(obj knftables.Object) {
+	if !b.take() {
+		return
+	}
 	switch o := obj.(type) {
 	case *knftables.Chain:
 		if plainChain(o) {

@@ -99,7 +99,8 @@ func checkNetlinkMatchesNft(t *testing.T, file string) int {
 		t.Fatalf("nft -f of the rest: %v\n%s", err, out)
 	}
 	a := &netlinkApplier{}
-	if err := testrig.DoInNetns(split, func() error { return a.apply(batch) }); err != nil {
+	defer a.Close()
+	if err := testrig.DoInNetns(split, func() error { return a.apply(context.Background(), batch) }); err != nil {
 		t.Fatalf("netlink batch of %d operations: %v", len(batch.ops), err)
 	}
 	if want, got := bytecode(t, whole, family), bytecode(t, split, family); got != want {
@@ -243,8 +244,9 @@ func TestKernelPartialSyncsByNetlink(t *testing.T) {
 	if err != nil {
 		t.Fatalf("delete element out of band: %v\n%s", err, out)
 	}
-	if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: without(web), Changed: proxier.NameSet{web: {}}}); err == nil {
-		t.Fatal("a partial sync the kernel refused reported success")
+	_, err = r.p.Sync(ctx, proxier.SyncRequest{Snapshot: without(web), Changed: proxier.NameSet{web: {}}})
+	if err == nil || !strings.Contains(err.Error(), "netlink: ") {
+		t.Fatalf("a partial sync the kernel refused by netlink: err %v", err)
 	}
 	res, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: without(web)})
 	if err != nil || !res.Full {
@@ -254,6 +256,43 @@ func TestKernelPartialSyncsByNetlink(t *testing.T) {
 	r.sync(t, without(web))
 	if got, want := r.listTable(t), freshTable(t, without(web)); got != want {
 		t.Errorf("after the refusal and a full sync:\n%s\nwant:\n%s", got, want)
+	}
+	step(full, web, true) // over a new socket
+}
+
+// TestKernelLargePartialSyncByNetlink: a partial sync of 250 operations
+// (rules, chains, elements of 50 new Services) goes by netlink, its
+// answers fitting the socket's buffer; one of 300 goes by nft -f. Both
+// leave a fresh full sync's table.
+func TestKernelLargePartialSyncByNetlink(t *testing.T) {
+	ctx := context.Background()
+	r := newKernelRig(t, proxier.IPv4)
+	applier := r.nft.Interface.(*mergingNFT).netlink
+	base := flowtest.Scenarios()[0].Snapshot()
+	r.sync(t, base)
+	for _, tc := range []struct {
+		services  int
+		byNetlink bool
+	}{{50, true}, {60, false}} {
+		sc := manyServices(tc.services)
+		added := sc.Snapshot()
+		snap := flowtest.Scenarios()[0].Snapshot()
+		changed := proxier.NameSet{}
+		for name, svc := range added.Services {
+			snap.Services[name] = svc
+			changed[name] = struct{}{}
+		}
+		before := applier.applied
+		if _, err := r.p.Sync(ctx, proxier.SyncRequest{Snapshot: snap, Changed: changed}); err != nil {
+			t.Fatalf("%d Services: %v", tc.services, err)
+		}
+		if got := applier.applied - before; got != map[bool]int{true: 1}[tc.byNetlink] {
+			t.Errorf("%d Services: %d netlink batches, want by netlink %v", tc.services, got, tc.byNetlink)
+		}
+		if got, want := r.listTable(t), freshTable(t, snap); got != want {
+			t.Fatalf("%d Services:\n%s\nwant (fresh full sync):\n%s", tc.services, got, want)
+		}
+		r.sync(t, base)
 	}
 }
 

@@ -2,7 +2,6 @@ package nftables
 
 import (
 	"encoding/binary"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -199,8 +198,9 @@ func (c ruleCompiler) setMark(t []string) ([]expr.Any, int) {
 	if len(t) < 5 || t[1] != "set" || t[2] != "mark" || t[3] != "or" {
 		return nil, 0
 	}
-	bits, err := strconv.ParseUint(t[4], 0, 32)
-	if err != nil {
+	hex, ok := strings.CutPrefix(t[4], "0x")
+	bits, err := strconv.ParseUint(hex, 16, 32)
+	if !ok || err != nil {
 		return nil, 0
 	}
 	return []expr.Any{
@@ -266,7 +266,7 @@ func plainChainName(s string) bool {
 // portBytes is a port as nft keeps it in a register: big-endian.
 func portBytes(s string) ([]byte, bool) {
 	p, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || p > math.MaxUint16 {
+	if err != nil {
 		return nil, false
 	}
 	return binary.BigEndian.AppendUint16(nil, uint16(p)), true

@@ -36,6 +36,9 @@ func TestRuleCompilerRefuses(t *testing.T) {
 		{v4, "iifname \"eth0\" goto x"},
 		{v4, "iifname * goto x"},
 		{v4, "mark set mark and 0x4000"},
+		{v4, "mark set mark or 16384"},
+		{v4, "mark set mark or 0b1"},
+		{v4, "mark set mark or 0x4_000"},
 		{v4, "fib daddr type local goto x"},
 		{v4, "counter goto x"},
 		{v4, "reject"},
@@ -64,5 +67,28 @@ func TestCompileElementRefuses(t *testing.T) {
 	}
 	if _, el, ok := c.compileElement(&knftables.Element{Map: mapServiceIPs, Key: []string{"10.0.0.1", "tcp", "80"}}, false); !ok || len(el.Key) != 12 {
 		t.Errorf("a map's key alone (a delete) did not compile to 12 bytes: %v %x", ok, el.Key)
+	}
+}
+
+// TestBatchRefusesJumpBeforeChain: nft's table blocks add every chain
+// before any rule, so a text that jumps to a chain before adding it
+// loads; the batch, sent in order, would not: it must fall back.
+func TestBatchRefusesJumpBeforeChain(t *testing.T) {
+	for name, first := range map[string]knftables.Object{
+		"rule":    &knftables.Rule{Chain: "services", Rule: "goto service-x"},
+		"element": &knftables.Element{Map: mapServiceIPs, Key: []string{"10.0.0.1", "tcp", "80"}, Value: []string{"goto service-x"}},
+	} {
+		b := newNetlinkBatch(knftables.IPv4Family)
+		b.add(first)
+		b.add(&knftables.Chain{Name: "service-x"})
+		if b.unusable() == "" {
+			t.Errorf("%s: a jump before the chain's add went into the batch", name)
+		}
+		ok := newNetlinkBatch(knftables.IPv4Family)
+		ok.add(&knftables.Chain{Name: "service-x"})
+		ok.add(first)
+		if why := ok.unusable(); why != "" {
+			t.Errorf("%s after the chain's add: %s", name, why)
+		}
 	}
 }

@@ -70,10 +70,10 @@ func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration
 	if err != nil {
 		return 0, err
 	}
-	if w.nl != nil && n.netlink != nil {
+	if w.nl != nil && n.netlink != nil && n.netlink.enabled() {
 		why := w.nl.unusable()
 		if why == "" {
-			return n.sendNetlink(w.nl, text)
+			return n.sendNetlink(ctx, w.nl, text)
 		}
 		klog.V(4).InfoS("Partial sync by nft -f, not netlink", "family", n.family, "reason", why)
 	}
@@ -81,9 +81,9 @@ func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration
 }
 
 // sendNetlink applies b, the same operations as text.
-func (n *mergingNFT) sendNetlink(b *netlinkBatch, text string) (time.Duration, error) {
+func (n *mergingNFT) sendNetlink(ctx context.Context, b *netlinkBatch, text string) (time.Duration, error) {
 	start := time.Now()
-	err := n.netlink.apply(b)
+	err := n.netlink.apply(ctx, b)
 	took := time.Since(start)
 	if err != nil {
 		return took, &sentError{msg: "netlink: " + err.Error(), sent: text}
