@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -66,6 +67,9 @@ func (a *netlinkApplier) apply(ctx context.Context, b *netlinkBatch) error {
 		return nil
 	}
 	a.close()
+	if ctx.Err() != nil { // stopping: not the kernel's fault
+		return err
+	}
 	if a.failures++; a.failures == maxNetlinkFailures {
 		klog.ErrorS(err, "Partial syncs by netlink failed too often in a row; sending them by nft -f from now on",
 			"failures", a.failures)
@@ -86,12 +90,20 @@ func (a *netlinkApplier) send(ctx context.Context, b *netlinkBatch) error {
 	if err := a.sock.SetDeadline(deadline); err != nil {
 		return err
 	}
+	sock := a.sock
+	stop := context.AfterFunc(ctx, func() { _ = sock.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	for _, op := range b.ops {
 		if err := op(a.conn); err != nil {
 			return err // the buffered messages go with the socket
 		}
 	}
-	return a.conn.Flush()
+	err := a.conn.Flush()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The library joins one timeout per unanswered message.
+		return fmt.Errorf("no answer from the kernel before %s (or the sync was stopped)", deadline.Format(time.RFC3339Nano))
+	}
+	return err
 }
 
 // open dials the lasting socket, its receive buffer large enough for a
@@ -100,7 +112,11 @@ func (a *netlinkApplier) open() error {
 	var sock *netlink.Conn
 	conn, err := gnft.New(gnft.AsLasting(), gnft.WithSockOptions(func(c *netlink.Conn) error {
 		sock = c
-		return forceReadBuffer(c, netlinkReadBuffer)
+		// No error from here: the library would not close the socket.
+		if err := forceReadBuffer(c, netlinkReadBuffer); err != nil {
+			klog.V(2).InfoS("Could not enlarge the netlink receive buffer", "err", err)
+		}
+		return nil
 	}))
 	if err != nil {
 		return fmt.Errorf("open netlink socket: %w", err)
@@ -120,6 +136,7 @@ func forceReadBuffer(c *netlink.Conn, size int) error {
 	if err := rc.Control(func(fd uintptr) {
 		sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
 		if errors.Is(sockErr, syscall.EPERM) {
+			klog.V(2).InfoS("No CAP_NET_ADMIN for a large netlink receive buffer; net.core.rmem_max limits it")
 			sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 		}
 	}); err != nil {

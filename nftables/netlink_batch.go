@@ -84,7 +84,10 @@ func (b *netlinkBatch) jumpsTo(chain string) {
 
 // addChain queues a chain's add; a chain jumped to earlier in the batch
 // spoils it: nft's table blocks add every chain before any rule, so
-// that text would load, but this batch would not.
+// that text would load, but this batch would not. (A jump to a chain the
+// kernel already has, added again later, spoils it too, needlessly; the
+// renderer adds a port's chains before any rule or element jumps to them,
+// so neither happens in a partial sync today.)
 func (b *netlinkBatch) addChain(name string) {
 	if b.jumped[name] {
 		b.spoiled = "chain " + name + " added after a jump to it"

@@ -124,7 +124,9 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 // sent as watch events): at 10,000 Services and 10,000 EndpointSlices a
 // fresh kproxy had them after 1.3 s by the stream and after 0.37 s by a
 // list, which the first sync waits for. The apiserver serves both from
-// its watch cache; a list costs it one response of the whole set.
+// its watch cache; a list costs it one response of the whole set. (Each
+// Reflector logs at -v=2 that its client "doesn't support WatchList
+// semantics": that is this choice.)
 type listThenWatch struct{ *cache.ListWatch }
 
 // IsWatchListSemanticsUnSupported tells the Reflector to list.

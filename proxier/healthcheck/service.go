@@ -105,7 +105,7 @@ type Want struct {
 // An endpoint counts once even if it backs several ports of the Service.
 // Two Services claiming one port: the first in name order keeps it. It
 // runs after every sync: only the few Services with such a port are
-// sorted and counted (sorting every name took 7 ms at 10,000 Services).
+// sorted and counted (sorting every name took 3 ms at 10,000 Services).
 // Pure.
 func Desired(snap *proxier.Snapshot) map[int32]Want {
 	var names []types.NamespacedName
