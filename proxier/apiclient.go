@@ -96,8 +96,9 @@ func (c *APIClient) Node(ctx context.Context, name string) (*v1.Node, error) {
 }
 
 // listWatch lists and watches resource in every namespace, with the
-// options tweak sets; newList is the list a reply decodes into.
-func listWatch(rc rest.Interface, resource string, newList func() runtime.Object, tweak func(*metav1.ListOptions)) *listThenWatch {
+// options tweak sets; newList is the list a reply decodes into. The
+// Reflectors on top use watch-list semantics when the feature is on.
+func listWatch(rc rest.Interface, resource string, newList func() runtime.Object, tweak func(*metav1.ListOptions)) *cache.ListWatch {
 	request := func(o *metav1.ListOptions) *rest.Request {
 		tweak(o)
 		var timeout time.Duration
@@ -106,7 +107,7 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 		}
 		return rc.Get().Resource(resource).VersionedParams(o, apiParams()).Timeout(timeout)
 	}
-	return &listThenWatch{&cache.ListWatch{
+	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			list := newList()
 			err := request(&o).Do(ctx).Into(list)
@@ -116,18 +117,5 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 			o.Watch = true
 			return request(&o).Watch(ctx)
 		},
-	}}
+	}
 }
-
-// listThenWatch makes the Reflectors start with a list and then watch,
-// not with client-go's default watch-list stream (the initial objects
-// sent as watch events): at 10,000 Services and 10,000 EndpointSlices a
-// fresh kproxy had them after 1.3 s by the stream and after 0.37 s by a
-// list, which the first sync waits for. The apiserver serves both from
-// its watch cache; a list costs it one response of the whole set. (Each
-// Reflector logs at -v=2 that its client "doesn't support WatchList
-// semantics": that is this choice.)
-type listThenWatch struct{ *cache.ListWatch }
-
-// IsWatchListSemanticsUnSupported tells the Reflector to list.
-func (*listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
