@@ -78,7 +78,7 @@ const Footnotes = `Each cell is the median over the repeats, with the min–max 
 ⁶ The machine is shared (control plane, load generator, probes, and anything else running); a high load inflates absolute figures.
 ⁷ The rig's floor for a first packet: connects to the pod interleaved with those via a ClusterIP, from the same client. It is not free of rules: a packet to the pod still walks the proxy's nat chains (all of upstream iptables' KUBE-SERVICES).
 ⁸ What upstream's iptables partial sync writes at least: its whole KUBE-SERVICES chain (kproxy writes one bucket chain).
-⁹ kproxy only (kproxy_sync_kernel_write_duration_seconds): the iptables-restore or nft process, exec to exit; the rest of the sync's metric is kproxy's own work (snapshot, rendering, the text, reading rules back, conntrack cleanup). Not in runs before 2026-12-07's nft6.
+⁹ kproxy only (kproxy_sync_kernel_write_duration_seconds): the iptables-restore or nft process, exec to exit, or, for an nftables partial sync sent over netlink (from 2026-12-07's nft8 on), the batch from its send to the kernel's last answer; the rest of the sync's metric is kproxy's own work (snapshot, rendering, the text, reading rules back, conntrack cleanup). Not in runs before 2026-12-07's nft6.
 `
 
 func (f F) format(prec int) string {
