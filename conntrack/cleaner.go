@@ -33,7 +33,7 @@ type Cleaner struct {
 	family     proxier.Family
 	table      Table
 	unNATedTCP bool
-	tcpSeen    addrSet // TCP service addresses as of the last clean-up
+	seen       *seenServices
 }
 
 var _ proxier.StaleFlowCleaner = (*Cleaner)(nil)
@@ -49,7 +49,7 @@ func New(opts Options) (*Cleaner, error) {
 	if t == nil {
 		t = NewNetlinkTable(opts.Netns)
 	}
-	return &Cleaner{family: opts.Family, table: t, unNATedTCP: opts.UnNATedTCP}, nil
+	return &Cleaner{family: opts.Family, table: t, unNATedTCP: opts.UnNATedTCP, seen: newSeenServices(opts.UnNATedTCP)}, nil
 }
 
 // CleanStaleFlows deletes the UDP entries whose original destination is a
@@ -64,20 +64,13 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot, r
 	if snap != nil && snap.Family != c.family {
 		return 0, fmt.Errorf("conntrack %s: snapshot is of family %s", c.family, snap.Family)
 	}
-	x := newIndex(snap, redirects)
-	var fresh addrSet
-	tcpChanged := false
-	if c.unNATedTCP && snap != nil {
-		fresh, tcpChanged = freshTCPAddrs(snap, c.tcpSeen)
+	if snap == nil {
+		return 0, nil
 	}
-	// remember records snap's TCP addresses once they have been looked at.
-	remember := func() {
-		if tcpChanged {
-			c.tcpSeen = tcpServiceAddrs(snap)
-		}
-	}
+	c.seen.update(snap)
+	x := newIndex(c.seen.udpSnapshot(c.family), redirects)
+	fresh := c.seen.added // empty unless UnNATedTCP
 	if x.empty() && len(fresh) == 0 {
-		remember()
 		return 0, nil
 	}
 	if x.needsLocal() {
@@ -104,7 +97,7 @@ func (c *Cleaner) CleanStaleFlows(ctx context.Context, snap *proxier.Snapshot, r
 		// The new addresses stay new: the next clean-up looks again.
 		return n, fmt.Errorf("conntrack %s: %w", c.family, err)
 	}
-	remember()
+	clear(c.seen.added)
 	return n, nil
 }
 

@@ -2,9 +2,6 @@ package conntrack
 
 import (
 	"github.com/vishvananda/netlink"
-	v1 "k8s.io/api/core/v1"
-
-	"github.com/kproxy/kproxy/proxier"
 )
 
 // TCP connections opened to a service address before its rules existed were
@@ -18,39 +15,6 @@ import (
 
 // tcpProtoSynSent is conntrack's TCP_CONNTRACK_SYN_SENT.
 const tcpProtoSynSent = 1
-
-// freshTCPAddrs returns the TCP service addresses of snap (ClusterIP,
-// externalIPs, load-balancer IPs, with the service port) that seen lacks,
-// and whether snap's set differs from seen at all. A steady cluster costs
-// one walk and no allocation per sync.
-func freshTCPAddrs(snap *proxier.Snapshot, seen addrSet) (fresh addrSet, changed bool) {
-	n := 0
-	for p := range portsOf(snap, v1.ProtocolTCP) {
-		for a := range serviceAddrs(p) {
-			n++
-			if _, ok := seen[a]; !ok {
-				if fresh == nil {
-					fresh = addrSet{}
-				}
-				fresh[a] = struct{}{}
-			}
-		}
-	}
-	// Without new addresses, equal counts mean equal sets (an address two
-	// Services share counts twice and only makes this report a change).
-	return fresh, len(fresh) > 0 || n != len(seen)
-}
-
-// tcpServiceAddrs is the set freshTCPAddrs compares against.
-func tcpServiceAddrs(snap *proxier.Snapshot) addrSet {
-	out := addrSet{}
-	for p := range portsOf(snap, v1.ProtocolTCP) {
-		for a := range serviceAddrs(p) {
-			out[a] = struct{}{}
-		}
-	}
-	return out
-}
 
 // unNATedTCP reports whether f is a TCP flow to one of fresh that was never
 // answered nor translated.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -120,15 +121,58 @@ func TestUnNATedTCPOnlyNewAddresses(t *testing.T) {
 	}
 }
 
-// The per-sync check of a steady cluster walks the snapshot without
-// allocating: it runs after every sync, at any cluster size.
-func TestUnNATedTCPSteadyStateDoesNotAllocate(t *testing.T) {
+// A snapshot whose Services are all the previous one's costs one pointer
+// comparison per Service and no allocation: it runs after every sync, at
+// any cluster size.
+func TestSeenServicesSteadyStateDoesNotAllocate(t *testing.T) {
 	snap := testSnapshot(t)
-	seen := tcpServiceAddrs(snap)
-	if fresh, changed := freshTCPAddrs(snap, seen); changed || len(fresh) != 0 {
-		t.Fatalf("same snapshot: fresh %v, changed %v", fresh, changed)
+	s := newSeenServices(true)
+	s.update(snap)
+	clear(s.added)
+	if n := testing.AllocsPerRun(100, func() { s.update(snap) }); n != 0 {
+		t.Errorf("%v allocations per update, want 0", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { freshTCPAddrs(snap, seen) }); n != 0 {
-		t.Errorf("%v allocations per check, want 0", n)
+	if len(s.added) != 0 {
+		t.Errorf("same snapshot: added %v, want none", s.added)
 	}
+}
+
+// What seenServices keeps as Services change: the TCP addresses new since
+// the last clean-up, the UDP Services.
+func TestSeenServicesFollowsChanges(t *testing.T) {
+	web := []svcPort{{name: "http", port: 80, proto: v1.ProtocolTCP}}
+	s := newSeenServices(true)
+	step := func(what string, snap *proxier.Snapshot, wantAdded []string, wantUDP int) {
+		t.Helper()
+		s.update(snap)
+		var got []string
+		for a := range s.added {
+			got = append(got, a.String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, wantAdded) || len(s.udp) != wantUDP {
+			t.Errorf("%s: added %v, %d UDP Services; want %v, %d", what, got, len(s.udp), wantAdded, wantUDP)
+		}
+		clear(s.added)
+	}
+	a := service("a", "10.96.1.1", "", web...)
+	step("a appears", snapshot(t, a), []string{"10.96.1.1:80"}, 0)
+	step("a again, new object, same addresses", snapshot(t, a, slice("a", "a-1", web, ready("10.244.1.1"))), nil, 0)
+	a.Spec.ClusterIP, a.Spec.ClusterIPs = "10.96.1.9", []string{"10.96.1.9"}
+	step("a's ClusterIP changes", snapshot(t, a), []string{"10.96.1.9:80"}, 0)
+	if _, ok := s.tcp[ap("10.96.1.1:80")]; ok {
+		t.Errorf("a's old address still counted")
+	}
+	b := service("b", "10.96.1.9", "", web...) // claims a's address too
+	step("b shares a's address", snapshot(t, a, b), nil, 0)
+	step("a goes, b keeps the address", snapshot(t, b), nil, 0)
+	if s.tcp[ap("10.96.1.9:80")] != 1 {
+		t.Errorf("shared address: count %d, want 1", s.tcp[ap("10.96.1.9:80")])
+	}
+	step("b goes", snapshot(t), nil, 0)
+	if len(s.tcp) != 0 || len(s.services) != 0 {
+		t.Errorf("empty snapshot: %d addresses, %d Services kept", len(s.tcp), len(s.services))
+	}
+	step("a DNS Service", testSnapshot(t), []string{"10.96.0.10:53", "192.0.2.20:53", "192.0.2.5:53"}, 2)
+	step("DNS gone", snapshot(t, b), []string{"10.96.1.9:80"}, 0)
 }

@@ -39,6 +39,9 @@ func TestRandomPartialEqualsFull(t *testing.T) {
 						t.Fatalf("seed %d: partial sync became full (%v) or listed the kernel", seed, res.Full)
 					}
 				}
+				if got, want := res.NoLocalEndpoints, proxier.NoLocalEndpoints(req.Snapshot); !maps.Equal(got, want) {
+					t.Fatalf("seed %d: no local endpoints %v, want %v", seed, got, want)
+				}
 				lists = r.nft.lists
 				checkStaleFlushed(t, r.fake, r.p.stale)
 				r.now = r.now.Add(2 * staleChainDelay)

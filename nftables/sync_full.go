@@ -32,7 +32,7 @@ func (p *Proxier) syncFull(ctx context.Context, snap *proxier.Snapshot, start ti
 	r.existing = known.chains
 	r.noTable = known.noTable
 	objs, elems := r.renderFull(snap, !p.baseRecreated)
-	state := &syncState{services: objs, elements: elems, global: globalKey(snap)}
+	state := newSyncState(objs, elems, globalKey(snap))
 	wanted := state.owned()
 	p.markStale(known, wanted, start)
 	deleteStaleSets(tx, known, wanted)

@@ -38,10 +38,9 @@ func (p *Proxier) syncPartial(ctx context.Context, snap *proxier.Snapshot, chang
 			}
 		}
 		if snap.Services[name] == nil {
-			delete(st.services, name)
-		} else {
-			st.services[name] = cur
+			cur = nil
 		}
+		st.setService(name, cur)
 	}
 	keys = uniqueKeys(keys)
 	st.elements.write(tx, keys)
