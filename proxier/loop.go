@@ -79,6 +79,10 @@ type Loop struct {
 	synced   map[Family]bool // families with at least one successful sync
 	lastFull time.Time
 	onSync   []func()
+	// pendingSince is when the first change not yet checked out came.
+	pendingSince time.Time
+	// sliceSeen wakes awaitSlices when an EndpointSlice comes.
+	sliceSeen chan struct{}
 }
 
 // NewLoop builds a loop; nothing runs until Run.
@@ -96,7 +100,7 @@ func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
 		opts.Metrics = NewMetrics(nil)
 	}
 	l := &Loop{opts: opts, tracker: tracker, checkout: tracker.Checkout, ctx: context.Background(),
-		needFull: map[Family]bool{}, synced: map[Family]bool{}}
+		needFull: map[Family]bool{}, synced: map[Family]bool{}, sliceSeen: make(chan struct{}, 1)}
 	for f := range opts.Backends {
 		l.needFull[f] = true // the first sync of every family is full
 	}
@@ -120,12 +124,14 @@ func (l *Loop) OnTrackedService(old, cur *TrackedService) {
 func (l *Loop) OnTrackedSlice(old, cur *TrackedSlice) {
 	l.tracker.OnTrackedSlice(old, cur)
 	l.queue()
+	l.sawSlice()
 }
 
 // OnEndpointSlice: see OnService.
 func (l *Loop) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	l.tracker.OnEndpointSlice(old, cur)
 	l.queue()
+	l.sawSlice()
 }
 
 // OnNode: see OnService.
@@ -159,6 +165,11 @@ func (l *Loop) SyncNow() { l.queue() }
 
 func (l *Loop) queue() {
 	now := l.opts.Clock.Now()
+	l.mu.Lock()
+	if l.pendingSince.IsZero() {
+		l.pendingSince = now
+	}
+	l.mu.Unlock()
 	families := make([]Family, 0, len(l.opts.Backends))
 	for f := range l.opts.Backends {
 		families = append(families, f)
@@ -236,7 +247,15 @@ func (l *Loop) sync() error {
 	var fullRoundDone func()
 	if l.fullDue() {
 		fullRoundDone = l.beforeFullSync()
+	} else {
+		l.awaitSlices(ctx)
 	}
+	// Whatever was queued until now is in this checkout: no second run for
+	// it (a min-sync-period later, holding back the next real change).
+	l.runner.forgetRequest()
+	l.mu.Lock()
+	l.pendingSince = time.Time{}
+	l.mu.Unlock()
 	start := l.opts.Clock.Now()
 	c := l.checkout()
 	checkout := l.opts.Clock.Since(start)

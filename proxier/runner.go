@@ -37,6 +37,16 @@ func (r *Runner) Request() {
 	}
 }
 
+// forgetRequest drops a pending request: the running function is about to
+// read the state the request was made for (a request made after this one
+// still asks for another run).
+func (r *Runner) forgetRequest() {
+	select {
+	case <-r.requests:
+	default:
+	}
+}
+
 // Run calls the function on request, periodically and on retry, until
 // ctx is done.
 func (r *Runner) Run(ctx context.Context) {

@@ -37,6 +37,7 @@ func (t *Tracker) TrackService(svc *v1.Service) *TrackedService {
 		return nil
 	}
 	ts := &TrackedService{objectID: identity(&svc.ObjectMeta)}
+	ts.ports.selector = len(svc.Spec.Selector) > 0
 	for _, f := range t.families {
 		p, errs := ServicePortsFromAPI(svc, f)
 		ts.ports.set(f, p)

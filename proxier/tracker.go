@@ -163,7 +163,12 @@ func (t *Tracker) OnTrackedSlice(old, cur *TrackedSlice) {
 
 // familyPorts are one Service's ports of each family: a pair rather than
 // a map, which would cost an allocation per Service.
-type familyPorts struct{ v4, v6 []ServicePort }
+type familyPorts struct {
+	v4, v6 []ServicePort
+	// selector: the Service selects pods, so the endpointslice controller
+	// writes its EndpointSlices.
+	selector bool
+}
 
 func (p *familyPorts) set(f Family, ports []ServicePort) {
 	if len(ports) == 0 {
