@@ -52,6 +52,8 @@ func (n *netnsNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 // the real one is: the Proxier's syncs take the same path.
 func (n *netnsNFT) newTextWriter() *textWriter { return n.Interface.(*mergingNFT).newTextWriter() }
 
+func (n *netnsNFT) netlinkEnabled() bool { return n.Interface.(*mergingNFT).netlinkEnabled() }
+
 func (n *netnsNFT) sendText(ctx context.Context, w *textWriter) (took time.Duration, err error) {
 	err = testrig.DoInNetns(n.ns, func() error { took, err = n.Interface.(*mergingNFT).sendText(ctx, w); return err })
 	return took, err

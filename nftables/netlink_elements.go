@@ -18,20 +18,39 @@ const (
 	fieldPort
 )
 
-// elementLayouts are the keys of the shared sets and maps a partial sync
-// changes elements of, and whether they map to verdicts; their
-// definitions are in writeStatic.
-var elementLayouts = map[string]struct {
+// elementLayout is a shared set's or map's key, and whether it maps to
+// verdicts.
+type elementLayout struct {
 	key     []keyField
 	verdict bool
-}{
-	mapServiceIPs:          {[]keyField{fieldAddr, fieldProto, fieldPort}, true},
-	mapNoEndpointServices:  {[]keyField{fieldAddr, fieldProto, fieldPort}, true},
-	mapFirewallIPs:         {[]keyField{fieldAddr, fieldProto, fieldPort}, true},
-	mapServiceNodePorts:    {[]keyField{fieldProto, fieldPort}, true},
-	mapNoEndpointNodePorts: {[]keyField{fieldProto, fieldPort}, true},
-	setClusterIPs:          {[]keyField{fieldAddr}, false},
-	setHairpinConnections:  {[]keyField{fieldAddr, fieldAddr, fieldProto, fieldPort}, false},
+}
+
+// elementLayouts are the layouts of the shared sets and maps a partial
+// sync changes elements of, read from the keys writeStatic declares them
+// with.
+var elementLayouts = func() map[string]elementLayout {
+	layouts := map[string]elementLayout{
+		setClusterIPs:         {keyFields(clusterIPsKey), false},
+		setHairpinConnections: {keyFields(hairpinKey), false},
+	}
+	for _, m := range verdictMaps {
+		layouts[m.name] = elementLayout{keyFields(m.key), true}
+	}
+	return layouts
+}()
+
+// keyFields reads a key written with "addr" for the family's address type.
+func keyFields(key string) []keyField {
+	byName := map[string]keyField{"addr": fieldAddr, "inet_proto": fieldProto, "inet_service": fieldPort}
+	var fields []keyField
+	for _, name := range strings.Split(key, " . ") {
+		f, ok := byName[name]
+		if !ok {
+			panic("nftables: no netlink layout for key field " + name)
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }
 
 // compileElement is e as a netlink set element and the name of its set

@@ -92,3 +92,21 @@ func TestBatchRefusesJumpBeforeChain(t *testing.T) {
 		}
 	}
 }
+
+// A partial sync compiles a netlink batch only while netlink is on: after
+// maxNetlinkFailures failed batches in a row it would never be sent.
+func TestNoBatchWhenNetlinkIsOff(t *testing.T) {
+	applier := &netlinkApplier{}
+	p := &Proxier{nft: &mergingNFT{Interface: knftables.NewFake(knftables.IPv4Family, tableName),
+		family: knftables.IPv4Family, minBlockLines: minBlockLines, netlink: applier}}
+	if w := p.newOps(true).(*textWriter); w.nl == nil {
+		t.Fatal("netlink on: a partial sync has no batch")
+	}
+	if w := p.newOps(false).(*textWriter); w.nl != nil {
+		t.Error("a full sync has a batch")
+	}
+	applier.failures = maxNetlinkFailures
+	if w := p.newOps(true).(*textWriter); w.nl != nil {
+		t.Error("netlink off: a partial sync still compiles a batch")
+	}
+}

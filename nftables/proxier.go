@@ -112,13 +112,21 @@ type textSender interface {
 	sendText(ctx context.Context, w *textWriter) (time.Duration, error)
 }
 
+// netlinkSender is a textSender that may send a partial sync's
+// operations by netlink instead (mergingNFT).
+type netlinkSender interface {
+	// netlinkEnabled tells whether a batch would be sent (after repeated
+	// failures netlink is off, and compiling one would be wasted).
+	netlinkEnabled() bool
+}
+
 // newOps is a sync's operations: written straight as text when the
 // Interface takes text (and, for a partial sync, compiled for netlink
-// too), else a knftables transaction.
+// too when it would be sent so), else a knftables transaction.
 func (p *Proxier) newOps(partial bool) ops {
 	if s, ok := p.nft.(textSender); ok {
 		w := s.newTextWriter()
-		if partial {
+		if n, ok := s.(netlinkSender); ok && partial && n.netlinkEnabled() {
 			w.nl = newNetlinkBatch(w.family)
 		}
 		return w

@@ -75,7 +75,7 @@ func (r *renderer) addFlushedSet(s knftables.Object) {
 // writeMasquerading writes the postrouting masquerade: marked packets,
 // and hairpin connections (a pod reaching itself through a Service).
 func (r *renderer) writeMasquerading() {
-	r.addFlushedSet(&knftables.Set{Name: setHairpinConnections, Type: r.addrType + " . " + r.addrType + " . inet_proto . inet_service",
+	r.addFlushedSet(&knftables.Set{Name: setHairpinConnections, Type: keyType(hairpinKey, r.addrType),
 		Comment: knftables.PtrTo("service hairpin connections")})
 	r.tx.Add(&knftables.Rule{Chain: chainMasquerading, Rule: knftables.Concat(
 		"mark and", r.masqMark, "!= 0", "mark set mark xor", r.masqMark, "masquerade fully-random")})
@@ -87,11 +87,11 @@ func (r *renderer) writeMasquerading() {
 // of ClusterIPs, the no-endpoint verdict maps and the firewall.
 func (r *renderer) writeEndpointChecks() {
 	tx := r.tx
-	r.addFlushedSet(&knftables.Set{Name: setClusterIPs, Type: r.addrType, Comment: knftables.PtrTo("Active ClusterIPs")})
+	r.addFlushedSet(&knftables.Set{Name: setClusterIPs, Type: keyType(clusterIPsKey, r.addrType), Comment: knftables.PtrTo("Active ClusterIPs")})
 	tx.Add(&knftables.Rule{Chain: chainClusterIPsCheck, Rule: knftables.Concat(r.ipX, "daddr", "@", setClusterIPs, "reject"),
 		Comment: knftables.PtrTo("Reject traffic to invalid ports of ClusterIPs")})
 	for _, m := range verdictMaps {
-		r.addFlushedSet(&knftables.Map{Name: m.name, Type: strings.Replace(m.key, "addr", r.addrType, 1) + " : verdict", Comment: knftables.PtrTo(m.comment)})
+		r.addFlushedSet(&knftables.Map{Name: m.name, Type: keyType(m.key, r.addrType) + " : verdict", Comment: knftables.PtrTo(m.comment)})
 	}
 	// kube-proxy's localhost NodePort rejects are off by default; make
 	// sure they are gone (add, then delete: deleting alone fails when

@@ -70,7 +70,7 @@ func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration
 	if err != nil {
 		return 0, err
 	}
-	if w.nl != nil && n.netlink != nil && n.netlink.enabled() {
+	if w.nl != nil && n.netlinkEnabled() {
 		why := w.nl.unusable()
 		if why == "" {
 			return n.sendNetlink(ctx, w.nl, text)
@@ -79,6 +79,9 @@ func (n *mergingNFT) sendText(ctx context.Context, w *textWriter) (time.Duration
 	}
 	return n.exec(ctx, text)
 }
+
+// netlinkEnabled implements netlinkSender.
+func (n *mergingNFT) netlinkEnabled() bool { return n.netlink != nil && n.netlink.enabled() }
 
 // sendNetlink applies b, the same operations as text.
 func (n *mergingNFT) sendNetlink(ctx context.Context, b *netlinkBatch, text string) (time.Duration, error) {

@@ -1,6 +1,8 @@
 package nftables
 
 import (
+	"strings"
+
 	"sigs.k8s.io/knftables"
 )
 
@@ -47,6 +49,16 @@ var jumpChains = []jumpChain{
 	{chainClusterIPsCheck, chainFilterForward, "ct state new"},
 	{chainClusterIPsCheck, chainFilterOutput, "ct state new"},
 }
+
+// The keys of the shared sets; "addr" stands for the family's address
+// type (see keyType).
+const (
+	clusterIPsKey = "addr"
+	hairpinKey    = "addr . addr . inet_proto . inet_service"
+)
+
+// keyType is key with the family's address type, as nft declares it.
+func keyType(key, addrType string) string { return strings.ReplaceAll(key, "addr", addrType) }
 
 // verdictMap is one of the shared maps, with kube-proxy's key and comment.
 type verdictMap struct {
