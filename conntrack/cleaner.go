@@ -30,10 +30,9 @@ type Options struct {
 // Cleaner deletes stale UDP conntrack entries of one IP family after each
 // sync. It implements proxier.StaleFlowCleaner.
 type Cleaner struct {
-	family     proxier.Family
-	table      Table
-	unNATedTCP bool
-	seen       *seenServices
+	family proxier.Family
+	table  Table
+	seen   *seenServices
 }
 
 var _ proxier.StaleFlowCleaner = (*Cleaner)(nil)
@@ -49,7 +48,7 @@ func New(opts Options) (*Cleaner, error) {
 	if t == nil {
 		t = NewNetlinkTable(opts.Netns)
 	}
-	return &Cleaner{family: opts.Family, table: t, unNATedTCP: opts.UnNATedTCP, seen: newSeenServices(opts.UnNATedTCP)}, nil
+	return &Cleaner{family: opts.Family, table: t, seen: newSeenServices(opts.UnNATedTCP)}, nil
 }
 
 // CleanStaleFlows deletes the UDP entries whose original destination is a

@@ -37,20 +37,18 @@ func newSeenServices(trackTCP bool) *seenServices {
 
 // update brings the state to snap.
 func (s *seenServices) update(snap *proxier.Snapshot) {
-	same := 0
+	before, kept := len(s.services), 0
 	for name, svc := range snap.Services {
 		old, ok := s.services[name]
-		if ok && old == svc {
-			same++
-			continue
-		}
 		if ok {
-			same++ // a name in both: not among the removed
+			kept++
 		}
-		s.replace(name, old, svc)
+		if !ok || old != svc {
+			s.replace(name, old, svc)
+		}
 	}
-	if same == len(s.services) {
-		return
+	if kept == before {
+		return // none removed
 	}
 	for name, old := range s.services {
 		if _, ok := snap.Services[name]; !ok {

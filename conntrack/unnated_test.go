@@ -3,12 +3,14 @@ package conntrack
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kproxy/kproxy/proxier"
 )
@@ -175,4 +177,20 @@ func TestSeenServicesFollowsChanges(t *testing.T) {
 	}
 	step("a DNS Service", testSnapshot(t), []string{"10.96.0.10:53", "192.0.2.20:53", "192.0.2.5:53"}, 2)
 	step("DNS gone", snapshot(t, b), []string{"10.96.1.9:80"}, 0)
+
+	// As the tracker hands them out: the next snapshot shares the
+	// unchanged Services' pointers.
+	prev := snapshot(t, service("x", "10.96.2.1", "", web...), service("y", "10.96.2.2", "", web...), service("z", "10.96.2.3", "", web...))
+	step("x, y, z", prev, []string{"10.96.2.1:80", "10.96.2.2:80", "10.96.2.3:80"}, 0)
+	next := &proxier.Snapshot{Family: prev.Family, Services: maps.Clone(prev.Services)}
+	delete(next.Services, types.NamespacedName{Namespace: "ns", Name: "x"})
+	yName := types.NamespacedName{Namespace: "ns", Name: "y"}
+	y := *next.Services[yName]
+	y.Ports = slices.Clone(y.Ports)
+	y.Ports[0].Port = 81
+	next.Services[yName] = &y
+	step("x gone, y's port changed, z kept", next, []string{"10.96.2.2:81"}, 0)
+	if len(s.services) != 2 || len(s.tcp) != 2 {
+		t.Errorf("after the shared snapshot: %d Services, %d addresses; want 2, 2", len(s.services), len(s.tcp))
+	}
 }

@@ -15,9 +15,9 @@ import (
 // and ends when the slices are in, so a sync under churn never waits.
 const SliceWait = 200 * time.Millisecond
 
-// AwaitsSlices tells whether a pending change is a Service that selects
+// awaitsSlices tells whether a pending change is a Service that selects
 // pods, is in no family's last snapshot and has no EndpointSlice yet.
-func (t *Tracker) AwaitsSlices() bool {
+func (t *Tracker) awaitsSlices() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for n := range t.dirty {
@@ -39,21 +39,22 @@ func (t *Tracker) AwaitsSlices() bool {
 
 // awaitSlices waits, before a partial round's checkout, until no new
 // Service awaits its EndpointSlices or SliceWait has passed since the
-// first pending change.
+// first pending change. Every queued change wakes it; one that makes the
+// round full (a canary alarm, a forced full sync) ends the wait.
 func (l *Loop) awaitSlices(ctx context.Context) {
 	l.mu.Lock()
 	deadline := l.pendingSince.Add(SliceWait)
 	l.mu.Unlock()
-	for l.tracker.AwaitsSlices() {
+	for {
 		rest := deadline.Sub(l.opts.Clock.Now())
-		if rest <= 0 {
+		if rest <= 0 || l.fullDue() || !l.tracker.awaitsSlices() {
 			return
 		}
 		timer := l.opts.Clock.NewTimer(rest)
 		select {
 		case <-ctx.Done():
 		case <-timer.C():
-		case <-l.sliceSeen:
+		case <-l.queued:
 		}
 		timer.Stop()
 		if ctx.Err() != nil {
@@ -62,10 +63,10 @@ func (l *Loop) awaitSlices(ctx context.Context) {
 	}
 }
 
-// sawSlice wakes awaitSlices.
-func (l *Loop) sawSlice() {
+// wake wakes awaitSlices.
+func (l *Loop) wake() {
 	select {
-	case l.sliceSeen <- struct{}{}:
+	case l.queued <- struct{}{}:
 	default:
 	}
 }

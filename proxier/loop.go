@@ -81,8 +81,8 @@ type Loop struct {
 	onSync   []func()
 	// pendingSince is when the first change not yet checked out came.
 	pendingSince time.Time
-	// sliceSeen wakes awaitSlices when an EndpointSlice comes.
-	sliceSeen chan struct{}
+	// queued wakes awaitSlices when a change comes.
+	queued chan struct{}
 }
 
 // NewLoop builds a loop; nothing runs until Run.
@@ -100,7 +100,7 @@ func NewLoop(tracker *Tracker, opts LoopOptions) *Loop {
 		opts.Metrics = NewMetrics(nil)
 	}
 	l := &Loop{opts: opts, tracker: tracker, checkout: tracker.Checkout, ctx: context.Background(),
-		needFull: map[Family]bool{}, synced: map[Family]bool{}, sliceSeen: make(chan struct{}, 1)}
+		needFull: map[Family]bool{}, synced: map[Family]bool{}, queued: make(chan struct{}, 1)}
 	for f := range opts.Backends {
 		l.needFull[f] = true // the first sync of every family is full
 	}
@@ -124,14 +124,12 @@ func (l *Loop) OnTrackedService(old, cur *TrackedService) {
 func (l *Loop) OnTrackedSlice(old, cur *TrackedSlice) {
 	l.tracker.OnTrackedSlice(old, cur)
 	l.queue()
-	l.sawSlice()
 }
 
 // OnEndpointSlice: see OnService.
 func (l *Loop) OnEndpointSlice(old, cur *discovery.EndpointSlice) {
 	l.tracker.OnEndpointSlice(old, cur)
 	l.queue()
-	l.sawSlice()
 }
 
 // OnNode: see OnService.
@@ -185,6 +183,7 @@ func (l *Loop) queue() {
 	if l.tracker.Synced() {
 		l.runner.Request()
 	}
+	l.wake()
 }
 
 // Run runs the sync loop, the canary monitor and the backends' background
@@ -244,11 +243,12 @@ func (l *Loop) sync() error {
 		return nil
 	}
 	ctx := l.startSync()
+	if !l.fullDue() {
+		l.awaitSlices(ctx)
+	}
 	var fullRoundDone func()
 	if l.fullDue() {
 		fullRoundDone = l.beforeFullSync()
-	} else {
-		l.awaitSlices(ctx)
 	}
 	// Whatever was queued until now is in this checkout: no second run for
 	// it (a min-sync-period later, holding back the next real change).
