@@ -41,6 +41,9 @@ func Service(ns, name, role string, targetPort int32) *corev1.Service {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{RoleLabel: role}},
 		Spec: corev1.ServiceSpec{
 			Type: corev1.ServiceTypeClusterIP,
+			// As a Service the endpoint controller serves; it does not run
+			// here, the load generator writes the slices in its stead.
+			Selector: map[string]string{"app": name},
 			Ports: []corev1.ServicePort{{
 				Name: PortName, Port: ServicePort, Protocol: corev1.ProtocolTCP,
 				TargetPort: intstr.FromInt32(targetPort),
