@@ -97,8 +97,8 @@ func (c *APIClient) Node(ctx context.Context, name string) (*v1.Node, error) {
 
 // listWatch lists and watches resource in every namespace, with the
 // options tweak sets; newList is the list a reply decodes into. The
-// Reflectors on top use watch-list semantics when the feature is on.
-func listWatch(rc rest.Interface, resource string, newList func() runtime.Object, tweak func(*metav1.ListOptions)) *cache.ListWatch {
+// Reflectors on top list first, then use watch-list streams (listFirst).
+func listWatch(rc rest.Interface, resource string, newList func() runtime.Object, tweak func(*metav1.ListOptions)) *listFirst {
 	request := func(o *metav1.ListOptions) *rest.Request {
 		tweak(o)
 		var timeout time.Duration
@@ -107,7 +107,7 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 		}
 		return rc.Get().Resource(resource).VersionedParams(o, apiParams()).Timeout(timeout)
 	}
-	return &cache.ListWatch{
+	return &listFirst{ListWatch: &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			list := newList()
 			err := request(&o).Do(ctx).Into(list)
@@ -117,5 +117,5 @@ func listWatch(rc rest.Interface, resource string, newList func() runtime.Object
 			o.Watch = true
 			return request(&o).Watch(ctx)
 		},
-	}
+	}}
 }

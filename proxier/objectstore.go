@@ -30,9 +30,9 @@ func newObjectStore(transform cache.TransformFunc, onChange func(old, cur any)) 
 // Services peaked at 113 MiB of RSS, against 98-101 MiB with shared
 // informers; a plain list, which holds every listed API object until
 // Replace, peaked at 134 MiB against 81 MiB steady in the soak's
-// apiserver outage, so kproxy keeps the stream although a fresh node
-// gets its objects sooner by a list). The transform is idempotent, so
-// Replace may transform again.
+// apiserver outage, so kproxy relists by the stream; only the first
+// objects come by a list, see listFirst). The transform is idempotent,
+// so Replace may transform again.
 var _ cache.TransformingStore = (*objectStore)(nil)
 
 func (s *objectStore) Transformer() cache.TransformFunc { return s.transform }

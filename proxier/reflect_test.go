@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,5 +52,79 @@ func TestReflectorRelistsSoonAfterExpiredWatch(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no relist within 10 s of an expired watch")
+	}
+}
+
+// requestLog records what a fake apiserver was asked.
+type requestLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *requestLog) add(c string) { r.mu.Lock(); r.calls = append(r.calls, c); r.mu.Unlock() }
+func (r *requestLog) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+// streamOf is a watch-list stream: objs as ADDED events, then the bookmark
+// that ends the initial events.
+func streamOf(rv string, objs ...*v1.Service) watch.Interface {
+	w := watch.NewFakeWithChanSize(len(objs)+1, false)
+	for _, o := range objs {
+		w.Add(o)
+	}
+	w.Action(watch.Bookmark, &v1.Service{ObjectMeta: metav1.ObjectMeta{ResourceVersion: rv,
+		Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+	return w
+}
+
+// The Reflectors get their first objects by one list (a fresh node's
+// first sync waits for them) and relist by a watch-list stream (see
+// listFirst).
+func TestReflectorListsFirstThenStreams(t *testing.T) {
+	var log requestLog
+	lw := &listFirst{ListWatch: &cache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			log.add("list")
+			return &v1.ServiceList{ListMeta: metav1.ListMeta{ResourceVersion: "10"}, Items: []v1.Service{*svcAt("a", "10")}}, nil
+		},
+		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			if o.SendInitialEvents != nil && *o.SendInitialEvents {
+				log.add("stream")
+				return streamOf("12", svcAt("a", "10"), svcAt("b", "12")), nil
+			}
+			log.add("watch")
+			w := watch.NewFakeWithChanSize(1, false)
+			if len(log.get()) == 2 { // the watch after the first list expires
+				w.Error(&apierrors.NewResourceExpired("too old resource version: 10 (42)").ErrStatus)
+			}
+			return w, nil
+		},
+	}}
+	var mu sync.Mutex
+	names := map[string]bool{}
+	store := newObjectStore(keepAsIs, func(_, cur any) {
+		if s, ok := cur.(*v1.Service); ok {
+			mu.Lock()
+			names[s.Name] = true
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go newReflector(lw, &v1.Service{}, store, "services", 0).RunWithContext(ctx)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return names["b"] })
+	time.Sleep(50 * time.Millisecond) // the watch after the stream
+	got := log.get()
+	want := []string{"list", "watch", "stream"}
+	if len(got) < len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("requests %v, want %v first (a list, its watch, then a stream on the relist)", got, want)
+	}
+	for _, c := range got[3:] {
+		if c == "list" {
+			t.Errorf("requests %v: listed again after the first list", got)
+		}
 	}
 }
