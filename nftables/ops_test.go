@@ -30,6 +30,10 @@ func (n *checkedTextNFT) newTextWriter() *textWriter {
 	return w
 }
 
+// netlinkEnabled: partial syncs compile their netlink batch here too
+// (never sent), so the pure flow tests run the compiler on every change.
+func (n *checkedTextNFT) netlinkEnabled() bool { return true }
+
 func (n *checkedTextNFT) sendText(ctx context.Context, w *textWriter) (time.Duration, error) {
 	got, err := w.text()
 	if err != nil {

@@ -2,6 +2,7 @@ package proxier
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,6 +89,9 @@ func TestReflectorListsFirstThenStreams(t *testing.T) {
 	lw := &listFirst{ListWatch: &cache.ListWatch{
 		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
 			log.add("list")
+			if len(log.get()) == 1 { // the first list fails: the next try lists again
+				return nil, apierrors.NewServiceUnavailable("starting")
+			}
 			return &v1.ServiceList{ListMeta: metav1.ListMeta{ResourceVersion: "10"}, Items: []v1.Service{*svcAt("a", "10")}}, nil
 		},
 		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
@@ -97,7 +101,7 @@ func TestReflectorListsFirstThenStreams(t *testing.T) {
 			}
 			log.add("watch")
 			w := watch.NewFakeWithChanSize(1, false)
-			if len(log.get()) == 2 { // the watch after the first list expires
+			if len(log.get()) == 3 { // the watch after the first good list expires
 				w.Error(&apierrors.NewResourceExpired("too old resource version: 10 (42)").ErrStatus)
 			}
 			return w, nil
@@ -118,11 +122,11 @@ func TestReflectorListsFirstThenStreams(t *testing.T) {
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return names["b"] })
 	time.Sleep(50 * time.Millisecond) // the watch after the stream
 	got := log.get()
-	want := []string{"list", "watch", "stream"}
-	if len(got) < len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("requests %v, want %v first (a list, its watch, then a stream on the relist)", got, want)
+	want := []string{"list", "list", "watch", "stream"}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("requests %v, want %v first (lists until one works, its watch, then a stream on the relist)", got, want)
 	}
-	for _, c := range got[3:] {
+	for _, c := range got[len(want):] {
 		if c == "list" {
 			t.Errorf("requests %v: listed again after the first list", got)
 		}
