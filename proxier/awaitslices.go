@@ -10,9 +10,10 @@ import (
 // Service and its slice are written moments apart (by the user, then by
 // the endpointslice controller); syncing between the two programs a
 // Service that cannot take traffic yet, and min-sync-period then holds its
-// endpoints back for a whole period (kube-proxy's new Services wait about
-// min-sync-period so). The wait is counted from the first pending change
-// and ends when the slices are in, so a sync under churn never waits.
+// endpoints back for a whole period (as kube-proxy's new Services are).
+// The wait is counted from the first pending change and ends when the
+// slices are in: a round whose first change has waited SliceWait already
+// (under churn, min-sync-period held it back) does not wait at all.
 const SliceWait = 200 * time.Millisecond
 
 // awaitsSlices tells whether a pending change is a Service that selects
