@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kproxy/kproxy/bench/report"
 	"github.com/kproxy/kproxy/internal/testrig"
 )
 
@@ -207,6 +208,12 @@ func TestUserspaceBench(t *testing.T) {
 	}
 	testrig.RequireRoot(t)
 	testrig.CheckRootNetnsUnchanged(t)
+	// The proxy is this test binary: its figures describe the tree it was
+	// built from, so -write refuses a tree with uncommitted changes.
+	prov := report.ReadProvenance()
+	if *write && prov.Uncommitted() {
+		t.Fatalf("-write: the tree is %s; commit first, so the figures name the commit they describe", prov)
+	}
 	topo := testrig.NewTopology(t, testrig.TopologyOptions{Nodes: 1, PodsPerNode: 2})
 	client, server := topo.Node(1).Pods[0].Netns, topo.Node(1).Pods[1].Netns
 	reuseTimeWait(t, client, topo.Node(1).Netns)
@@ -260,10 +267,10 @@ func TestUserspaceBench(t *testing.T) {
 			}
 		}
 	}
-	report := res.report(scenarios, paths, rounds, bulkD)
-	t.Log("\n" + report)
+	text := res.report(scenarios, paths, rounds, bulkD, prov)
+	t.Log("\n" + text)
 	if *write {
-		if err := writeResults("RESULTS.md", report); err != nil {
+		if err := writeResults("RESULTS.md", text); err != nil {
 			t.Fatal(err)
 		}
 	}

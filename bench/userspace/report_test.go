@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kproxy/kproxy/bench/report"
 )
 
 // results collects every sample by scenario and path.
@@ -53,7 +55,7 @@ var scenarioLabel = map[string]string{
 }
 
 // report renders the generated part of RESULTS.md.
-func (r *results) report(scenarios []scenario, paths []benchPath, rounds int, bulkD time.Duration) string {
+func (r *results) report(scenarios []scenario, paths []benchPath, rounds int, bulkD time.Duration, prov report.Provenance) string {
 	var b strings.Builder
 	names := make([]string, len(paths))
 	for i, p := range paths {
@@ -61,8 +63,8 @@ func (r *results) report(scenarios []scenario, paths []benchPath, rounds int, bu
 	}
 	proxies := names[1:]
 	fmt.Fprintf(&b, "# userspace proxy benchmark\n\n")
-	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s, %s), client and server pods on one node, %d interleaved rounds.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds)
+	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s, %s), client and server pods on one node, %d interleaved rounds; kproxy from %s.\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds, prov)
 	fmt.Fprintf(&b, "Paths, all to the same server pod: **direct** (pod → node routing → pod); **kproxy** (the userspace proxy as its own process in the node namespace, reached through its redirect rules)")
 	if slices.Contains(names, pathHAProxy) {
 		fmt.Fprintf(&b, "; **haproxy** (Debian's haproxy 2.6 in TCP mode, splicing both ways, reached through the same kind of nat REDIRECT rule: the reference userspace TCP proxy)")
