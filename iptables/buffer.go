@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"hash/maphash"
 	"math"
 	"strconv"
 )
@@ -11,6 +12,18 @@ import (
 type body struct {
 	text  []byte
 	rules int
+	// sum caches maphash.Bytes(seed, text) once taken (summed): a body is
+	// not changed after its render, and a bucket chain's is reused.
+	sum    uint64
+	summed bool
+}
+
+// sumOf is the sum of b's text under seed, the same seed every call.
+func (b *body) sumOf(seed maphash.Seed) uint64 {
+	if !b.summed {
+		b.sum, b.summed = maphash.Bytes(seed, b.text), true
+	}
+	return b.sum
 }
 
 // add appends one rule "-A chain words...".

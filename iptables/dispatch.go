@@ -56,10 +56,13 @@ func (r *renderer) lastByteMatch(value, mask byte) string {
 }
 
 // writeBuckets writes nat KUBE-SERVICES's bucket jumps and the bucket
-// chains into nat.
-func (r *renderer) writeBuckets(nat map[string]*body, services []*svcRender) {
+// chains into nat. A bucket holding no destination of a Service changed
+// since the last render (dirty, nil: all) keeps the previous render's
+// body: a partial sync builds one bucket's text, not 256 (at 10,000
+// Services that was most of its own work, bench ipt).
+func (r *renderer) writeBuckets(nat map[string]*body, services []*svcRender, dirty *[256]bool) {
 	svcs := nat[chainServices]
-	var buckets [256]*body
+	var fresh [256]bool
 	for hi := byte(0); hi < 16; hi++ {
 		l1 := level1Chain(hi)
 		svcs.add(chainServices, "-d", r.lastByteMatch(hi<<4, 0xf0), "-j", l1)
@@ -69,14 +72,31 @@ func (r *renderer) writeBuckets(nat map[string]*body, services []*svcRender) {
 			bk := hi<<4 | lo
 			l2 := level2Chain(bk)
 			b1.add(l1, "-d", r.lastByteMatch(bk, 0xff), "-j", l2)
-			buckets[bk] = &body{}
-			nat[l2] = buckets[bk]
+			if dirty == nil || dirty[bk] || r.buckets[bk] == nil {
+				r.buckets[bk], fresh[bk] = &body{}, true
+			}
+			nat[l2] = r.buckets[bk]
 		}
 	}
 	for _, s := range services {
 		for _, d := range s.disp {
-			bk := bucketOf(d.dst)
-			buckets[bk].addRest(level2Chain(bk), d.rest)
+			if bk := bucketOf(d.dst); fresh[bk] {
+				r.buckets[bk].addRest(level2Chain(bk), d.rest)
+			}
 		}
 	}
+}
+
+// dirtyBuckets marks the buckets that hold a dispatch entry of a Service
+// rendered again or gone in res.
+func dirtyBuckets(res *rendered) *[256]bool {
+	var dirty [256]bool
+	for _, list := range [][]*svcRender{res.changed, res.gone} {
+		for _, s := range list {
+			for _, d := range s.disp {
+				dirty[bucketOf(d.dst)] = true
+			}
+		}
+	}
+	return &dirty
 }

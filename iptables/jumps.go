@@ -2,10 +2,10 @@ package iptables
 
 // jumpRule is a rule kproxy keeps at the top of a built-in chain, jumping
 // to one of its own chains. On full syncs, those not found in the
-// iptables-save output the sync reads (see saved.go) are ensured one by one
-// (iptables-restore --noflush cannot add a rule to a chain without
-// rewriting it), exactly as kube-proxy writes them so that a take-over
-// finds them already in place and never duplicates them.
+// iptables-save output the sync reads (see saved.go) are inserted (one
+// restore when their target chains are missing too, else one by one after
+// a check; see ensureStatic), exactly as kube-proxy writes them so that a
+// take-over finds them already in place and never duplicates them.
 type jumpRule struct {
 	table, from, to string
 	comment         string

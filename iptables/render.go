@@ -37,6 +37,9 @@ type renderer struct {
 	node  proxier.NodeInfo
 	large bool
 	cache map[types.NamespacedName]*svcRender
+	// buckets are the bucket chains of the last render that used them
+	// (all nil when it did not), reused for buckets nothing changed in.
+	buckets [256]*body
 }
 
 // rendered is one render's output.
@@ -128,7 +131,7 @@ func (r *renderer) render(snap *proxier.Snapshot) *rendered {
 		out.noLocal["internal"] += s.noLocalInternal
 		out.noLocal["external"] += s.noLocalExternal
 	}
-	out.shared = r.sharedChains(snap, out.services)
+	out.shared = r.sharedChains(snap, out.services, dirtyBuckets(out))
 	for table, chains := range out.shared {
 		for _, b := range chains {
 			out.rules[table] += b.rules
@@ -165,7 +168,7 @@ func countEndpoints(snap *proxier.Snapshot) int {
 
 // sharedChains assembles the chains every Service writes into, from the
 // Services' renderings in name order, plus the static ones.
-func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender) map[string]map[string]*body {
+func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender, dirty *[256]bool) map[string]map[string]*body {
 	out := map[string]map[string]*body{tableFilter: {}, tableNAT: {}}
 	for _, chain := range []string{chainServices, chainExternalServices, chainForward, chainNodePorts, chainProxyFirewall} {
 		out[tableFilter][chain] = &body{}
@@ -183,8 +186,9 @@ func (r *renderer) sharedChains(snap *proxier.Snapshot, services []*svcRender) m
 	}
 	nat := out[tableNAT]
 	if dispatchLines >= r.bucketMin {
-		r.writeBuckets(nat, services)
+		r.writeBuckets(nat, services, dirty)
 	} else {
+		r.buckets = [256]*body{}
 		for _, service := range services {
 			for _, line := range service.disp {
 				nat[chainServices].addRest(chainServices, line.rest)

@@ -46,6 +46,15 @@ func TestFullSyncOverExistingRulesRunsNoSingleCommands(t *testing.T) {
 	if k.single != 0 {
 		t.Errorf("the first sync into an empty kernel ran %d single commands, want 0 (one restore)", k.single)
 	}
+	batches := 0
+	for _, in := range k.Restores {
+		if strings.HasPrefix(in, "*mangle\n:"+chainCanary+" - [0:0]\n") && strings.Contains(in, "\n-I PREROUTING 1 ") {
+			batches++
+		}
+	}
+	if batches != 1 {
+		t.Errorf("%d restores created the canaries and jump rules, want 1:\n%s", batches, strings.Join(k.Restores, "\n---\n"))
+	}
 	want := dump(t, k)
 	oneByOne := &countingKernel{Fake: NewFake()}
 	if err := newFakeProxier(t, oneByOne, nil).ensureStaticOneByOne(ctx, nil, p.jumps()); err != nil {

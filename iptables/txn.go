@@ -69,7 +69,7 @@ func newTxn(res *rendered, full bool, cur chainSums, seed maphash.Seed, stale ma
 	}
 	for _, table := range tables {
 		for chain, b := range res.shared[table] {
-			consider(table, chain, b, maphash.Bytes(seed, b.text))
+			consider(table, chain, b, b.sumOf(seed))
 		}
 	}
 	own := res.changed
