@@ -61,7 +61,7 @@ func (r *results) report(scenarios []scenario, paths []benchPath, rounds int, bu
 	proxies := names[1:]
 	fmt.Fprintf(&b, "# userspace proxy benchmark\n\n")
 	fmt.Fprintf(&b, "Measured %s on %d CPUs (%s/%s, %s), client and server pods on one node, %d interleaved rounds; kproxy from %s.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds, prov)
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), rounds, provLabel(prov))
 	fmt.Fprintf(&b, "Paths, all to the same server pod: **direct** (pod → node routing → pod); **kproxy** (the userspace proxy as its own process in the node namespace, reached through its redirect rules)")
 	if slices.Contains(names, pathHAProxy) {
 		fmt.Fprintf(&b, "; **haproxy** (Debian's haproxy 2.6 in TCP mode, splicing both ways, reached through the same kind of nat REDIRECT rule: the reference userspace TCP proxy)")
