@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"bytes"
 	"net/netip"
 
 	"github.com/kproxy/kproxy/proxier"
@@ -83,6 +84,11 @@ func (r *renderer) writeBuckets(nat map[string]*body, services []*svcRender, dir
 			if bk := bucketOf(d.dst); fresh[bk] {
 				r.buckets[bk].addRest(level2Chain(bk), d.rest)
 			}
+		}
+	}
+	for bk, f := range fresh {
+		if f { // kept until the bucket changes: without append's spare room
+			r.buckets[bk].text = bytes.Clone(r.buckets[bk].text)
 		}
 	}
 }

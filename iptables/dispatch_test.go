@@ -48,4 +48,25 @@ func TestPartialRenderBuildsOnlyDirtyBuckets(t *testing.T) {
 	if rebuilt != 1 {
 		t.Errorf("%d bucket chains rebuilt, want 1", rebuilt)
 	}
+
+	// A Service removed: its bucket loses its entry.
+	gone := w.services[456]
+	w.tr.OnService(gone, nil)
+	w.tr.OnEndpointSlice(w.slices[456], nil)
+	snap, _ = w.checkout()
+	third := r.render(snap)
+	fresh = newRenderer(opts, true, seed).render(snap)
+	for bk := range 256 {
+		chain := level2Chain(byte(bk))
+		if got, want := third.shared[tableNAT][chain].text, fresh.shared[tableNAT][chain].text; string(got) != string(want) {
+			t.Errorf("after removing %s, %s differs from a fresh render:\n%s\nwant:\n%s", gone.Name, chain, got, want)
+		}
+	}
+	if len(third.gone) != 1 {
+		t.Fatalf("gone: %d Services, want 1", len(third.gone))
+	}
+	goneBucket := level2Chain(bucketOf(third.gone[0].disp[0].dst))
+	if string(third.shared[tableNAT][goneBucket].text) == string(second.shared[tableNAT][goneBucket].text) {
+		t.Errorf("removing %s left its bucket %s unchanged", gone.Name, goneBucket)
+	}
 }

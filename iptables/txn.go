@@ -191,7 +191,7 @@ func (tx *txn) apply(cur chainSums, seed maphash.Seed) {
 			cur[table] = map[string]uint64{}
 		}
 		for _, c := range tx.write[table] {
-			cur[table][c] = maphash.Bytes(seed, tx.bodies[table][c].text)
+			cur[table][c] = tx.bodies[table][c].sumOf(seed)
 		}
 		for _, c := range tx.del[table] {
 			delete(cur[table], c)
